@@ -1,0 +1,1 @@
+//! TODO: module capabilities is being written.

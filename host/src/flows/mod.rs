@@ -1,0 +1,1 @@
+//! TODO: module flows is being written.

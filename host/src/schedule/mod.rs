@@ -1,0 +1,1 @@
+//! TODO: module schedule is being written.

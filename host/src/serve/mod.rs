@@ -1,0 +1,1 @@
+//! TODO: module serve is being written.

@@ -1,0 +1,56 @@
+//! The sled-backed state of a leafbridge home: tenants, encrypted secrets,
+//! cross-references, cursors, runs, conflicts and dead letters.
+//!
+//! Every key of per-tenant data starts with the tenant name and a NUL byte, so
+//! one tenant's records never mix with another's and a tenant can be removed
+//! with one prefix scan.
+
+pub mod secrets;
+pub mod tenants;
+
+use std::path::Path;
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the store at {path}: {source}")]
+    Open { path: String, source: sled::Error },
+    #[error("store operation failed: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("stored record {key} is unreadable: {reason}")]
+    Corrupt { key: String, reason: String },
+}
+
+/// The open store of one home directory.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: sled::Db,
+}
+
+impl Store {
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let db = sled::open(dir).map_err(|source| StoreError::Open { path: dir.display().to_string(), source })?;
+        Ok(Self { db })
+    }
+
+    /// A named tree (table) of the store.
+    pub fn tree(&self, name: &str) -> Result<sled::Tree, StoreError> {
+        Ok(self.db.open_tree(name)?)
+    }
+
+    /// Writes everything to disk; flows call it before a remote write that
+    /// depends on what they just stored.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+}
+
+/// The key of a per-tenant record: tenant name, NUL, then `rest`.
+pub fn tenant_key(tenant: &str, rest: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(tenant.len() + 1 + rest.len());
+    key.extend_from_slice(tenant.as_bytes());
+    key.push(0);
+    key.extend_from_slice(rest.as_bytes());
+    key
+}

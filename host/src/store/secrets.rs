@@ -1,0 +1,1 @@
+//! Secrets encrypted at rest. TODO: being written.

@@ -1,0 +1,1 @@
+//! Tenant definitions kept in the store. TODO: being written.

@@ -1,0 +1,1 @@
+//! Plugin (being written).

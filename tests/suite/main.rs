@@ -1,0 +1,1 @@
+//! The end-to-end suite: one module per flow and per guarantee.
