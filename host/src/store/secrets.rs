@@ -1,1 +1,465 @@
-//! Secrets encrypted at rest. TODO: being written.
+//! Tenant credentials encrypted at rest with XChaCha20-Poly1305.
+//!
+//! Each value is stored as `version || nonce (24 bytes) || ciphertext+tag`
+//! under the key `tenant NUL name` in the `secrets` tree. The nonce is random
+//! per write, and the tenant and secret name are the associated data, so a
+//! ciphertext copied to another tenant or another name fails to decrypt
+//! instead of leaking into the wrong place.
+//!
+//! The 32-byte key comes from `LEAFBRIDGE_SECRET_KEY` (base64), else from the
+//! key file in the home directory, created with mode 0600 on first use.
+
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use rand::RngCore;
+use zeroize::{Zeroize, Zeroizing};
+
+use super::{Store, StoreError, tenant_key};
+
+/// The tree that holds the encrypted values.
+pub const SECRETS_TREE: &str = "secrets";
+/// The environment variable that may hold the key, as base64 of 32 bytes.
+pub const KEY_ENV: &str = "LEAFBRIDGE_SECRET_KEY";
+/// The environment variable that holds the next key when rotating a key that
+/// comes from `LEAFBRIDGE_SECRET_KEY`.
+pub const NEW_KEY_ENV: &str = "LEAFBRIDGE_NEW_SECRET_KEY";
+
+const FORMAT_VERSION: u8 = 1;
+const NONCE_LEN: usize = 24;
+/// The longest accepted secret; API keys and client secrets are far shorter.
+pub const MAX_SECRET_LEN: usize = 4096;
+
+/// Errors of secret storage.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("{KEY_ENV} is not valid: {0}; it must be the base64 encoding of exactly 32 bytes")]
+    InvalidEnvKey(String),
+    #[error("the key file {path} is not valid: {reason}")]
+    InvalidKeyFile { path: PathBuf, reason: String },
+    #[error("cannot access the key file {path}: {source}")]
+    KeyFile { path: PathBuf, source: std::io::Error },
+    #[error("unknown secret name {0:?}; expected one of leaflink.api_key, business_central.client_secret, leaflink.webhook_key")]
+    UnknownName(String),
+    #[error("the value of {name} for tenant {tenant} is {reason}")]
+    InvalidValue { tenant: String, name: SecretName, reason: &'static str },
+    #[error("secret {name} of tenant {tenant} cannot be decrypted: the key is wrong or the stored value was altered")]
+    Decrypt { tenant: String, name: SecretName },
+    #[error("secret {name} of tenant {tenant} is not set; set it with `leafbridge tenant credentials {tenant}`")]
+    NotSet { tenant: String, name: SecretName },
+    #[error("cannot rotate the key: {0}")]
+    Rotate(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sled::Error> for SecretError {
+    fn from(error: sled::Error) -> Self {
+        Self::Store(StoreError::Sled(error))
+    }
+}
+
+/// The credentials a tenant may have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SecretName {
+    /// LeafLink `Authorization: App <key>`.
+    LeafLinkApiKey,
+    /// The OAuth2 client secret of the tenant's Entra application.
+    BusinessCentralClientSecret,
+    /// The Company Webhook Key that signs LeafLink webhooks (`LL-Signature`).
+    LeafLinkWebhookKey,
+}
+
+impl SecretName {
+    pub const ALL: [SecretName; 3] =
+        [SecretName::LeafLinkApiKey, SecretName::BusinessCentralClientSecret, SecretName::LeafLinkWebhookKey];
+
+    /// The name used on the command line and in the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecretName::LeafLinkApiKey => "leaflink.api_key",
+            SecretName::BusinessCentralClientSecret => "business_central.client_secret",
+            SecretName::LeafLinkWebhookKey => "leaflink.webhook_key",
+        }
+    }
+}
+
+impl fmt::Display for SecretName {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SecretName {
+    type Err = SecretError;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        SecretName::ALL
+            .into_iter()
+            .find(|candidate| candidate.as_str() == name)
+            .ok_or_else(|| SecretError::UnknownName(name.to_owned()))
+    }
+}
+
+/// A decrypted secret. Its `Debug` and `Display` print `[redacted]`, and the
+/// memory is overwritten when it is dropped.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretValue(Zeroizing<String>);
+
+impl SecretValue {
+    pub fn new(value: String) -> Self {
+        Self(Zeroizing::new(value))
+    }
+
+    /// The plain text, for the one place that sends it (an HTTP header, a
+    /// token request or an HMAC key).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretValue {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("[redacted]")
+    }
+}
+
+/// The 32-byte key that encrypts secrets.
+#[derive(Clone)]
+pub struct SecretKey(Zeroizing<[u8; 32]>);
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("SecretKey([redacted])")
+    }
+}
+
+/// Where the key in use came from, which decides how it is rotated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    Environment,
+    File(PathBuf),
+}
+
+impl SecretKey {
+    /// Makes a fresh random key.
+    pub fn generate() -> Self {
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        rand::rng().fill_bytes(bytes.as_mut());
+        Self(bytes)
+    }
+
+    /// Decodes a base64 key of exactly 32 bytes.
+    pub fn from_base64(text: &str) -> Result<Self, String> {
+        let mut decoded = BASE64.decode(text.trim()).map_err(|error| error.to_string())?;
+        if decoded.len() != 32 {
+            let length = decoded.len();
+            decoded.zeroize();
+            return Err(format!("it decodes to {length} bytes"));
+        }
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        bytes.copy_from_slice(&decoded);
+        decoded.zeroize();
+        Ok(Self(bytes))
+    }
+
+    fn to_base64(&self) -> Zeroizing<String> {
+        Zeroizing::new(BASE64.encode(self.0.as_ref()))
+    }
+
+    /// Loads the key from `LEAFBRIDGE_SECRET_KEY`, else from `key_file`,
+    /// creating the file with mode 0600 and a random key when it is missing.
+    pub fn load_or_create(key_file: &Path) -> Result<(Self, KeySource), SecretError> {
+        if let Some(text) = std::env::var_os(KEY_ENV).filter(|value| !value.is_empty()) {
+            let text = text.to_str().ok_or_else(|| SecretError::InvalidEnvKey("not UTF-8".to_owned()))?;
+            let key = Self::from_base64(text).map_err(SecretError::InvalidEnvKey)?;
+            return Ok((key, KeySource::Environment));
+        }
+
+        match std::fs::read_to_string(key_file) {
+            Ok(text) => {
+                let text = Zeroizing::new(text);
+                let key = Self::from_base64(&text)
+                    .map_err(|reason| SecretError::InvalidKeyFile { path: key_file.to_owned(), reason })?;
+                Ok((key, KeySource::File(key_file.to_owned())))
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                let key = Self::generate();
+                key.write_new_file(key_file)?;
+                Ok((key, KeySource::File(key_file.to_owned())))
+            }
+            Err(source) => Err(SecretError::KeyFile { path: key_file.to_owned(), source }),
+        }
+    }
+
+    /// Writes the key to a file that must not exist yet, readable only by the
+    /// owner, and syncs it to disk.
+    fn write_new_file(&self, path: &Path) -> Result<(), SecretError> {
+        let io_error = |source| SecretError::KeyFile { path: path.to_owned(), source };
+
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options.open(path).map_err(io_error)?;
+        file.write_all(self.to_base64().as_bytes()).map_err(io_error)?;
+        file.write_all(b"\n").map_err(io_error)?;
+        file.sync_all().map_err(io_error)?;
+        Ok(())
+    }
+
+    fn cipher(&self) -> XChaCha20Poly1305 {
+        XChaCha20Poly1305::new(self.0.as_ref().into())
+    }
+}
+
+/// The encrypted credentials of every tenant.
+#[derive(Clone)]
+pub struct Secrets {
+    tree: sled::Tree,
+    cipher: XChaCha20Poly1305,
+}
+
+impl fmt::Debug for Secrets {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.debug_struct("Secrets").finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens the secret store with `key`.
+    pub fn secrets(&self, key: &SecretKey) -> Result<Secrets, StoreError> {
+        Ok(Secrets { tree: self.tree(SECRETS_TREE)?, cipher: key.cipher() })
+    }
+}
+
+impl Secrets {
+    /// Encrypts and stores one secret, replacing any previous value.
+    pub fn set(&self, tenant: &str, name: SecretName, value: &str) -> Result<(), SecretError> {
+        let invalid = |reason| SecretError::InvalidValue { tenant: tenant.to_owned(), name, reason };
+        if value.is_empty() {
+            return Err(invalid("empty"));
+        }
+        if value.len() > MAX_SECRET_LEN {
+            return Err(invalid("longer than 4096 bytes"));
+        }
+        if value.chars().any(char::is_control) {
+            return Err(invalid("not allowed to contain control characters"));
+        }
+
+        let sealed = seal(&self.cipher, tenant, name, value.as_bytes());
+        self.tree.insert(tenant_key(tenant, name.as_str()), sealed)?;
+        self.tree.flush()?;
+        Ok(())
+    }
+
+    /// Decrypts one secret; `None` when it was never set.
+    pub fn get(&self, tenant: &str, name: SecretName) -> Result<Option<SecretValue>, SecretError> {
+        let Some(sealed) = self.tree.get(tenant_key(tenant, name.as_str()))? else {
+            return Ok(None);
+        };
+        let plain = open(&self.cipher, tenant, name, &sealed)
+            .ok_or_else(|| SecretError::Decrypt { tenant: tenant.to_owned(), name })?;
+        let text = String::from_utf8(plain.to_vec())
+            .map_err(|_| SecretError::Decrypt { tenant: tenant.to_owned(), name })?;
+        Ok(Some(SecretValue::new(text)))
+    }
+
+    /// Decrypts one secret that must be set.
+    pub fn require(&self, tenant: &str, name: SecretName) -> Result<SecretValue, SecretError> {
+        self.get(tenant, name)?.ok_or_else(|| SecretError::NotSet { tenant: tenant.to_owned(), name })
+    }
+
+    /// Reports whether a secret is stored, without decrypting it.
+    pub fn is_set(&self, tenant: &str, name: SecretName) -> Result<bool, SecretError> {
+        Ok(self.tree.contains_key(tenant_key(tenant, name.as_str()))?)
+    }
+
+    /// Removes one secret; returns whether it was set.
+    pub fn remove(&self, tenant: &str, name: SecretName) -> Result<bool, SecretError> {
+        let removed = self.tree.remove(tenant_key(tenant, name.as_str()))?.is_some();
+        self.tree.flush()?;
+        Ok(removed)
+    }
+
+    /// Re-encrypts every stored secret under `new_key` in one transaction, so
+    /// a crash leaves either all old or all new ciphertexts. Returns how many
+    /// secrets were re-encrypted and the store opened with the new key.
+    ///
+    /// The caller must make the new key durable before calling this and
+    /// switch to it afterwards (see `rotate_key_file`).
+    pub fn reencrypt(&self, new_key: &SecretKey) -> Result<(usize, Secrets), SecretError> {
+        let new_cipher = new_key.cipher();
+
+        let mut rewritten = Vec::new();
+        for entry in self.tree.iter() {
+            let (key, sealed) = entry?;
+            let (tenant, name) = split_key(&key)?;
+            let plain = open(&self.cipher, &tenant, name, &sealed)
+                .ok_or_else(|| SecretError::Decrypt { tenant: tenant.clone(), name })?;
+            rewritten.push((key, seal(&new_cipher, &tenant, name, &plain)));
+        }
+
+        let mut batch = sled::Batch::default();
+        for (key, sealed) in &rewritten {
+            batch.insert(key.clone(), sealed.clone());
+        }
+        self.tree.apply_batch(batch)?;
+        self.tree.flush()?;
+        Ok((rewritten.len(), Secrets { tree: self.tree.clone(), cipher: new_cipher }))
+    }
+}
+
+/// Rotates the key of a home whose key lives in `key_file`: writes the new
+/// key next to it, re-encrypts every secret, then renames the new key file
+/// over the old one. Returns how many secrets were re-encrypted.
+///
+/// NOTE: a crash between the re-encryption and the rename leaves the new key
+/// in `<key_file>.new` and the secrets encrypted under it; the error on the
+/// next start names that file so an operator can move it into place.
+pub fn rotate_key_file(store: &Store, key_file: &Path) -> Result<usize, SecretError> {
+    let (old_key, source) = SecretKey::load_or_create(key_file)?;
+    if source == KeySource::Environment {
+        return Err(SecretError::Rotate(format!(
+            "the key comes from {KEY_ENV}; use rotate_key_env with the new key in {NEW_KEY_ENV}"
+        )));
+    }
+
+    let pending = pending_key_file(key_file);
+    if pending.exists() {
+        return Err(SecretError::Rotate(format!(
+            "{} exists from an interrupted rotation; check which key decrypts the secrets and remove the other",
+            pending.display()
+        )));
+    }
+    let new_key = SecretKey::generate();
+    new_key.write_new_file(&pending)?;
+
+    let secrets = store.secrets(&old_key)?;
+    let (count, _) = secrets.reencrypt(&new_key)?;
+
+    std::fs::rename(&pending, key_file).map_err(|source| SecretError::KeyFile { path: key_file.to_owned(), source })?;
+    Ok(count)
+}
+
+/// Rotates from the key in `LEAFBRIDGE_SECRET_KEY` to the key in
+/// `LEAFBRIDGE_NEW_SECRET_KEY`; the operator then replaces the first with the second.
+pub fn rotate_key_env(store: &Store) -> Result<usize, SecretError> {
+    let old_text = std::env::var(KEY_ENV).map_err(|_| SecretError::Rotate(format!("{KEY_ENV} is not set")))?;
+    let new_text = std::env::var(NEW_KEY_ENV).map_err(|_| SecretError::Rotate(format!("{NEW_KEY_ENV} is not set")))?;
+    let old_key = SecretKey::from_base64(&old_text).map_err(SecretError::InvalidEnvKey)?;
+    let new_key = SecretKey::from_base64(&new_text)
+        .map_err(|reason| SecretError::Rotate(format!("{NEW_KEY_ENV} is not valid: {reason}")))?;
+    let (count, _) = store.secrets(&old_key)?.reencrypt(&new_key)?;
+    Ok(count)
+}
+
+/// The file a rotation writes the new key to before it takes effect.
+pub fn pending_key_file(key_file: &Path) -> PathBuf {
+    let mut name = key_file.as_os_str().to_owned();
+    name.push(".new");
+    PathBuf::from(name)
+}
+
+fn associated_data(tenant: &str, name: SecretName) -> Vec<u8> {
+    tenant_key(tenant, name.as_str())
+}
+
+fn seal(cipher: &XChaCha20Poly1305, tenant: &str, name: SecretName, plain: &[u8]) -> Vec<u8> {
+    let mut nonce = [0u8; NONCE_LEN];
+    rand::rng().fill_bytes(&mut nonce);
+    let aad = associated_data(tenant, name);
+    let ciphertext = cipher
+        .encrypt(XNonce::from_slice(&nonce), Payload { msg: plain, aad: &aad })
+        .expect("XChaCha20-Poly1305 encryption fails only for inputs beyond 256 GiB");
+
+    let mut sealed = Vec::with_capacity(1 + NONCE_LEN + ciphertext.len());
+    sealed.push(FORMAT_VERSION);
+    sealed.extend_from_slice(&nonce);
+    sealed.extend_from_slice(&ciphertext);
+    sealed
+}
+
+fn open(cipher: &XChaCha20Poly1305, tenant: &str, name: SecretName, sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+    if sealed.len() < 1 + NONCE_LEN || sealed[0] != FORMAT_VERSION {
+        return None;
+    }
+    let (nonce, ciphertext) = sealed[1..].split_at(NONCE_LEN);
+    let aad = associated_data(tenant, name);
+    cipher
+        .decrypt(XNonce::from_slice(nonce), Payload { msg: ciphertext, aad: &aad })
+        .ok()
+        .map(Zeroizing::new)
+}
+
+fn split_key(key: &[u8]) -> Result<(String, SecretName), SecretError> {
+    let corrupt = |reason: &str| {
+        SecretError::Store(StoreError::Corrupt {
+            key: format!("{SECRETS_TREE}/{}", String::from_utf8_lossy(key).replace('\0', "/")),
+            reason: reason.to_owned(),
+        })
+    };
+    let separator = key.iter().position(|&byte| byte == 0).ok_or_else(|| corrupt("no tenant separator"))?;
+    let tenant = std::str::from_utf8(&key[..separator]).map_err(|_| corrupt("tenant is not UTF-8"))?;
+    let name = std::str::from_utf8(&key[separator + 1..]).map_err(|_| corrupt("name is not UTF-8"))?;
+    let name = name.parse::<SecretName>().map_err(|_| corrupt("unknown secret name"))?;
+    Ok((tenant.to_owned(), name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store")).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn set_then_get_round_trips() {
+        let (_dir, store) = temp_store();
+        let secrets = store.secrets(&SecretKey::generate()).unwrap();
+        secrets.set("acme", SecretName::LeafLinkApiKey, "ll-key-123").unwrap();
+        let value = secrets.require("acme", SecretName::LeafLinkApiKey).unwrap();
+        assert_eq!(value.expose(), "ll-key-123");
+        assert_eq!(format!("{value:?}"), "[redacted]");
+    }
+
+    #[test]
+    fn ciphertext_moved_to_other_tenant_fails() {
+        let (_dir, store) = temp_store();
+        let secrets = store.secrets(&SecretKey::generate()).unwrap();
+        secrets.set("acme", SecretName::LeafLinkApiKey, "ll-key-123").unwrap();
+        let tree = store.tree(SECRETS_TREE).unwrap();
+        let sealed = tree.get(tenant_key("acme", "leaflink.api_key")).unwrap().unwrap();
+        tree.insert(tenant_key("other", "leaflink.api_key"), sealed).unwrap();
+        let error = secrets.get("other", SecretName::LeafLinkApiKey).unwrap_err();
+        assert!(matches!(error, SecretError::Decrypt { .. }));
+    }
+
+    #[test]
+    fn wrong_key_fails_to_decrypt() {
+        let (_dir, store) = temp_store();
+        store.secrets(&SecretKey::generate()).unwrap().set("acme", SecretName::LeafLinkApiKey, "v").unwrap();
+        let other = store.secrets(&SecretKey::generate()).unwrap();
+        assert!(other.get("acme", SecretName::LeafLinkApiKey).is_err());
+    }
+
+    #[test]
+    fn rejects_control_characters() {
+        let (_dir, store) = temp_store();
+        let secrets = store.secrets(&SecretKey::generate()).unwrap();
+        assert!(secrets.set("acme", SecretName::LeafLinkApiKey, "a\nb").is_err());
+        assert!(secrets.set("acme", SecretName::LeafLinkApiKey, "").is_err());
+    }
+}

@@ -2,6 +2,8 @@
 //! two APIs and its limits. Secrets are not here; they live encrypted in the
 //! store (`store::secrets`).
 
+pub mod validate;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,175 @@
+//! Checks a tenant definition before it is stored: the name is usable as a
+//! store prefix, the time zone exists, the URLs are well-formed and the
+//! required identifiers are present. `go_live` is parsed here too when it
+//! comes from a flag, so every entry path reports the same errors.
+
+use url::Url;
+
+use super::TenantSettings;
+
+/// The longest tenant name; names appear in store keys, URLs and metric labels.
+pub const MAX_TENANT_NAME_LEN: usize = 64;
+
+/// One problem with a tenant definition, naming the field and the value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValidationError {
+    #[error("invalid tenant name {0:?}: use 1 to 64 lowercase letters, digits and '-', starting with a letter or digit")]
+    Name(String),
+    #[error("unknown time zone {0:?}: use an IANA name such as America/Los_Angeles")]
+    TimeZone(String),
+    #[error("invalid go_live {value:?}: {reason}; use an RFC 3339 time such as 2025-01-01T00:00:00Z")]
+    GoLive { value: String, reason: String },
+    #[error("invalid URL in {field} ({value:?}): {reason}")]
+    Url { field: &'static str, value: String, reason: String },
+    #[error("{field} is missing or empty")]
+    Missing { field: &'static str },
+    #[error("invalid {field} ({value:?}): {reason}")]
+    Value { field: &'static str, value: String, reason: String },
+}
+
+/// Checks every rule and returns the first problem found.
+pub fn validate(settings: &TenantSettings) -> Result<(), ValidationError> {
+    validate_name(&settings.name)?;
+    validate_time_zone(&settings.time_zone)?;
+
+    validate_url("leaflink.base_url", &settings.leaflink.base_url)?;
+    validate_url("business_central.base_url", &settings.business_central.base_url)?;
+    validate_url("business_central.token_url", &settings.business_central.token_url)?;
+    if let Some(notify) = &settings.notify {
+        validate_url("notify", notify)?;
+    }
+
+    require("freight_account", &settings.freight_account)?;
+    require("business_central.tenant_id", &settings.business_central.tenant_id)?;
+    require("business_central.environment", &settings.business_central.environment)?;
+    require("business_central.company_id", &settings.business_central.company_id)?;
+    require("business_central.client_id", &settings.business_central.client_id)?;
+    if settings.order_statuses_to_import.is_empty() {
+        return Err(ValidationError::Missing { field: "order_statuses_to_import" });
+    }
+    for (leaflink_unit, bc_unit) in &settings.unit_map {
+        if leaflink_unit.trim().is_empty() || bc_unit.trim().is_empty() {
+            return Err(ValidationError::Value {
+                field: "unit_map",
+                value: format!("{leaflink_unit}={bc_unit}"),
+                reason: "both unit names must be non-empty".to_owned(),
+            });
+        }
+    }
+    validate_limits(settings)?;
+    Ok(())
+}
+
+/// Accepts names that are safe as a store key prefix, a URL path segment and
+/// a metric label: lowercase ASCII letters, digits and `-`.
+pub fn validate_name(name: &str) -> Result<(), ValidationError> {
+    let well_formed = !name.is_empty()
+        && name.len() <= MAX_TENANT_NAME_LEN
+        && name.bytes().all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-')
+        && !name.starts_with('-');
+    if well_formed { Ok(()) } else { Err(ValidationError::Name(name.to_owned())) }
+}
+
+/// Accepts a name found in the bundled IANA time zone database.
+pub fn validate_time_zone(name: &str) -> Result<(), ValidationError> {
+    match jiff::tz::TimeZone::get(name) {
+        Ok(_) => Ok(()),
+        Err(_) => Err(ValidationError::TimeZone(name.to_owned())),
+    }
+}
+
+/// Parses `go_live` as an RFC 3339 timestamp (a date alone is rejected,
+/// because its instant would depend on a time zone the reader cannot see).
+pub fn parse_go_live(value: &str) -> Result<jiff::Timestamp, ValidationError> {
+    value.trim().parse::<jiff::Timestamp>().map_err(|error| ValidationError::GoLive {
+        value: value.to_owned(),
+        reason: error.to_string(),
+    })
+}
+
+/// Accepts absolute `https` URLs with a host, and `http` only on loopback
+/// (the local sandboxes), with no user name, password or fragment, so no
+/// credential is ever stored in a URL.
+pub fn validate_url(field: &'static str, value: &str) -> Result<(), ValidationError> {
+    let invalid = |reason: &str| ValidationError::Url { field, value: value.to_owned(), reason: reason.to_owned() };
+
+    let url = Url::parse(value).map_err(|error| invalid(&error.to_string()))?;
+    let Some(host) = url.host_str() else {
+        return Err(invalid("the URL has no host"));
+    };
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback_host(host) => {}
+        "http" => return Err(invalid("plain http is allowed only for loopback hosts; use https")),
+        _ => return Err(invalid("the scheme must be https")),
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid("the URL must not contain a user name or password"));
+    }
+    if url.fragment().is_some() {
+        return Err(invalid("the URL must not contain a fragment"));
+    }
+    Ok(())
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost" || bare.parse::<std::net::IpAddr>().is_ok_and(|address| address.is_loopback())
+}
+
+fn require(field: &'static str, value: &str) -> Result<(), ValidationError> {
+    if value.trim().is_empty() { Err(ValidationError::Missing { field }) } else { Ok(()) }
+}
+
+fn validate_limits(settings: &TenantSettings) -> Result<(), ValidationError> {
+    let limits = [
+        ("limits.memory_bytes", settings.limits.memory_bytes),
+        ("limits.cpu_millis", settings.limits.cpu_millis),
+        ("limits.wall_clock_millis", settings.limits.wall_clock_millis),
+    ];
+    for (field, value) in limits {
+        if value == Some(0) {
+            return Err(ValidationError::Value { field, value: "0".to_owned(), reason: "a limit must be greater than zero".to_owned() });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_rules() {
+        assert!(validate_name("acme-1").is_ok());
+        assert!(validate_name("").is_err());
+        assert!(validate_name("Acme").is_err());
+        assert!(validate_name("-acme").is_err());
+        assert!(validate_name("ac\0me").is_err());
+        assert!(validate_name(&"a".repeat(MAX_TENANT_NAME_LEN + 1)).is_err());
+    }
+
+    #[test]
+    fn time_zone_must_exist() {
+        assert!(validate_time_zone("America/Los_Angeles").is_ok());
+        assert!(validate_time_zone("Mars/Olympus_Mons").is_err());
+    }
+
+    #[test]
+    fn go_live_must_be_rfc3339() {
+        assert!(parse_go_live("2025-01-01T00:00:00Z").is_ok());
+        assert!(parse_go_live("2025-01-01").is_err());
+        assert!(parse_go_live("yesterday").is_err());
+    }
+
+    #[test]
+    fn url_rules() {
+        assert!(validate_url("f", "https://app.leaflink.com/api/v2").is_ok());
+        assert!(validate_url("f", "http://127.0.0.1:8080/api/v2").is_ok());
+        assert!(validate_url("f", "http://[::1]:8080/").is_ok());
+        assert!(validate_url("f", "http://example.com/api").is_err());
+        assert!(validate_url("f", "ftp://example.com/").is_err());
+        assert!(validate_url("f", "https://user:pw@example.com/").is_err());
+        assert!(validate_url("f", "not a url").is_err());
+    }
+}
