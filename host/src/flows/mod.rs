@@ -16,6 +16,7 @@ mod orders_import;
 mod orders_sync;
 mod payments;
 pub mod plugins;
+pub mod runner;
 pub mod ports;
 mod products;
 mod resolve;

@@ -1,36 +1,31 @@
-//! `payments-push`: a BC customer payment applied to the invoice of a
-//! LeafLink order becomes a LeafLink order payment, and the order is marked
-//! paid once its invoice is.
+//! `payments-push`: payment received and applied in BC reaches LeafLink as an
+//! order payment, and the order is marked paid once its invoice is.
 //!
-//! Each BC payment is recorded in LeafLink exactly once: before creating, the
-//! order's LeafLink payments are read and one whose `reason` carries the BC
-//! payment reference counts as already recorded (LeafLink has no idempotency
-//! key, so a retried POST could otherwise create a second payment).
-
-use std::collections::HashMap;
+//! Posting a payment journal removes its lines from `customerPayments` and
+//! lowers the invoice's `remainingAmount` (BC reference notes, customer
+//! payments), so the flow reads invoices changed since the cursor: what was
+//! paid on an invoice is `totalAmountIncludingTax - remainingAmount`.
+//!
+//! Each amount is recorded in LeafLink exactly once. The LeafLink payments of
+//! the order whose `reason` names the invoice are summed first, and only the
+//! difference is recorded, so a lost store, a crash or a retried POST never
+//! records a payment twice.
 
 use rust_decimal::Decimal;
 
-use super::ports::{BusinessCentralApi, LeafLinkApi, MappingApi, OverridesApi, Plugins};
-use super::resolve::query_on;
+use super::ports::{ApiError, BusinessCentralApi, LeafLinkApi, MappingApi, OverridesApi, Plugins};
 use super::{FlowError, SyncContext};
 use crate::runtime::bindings::business_central::Query;
 use crate::runtime::bindings::types::{BcCustomerPayment, BcSalesInvoice};
 use crate::store::{CrossReference, RecordKind};
 
-/// The reference written into the LeafLink payment `reason`.
-fn payment_reference(payment: &BcCustomerPayment) -> String {
-    let key = payment.id.as_deref().or(payment.document_number.as_deref()).unwrap_or("unknown");
-    format!("Business Central payment {key}")
+/// The text every LeafLink payment for an invoice carries in `reason`.
+fn invoice_reference(invoice: &BcSalesInvoice) -> String {
+    format!("Business Central invoice {}", invoice.number.as_deref().unwrap_or(&invoice.id))
 }
 
-fn payment_key(payment: &BcCustomerPayment) -> Option<String> {
-    payment.id.clone().or_else(|| {
-        payment
-            .document_number
-            .as_ref()
-            .map(|document| format!("{}:{document}", payment.journal_id.as_deref().unwrap_or("")))
-    })
+fn decimal(text: &str) -> Decimal {
+    text.parse().unwrap_or(Decimal::ZERO)
 }
 
 pub(crate) async fn push<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), FlowError> {
@@ -46,16 +41,15 @@ pub(crate) async fn push<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), 
     loop {
         let page = cx
             .business_central
-            .list_customer_payments(&query, next)
+            .list_sales_invoices(&query, next)
             .await
-            .map_err(|e| cx.api_error("listing BC customer payments", e))?;
-        cx.counts.read += page.payments.len() as u64;
-        for payment in &page.payments {
-            if let Some(modified) = payment.last_modified.as_deref().and_then(|text| text.parse::<jiff::Timestamp>().ok()) {
+            .map_err(|e| cx.api_error("listing BC sales invoices", e))?;
+        for invoice in page.invoices {
+            if let Some(modified) = invoice.last_modified.as_deref().and_then(|text| text.parse::<jiff::Timestamp>().ok()) {
                 newest = newest.max(Some(modified));
             }
+            push_invoice(cx, invoice).await?;
         }
-        push_page(cx, page.payments).await?;
         next = page.next;
         if next.is_none() {
             break;
@@ -69,93 +63,44 @@ pub(crate) async fn push<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), 
     Ok(())
 }
 
-async fn push_page<P: Plugins>(cx: &mut SyncContext<'_, P>, payments: Vec<BcCustomerPayment>) -> Result<(), FlowError> {
-    // 1. Payments not yet recorded that apply to an invoice.
-    let mut pending = Vec::new();
-    for payment in payments {
-        let Some(key) = payment_key(&payment) else {
-            cx.counts.skipped += 1;
-            continue;
-        };
-        let known = cx.store.xref(cx.tenant_name(), RecordKind::Payment, &key).map_err(|e| cx.store_error(e))?;
-        if known.is_some() || (payment.applies_to_invoice_id.is_none() && payment.applies_to_invoice_number.is_none()) {
-            cx.counts.skipped += 1;
-            continue;
-        }
-        pending.push((key, payment));
+async fn push_invoice<P: Plugins>(cx: &mut SyncContext<'_, P>, invoice: BcSalesInvoice) -> Result<(), FlowError> {
+    let paid = decimal(&invoice.total_amount_including_tax) - decimal(&invoice.remaining_amount);
+    if paid <= Decimal::ZERO {
+        return Ok(());
     }
-    if pending.is_empty() {
+    let Some(order_number) = leaflink_order_of(cx, &invoice)? else {
+        // An invoice that did not come from a LeafLink order.
+        return Ok(());
+    };
+    cx.counts.read += 1;
+    let key = format!("{}:{}", invoice.id, paid.normalize());
+    let record = format!("invoice {}", invoice.number.as_deref().unwrap_or(&invoice.id));
+    let known = cx.store.xref(cx.tenant_name(), RecordKind::Payment, &key).map_err(|e| cx.store_error(e))?;
+    if known.is_some() {
+        cx.counts.skipped += 1;
         return Ok(());
     }
 
-    // 2. Their invoices, in two batch lookups (by number, then by id).
-    let numbers: Vec<String> = pending.iter().filter_map(|(_, payment)| payment.applies_to_invoice_number.clone()).collect();
-    let ids: Vec<String> = pending
-        .iter()
-        .filter(|(_, payment)| payment.applies_to_invoice_number.is_none())
-        .filter_map(|(_, payment)| payment.applies_to_invoice_id.clone())
-        .collect();
-    let mut invoices: Vec<BcSalesInvoice> = Vec::new();
-    for (field, values) in [("number", numbers), ("id", ids)] {
-        for chunk in values.chunks(super::resolve::LOOKUP_CHUNK) {
-            let mut next = None;
-            loop {
-                let page = cx
-                    .business_central
-                    .list_sales_invoices(&query_on(field, chunk.to_vec()), next)
-                    .await
-                    .map_err(|e| cx.api_error("reading BC sales invoices", e))?;
-                invoices.extend(page.invoices);
-                next = page.next;
-                if next.is_none() {
-                    break;
-                }
+    match record_payment(cx, &invoice, &order_number, paid).await {
+        Ok(written) => {
+            let xref = CrossReference {
+                leaflink_key: key,
+                bc_id: Some(invoice.id.clone()),
+                bc_number: invoice.number.clone(),
+                stored: [("order".to_owned(), order_number), ("paid".to_owned(), paid.normalize().to_string())].into(),
+                origin: if written { "created" } else { "found" }.to_owned(),
+                ..CrossReference::default()
+            };
+            cx.store.put_xref(cx.tenant_name(), RecordKind::Payment, &xref).map_err(|e| cx.store_error(e))?;
+            if written {
+                cx.counts.written += 1;
+            } else {
+                cx.counts.skipped += 1;
             }
+            cx.succeeded(&record)
         }
+        Err(error) => cx.fail_api(&record, &error),
     }
-    let by_number: HashMap<String, BcSalesInvoice> =
-        invoices.iter().filter_map(|invoice| invoice.number.clone().map(|number| (number, invoice.clone()))).collect();
-    let by_id: HashMap<String, BcSalesInvoice> = invoices.into_iter().map(|invoice| (invoice.id.clone(), invoice)).collect();
-
-    // 3. Record each payment on its LeafLink order.
-    for (key, payment) in pending {
-        let record = format!("payment {key}");
-        let invoice = payment
-            .applies_to_invoice_number
-            .as_ref()
-            .and_then(|number| by_number.get(number))
-            .or_else(|| payment.applies_to_invoice_id.as_ref().and_then(|id| by_id.get(id)));
-        let Some(invoice) = invoice else {
-            cx.fail(&record, "the invoice the payment applies to was not found in BC", true)?;
-            continue;
-        };
-        let Some(order_number) = leaflink_order_of(cx, invoice)? else {
-            // An invoice that did not come from a LeafLink order.
-            cx.counts.skipped += 1;
-            continue;
-        };
-        match record_payment(cx, &payment, invoice, &order_number).await {
-            Ok(written) => {
-                let xref = CrossReference {
-                    leaflink_key: key.clone(),
-                    bc_id: payment.id.clone(),
-                    bc_number: payment.document_number.clone(),
-                    stored: [("order".to_owned(), order_number.clone()), ("amount".to_owned(), payment.amount.clone())].into(),
-                    origin: if written { "created" } else { "found" }.to_owned(),
-                    ..CrossReference::default()
-                };
-                cx.store.put_xref(cx.tenant_name(), RecordKind::Payment, &xref).map_err(|e| cx.store_error(e))?;
-                if written {
-                    cx.counts.written += 1;
-                } else {
-                    cx.counts.skipped += 1;
-                }
-                cx.succeeded(&record)?;
-            }
-            Err(error) => cx.fail_api(&record, &error)?,
-        }
-    }
-    Ok(())
 }
 
 /// The LeafLink order number of an invoice: through the BC order it was
@@ -169,40 +114,68 @@ fn leaflink_order_of<P: Plugins>(cx: &SyncContext<'_, P>, invoice: &BcSalesInvoi
     }
     let Some(short_id) = &invoice.external_document_number else { return Ok(None) };
     // NOTE: a linear scan of the order cross-references; it runs only for an
-    // invoice whose order id is unknown to the store.
+    // invoice whose order id the store does not know.
     let orders = cx.store.xrefs(cx.tenant_name(), RecordKind::Order).map_err(|e| cx.store_error(e))?;
     Ok(orders.into_iter().find(|xref| xref.stored.get("short_id") == Some(short_id)).map(|xref| xref.leaflink_key))
 }
 
-/// Creates the LeafLink payment unless the order already has it, then marks
-/// the order paid when the invoice has nothing left to pay. Returns whether a
+/// Records in LeafLink the part of `paid` it does not have yet, then marks the
+/// order paid when the invoice has nothing left to pay. Returns whether a
 /// payment was created.
 async fn record_payment<P: Plugins>(
     cx: &SyncContext<'_, P>,
-    payment: &BcCustomerPayment,
     invoice: &BcSalesInvoice,
     order_number: &str,
-) -> Result<bool, super::ApiError> {
-    let reference = payment_reference(payment);
-    let existing = cx.leaflink.list_payments(order_number).await?;
-    let already = existing
+    paid: Decimal,
+) -> Result<bool, ApiError> {
+    let reference = invoice_reference(invoice);
+    let recorded: Decimal = cx
+        .leaflink
+        .list_payments(order_number)
+        .await?
         .iter()
-        .any(|recorded| recorded.reason.as_deref().is_some_and(|reason| reason.contains(&reference)));
+        .filter(|payment| payment.reason.as_deref().is_some_and(|reason| reason.contains(&reference)))
+        .map(|payment| decimal(&payment.total.amount))
+        .sum();
+    let missing = paid - recorded;
 
-    if !already {
-        let mapped = cx.mapping.payment(payment, invoice, order_number).await?;
-        let mut wanted = cx.overrides.payment(payment, mapped).await?;
+    let written = missing > Decimal::ZERO;
+    if written {
+        let today = jiff::Zoned::now().date().to_string();
+        let posting_date = invoice
+            .last_modified
+            .as_deref()
+            .and_then(|text| text.parse::<jiff::Timestamp>().ok())
+            .map_or(today, |time| time.to_zoned(jiff::tz::TimeZone::UTC).date().to_string());
+        // The amount received since the last push, as one BC payment.
+        let payment = BcCustomerPayment {
+            id: None,
+            journal_id: None,
+            customer_number: invoice.customer_number.clone(),
+            posting_date,
+            document_number: None,
+            external_document_number: invoice.external_document_number.clone(),
+            amount: missing.normalize().to_string(),
+            applies_to_invoice_id: Some(invoice.id.clone()),
+            applies_to_invoice_number: invoice.number.clone(),
+            description: None,
+            last_modified: invoice.last_modified.clone(),
+            extras: Vec::new(),
+        };
+        let mapped = cx.mapping.payment(&payment, invoice, order_number).await?;
+        let mut wanted = cx.overrides.payment(&payment, mapped).await?;
         wanted.reason = Some(match wanted.reason.take() {
             Some(reason) if reason.contains(&reference) => reason,
-            Some(reason) if !reason.is_empty() => format!("{reason} ({reference})"),
+            Some(reason) if !reason.is_empty() => format!("{reference}: {reason}"),
             _ => reference.clone(),
         });
         cx.leaflink.create_payment(&wanted).await?;
     }
 
-    let remaining = invoice.remaining_amount.parse::<Decimal>().unwrap_or(Decimal::ONE);
+    let remaining = decimal(&invoice.remaining_amount);
     if remaining <= Decimal::ZERO || invoice.status.eq_ignore_ascii_case("Paid") {
-        cx.leaflink.set_order_paid(order_number, true, Some(payment.posting_date.clone())).await?;
+        let paid_date = jiff::Zoned::now().date().to_string();
+        cx.leaflink.set_order_paid(order_number, true, Some(paid_date)).await?;
     }
-    Ok(!already)
+    Ok(written)
 }
