@@ -1,6 +1,8 @@
 //! The `leafbridge` command line: nouns then verbs, one file per command.
 
+pub mod demo;
 mod home;
+pub mod run;
 
 pub use home::Home;
 
@@ -24,7 +26,15 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Run one flow once for one tenant and print what it did.
+    ///
+    /// Example: leafbridge run evergreen-farms orders-import
+    Run(run::RunArgs),
+    /// Play a realistic day for the two example tenants against an
+    /// in-process sandbox and print a per-tenant, per-flow table.
+    Demo(demo::DemoArgs),
+}
 
 /// Parses the command line, runs the command and turns an error into a
 /// one-line reason and a non-zero exit code.
@@ -47,6 +57,8 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let _home = Home::resolve(cli.home)?;
-    match cli.command {}
+    match cli.command {
+        Command::Run(args) => run::run(&Home::resolve(cli.home)?, args).await,
+        Command::Demo(args) => demo::run(cli.home, args).await,
+    }
 }

@@ -50,7 +50,8 @@ fn api_error(error: CallError) -> ApiError {
 }
 
 /// Which kind of session a `Lazy` opens.
-trait OpenSession: Sized {
+#[allow(async_fn_in_trait)]
+pub trait OpenSession: Sized {
     async fn open(runtime: &Runtime, plugin: &Plugin, tenant: &Arc<TenantContext>) -> Result<Self, CallError>;
 }
 
