@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::store::{Store, StoreError, tenant_key};
 use crate::tenant::{ProductMaster, TenantSettings};
 
-pub use scheduler::{FlowRunner, RunOutcome, Scheduler, SchedulerLimits, Trigger, TriggerResult};
+pub use scheduler::{FlowRunner, RunFuture, RunOutcome, Scheduler, SchedulerLimits, Trigger, TriggerResult};
 
 /// The tree that holds one `ScheduleEntry` per tenant and flow.
 pub const SCHEDULES_TREE: &str = "schedules";
@@ -296,6 +296,13 @@ impl Schedules {
     /// Entries that are not paused and due at `now`.
     pub fn due(&self, now: jiff::Timestamp) -> Result<Vec<ScheduleEntry>, ScheduleError> {
         Ok(self.list(None)?.into_iter().filter(|entry| !entry.paused && entry.next_due <= now).collect())
+    }
+
+    /// Deletes a flow's schedule; returns whether there was one.
+    pub fn remove(&self, tenant: &str, flow: &str) -> Result<bool, ScheduleError> {
+        let removed = self.tree.remove(tenant_key(tenant, flow))?.is_some();
+        self.tree.flush()?;
+        Ok(removed)
     }
 
     fn put(&self, entry: &ScheduleEntry) -> Result<(), ScheduleError> {
