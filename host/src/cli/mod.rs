@@ -2,7 +2,12 @@
 
 pub mod demo;
 mod home;
+mod output;
 pub mod run;
+pub mod schedule;
+pub mod secrets;
+pub mod serve;
+pub mod tenant;
 
 pub use home::Home;
 
@@ -34,12 +39,26 @@ pub enum Command {
     /// Play a realistic day for the two example tenants against an
     /// in-process sandbox and print a per-tenant, per-flow table.
     Demo(demo::DemoArgs),
+    /// Register, inspect, change and remove tenants, and set their credentials.
+    #[command(subcommand)]
+    Tenant(tenant::TenantCommand),
+    /// Manage the key that encrypts credentials at rest.
+    #[command(subcommand, alias = "key")]
+    Secrets(secrets::SecretsCommand),
+    /// Set, list, pause and resume flow schedules.
+    #[command(subcommand)]
+    Schedule(schedule::ScheduleCommand),
+    /// Run the scheduler, webhook receivers, admin API and metrics.
+    ///
+    /// Example: LEAFBRIDGE_ADMIN_TOKEN=... leafbridge serve --listen 127.0.0.1:8080
+    Serve(serve::ServeArgs),
 }
 
 /// Parses the command line, runs the command and turns an error into a
 /// one-line reason and a non-zero exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -57,8 +76,33 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
-        Command::Run(args) => run::run(&Home::resolve(cli.home)?, args).await,
-        Command::Demo(args) => demo::run(cli.home, args).await,
+    let Cli { home, command } = cli;
+    match command {
+        // The demo uses a temporary home unless --home is given.
+        Command::Demo(args) => demo::run(home, args).await,
+        Command::Run(args) => run::run(&Home::resolve(home)?, args).await,
+        Command::Tenant(command) => tenant::run(&Home::resolve(home)?, command),
+        Command::Secrets(command) => secrets::run(&Home::resolve(home)?, command),
+        Command::Schedule(command) => schedule::run(&Home::resolve(home)?, command),
+        Command::Serve(args) => serve::run(&Home::resolve(home)?, args).await,
     }
+}
+
+/// Logs to standard error; `LEAFBRIDGE_LOG` takes an env-filter directive
+/// such as `debug` or `leafbridge::serve=debug` (default `info`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LEAFBRIDGE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Opens the store of `home`.
+pub fn open_store(home: &Home) -> anyhow::Result<crate::store::Store> {
+    Ok(crate::store::Store::open(&home.store_dir())?)
+}
+
+/// Opens the secret store of `home` with its key (environment or key file).
+pub fn open_secrets(home: &Home, store: &crate::store::Store) -> anyhow::Result<crate::store::secrets::Secrets> {
+    let (key, _source) = crate::store::secrets::SecretKey::load_or_create(&home.key_file())?;
+    Ok(store.secrets(&key)?)
 }

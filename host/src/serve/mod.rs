@@ -1,1 +1,127 @@
-//! TODO: module serve is being written.
+//! `leafbridge serve`: one process that runs the scheduler, receives LeafLink
+//! and Business Central webhooks, and exposes the admin API, `/metrics` and
+//! `/healthz` over HTTP (axum).
+
+pub mod admin;
+pub mod metrics;
+pub mod webhooks;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+use tokio::sync::watch;
+use tracing::{error, info};
+
+use crate::schedule::Scheduler;
+use crate::store::Store;
+use crate::store::secrets::{SecretValue, Secrets};
+
+pub use metrics::Metrics;
+
+/// The largest webhook or admin request body accepted. LeafLink order
+/// payloads with many line items stay well under it.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Errors that stop the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen on {address}: {source}")]
+    Bind { address: SocketAddr, source: std::io::Error },
+    #[error("the HTTP server failed: {0}")]
+    Server(std::io::Error),
+}
+
+/// What every request handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub secrets: Secrets,
+    pub scheduler: Scheduler,
+    pub metrics: Arc<Metrics>,
+    /// The bearer token the admin API requires.
+    pub admin_token: Arc<SecretValue>,
+}
+
+/// Builds the router: admin API under `/api/v1` (bearer token), webhooks
+/// under `/webhooks` (their own signatures), and the open `/healthz` and
+/// `/metrics`.
+pub fn router(state: AppState) -> Router {
+    let admin = admin::router(state.clone());
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_text))
+        .route("/webhooks/leaflink/{tenant}", post(webhooks::leaflink))
+        .route(
+            "/webhooks/business-central/{tenant}",
+            get(webhooks::business_central).post(webhooks::business_central),
+        )
+        .nest("/api/v1", admin)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn metrics_text(axum::extract::State(state): axum::extract::State<AppState>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+
+    let tenants = state
+        .store
+        .tenants()
+        .map_err(crate::store::tenants::TenantError::from)
+        .and_then(|tenants| tenants.list());
+    let count = match tenants {
+        Ok(tenants) => tenants.len(),
+        Err(error) => {
+            error!(%error, "cannot count tenants for /metrics");
+            0
+        }
+    };
+    ([(axum::http::header::CONTENT_TYPE, metrics::CONTENT_TYPE)], state.metrics.render(count)).into_response()
+}
+
+/// Serves on `listener` until `shutdown` turns true, runs the scheduler
+/// meanwhile, then waits up to `drain` for runs in progress.
+pub async fn serve(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    schedule_tick: Duration,
+    drain: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), ServeError> {
+    let address = listener.local_addr().map_err(ServeError::Server)?;
+    info!(%address, "serving the admin API, webhooks and metrics");
+
+    let scheduler_task = tokio::spawn({
+        let scheduler = state.scheduler.clone();
+        let store = state.store.clone();
+        let shutdown = shutdown.clone();
+        async move { scheduler.run_schedules(store, schedule_tick, shutdown).await }
+    });
+
+    let scheduler = state.scheduler.clone();
+    let app = router(state);
+    let stop = async move {
+        while !*shutdown.borrow() {
+            if shutdown.changed().await.is_err() {
+                break;
+            }
+        }
+    };
+    let result = axum::serve(listener, app).with_graceful_shutdown(stop).await;
+
+    let _ = scheduler_task.await;
+    let left = scheduler.shutdown(drain).await;
+    info!(runs_left = left, "stopped");
+    result.map_err(ServeError::Server)
+}
+
+/// Binds `address`, naming it in the error.
+pub async fn bind(address: SocketAddr) -> Result<tokio::net::TcpListener, ServeError> {
+    tokio::net::TcpListener::bind(address).await.map_err(|source| ServeError::Bind { address, source })
+}

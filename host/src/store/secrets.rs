@@ -74,10 +74,22 @@ pub enum SecretName {
     BusinessCentralClientSecret,
     /// The Company Webhook Key that signs LeafLink webhooks (`LL-Signature`).
     LeafLinkWebhookKey,
+    /// The `clientState` leafbridge puts on the tenant's BC webhook
+    /// subscriptions and expects back in every notification. leafbridge
+    /// generates it; operators do not enter it.
+    BusinessCentralClientState,
 }
 
 impl SecretName {
-    pub const ALL: [SecretName; 3] =
+    pub const ALL: [SecretName; 4] = [
+        SecretName::LeafLinkApiKey,
+        SecretName::BusinessCentralClientSecret,
+        SecretName::LeafLinkWebhookKey,
+        SecretName::BusinessCentralClientState,
+    ];
+
+    /// The secrets an operator supplies through `leafbridge tenant credentials`.
+    pub const OPERATOR_SUPPLIED: [SecretName; 3] =
         [SecretName::LeafLinkApiKey, SecretName::BusinessCentralClientSecret, SecretName::LeafLinkWebhookKey];
 
     /// The name used on the command line and in the store.
@@ -86,6 +98,7 @@ impl SecretName {
             SecretName::LeafLinkApiKey => "leaflink.api_key",
             SecretName::BusinessCentralClientSecret => "business_central.client_secret",
             SecretName::LeafLinkWebhookKey => "leaflink.webhook_key",
+            SecretName::BusinessCentralClientState => "business_central.client_state",
         }
     }
 }
@@ -282,6 +295,20 @@ impl Secrets {
     /// Reports whether a secret is stored, without decrypting it.
     pub fn is_set(&self, tenant: &str, name: SecretName) -> Result<bool, SecretError> {
         Ok(self.tree.contains_key(tenant_key(tenant, name.as_str()))?)
+    }
+
+    /// Returns the tenant's BC `clientState`, generating and storing a random
+    /// one on first use.
+    pub fn client_state(&self, tenant: &str) -> Result<SecretValue, SecretError> {
+        if let Some(existing) = self.get(tenant, SecretName::BusinessCentralClientState)? {
+            return Ok(existing);
+        }
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        let value = hex::encode(bytes);
+        bytes.zeroize();
+        self.set(tenant, SecretName::BusinessCentralClientState, &value)?;
+        Ok(SecretValue::new(value))
     }
 
     /// Removes one secret; returns whether it was set.

@@ -1,0 +1,127 @@
+//! `leafbridge serve`: the long-running host process.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use tracing::info;
+
+use super::Home;
+use crate::schedule::{FlowRunner, RunFuture, Scheduler, SchedulerLimits, Trigger};
+use crate::serve::{AppState, Metrics, bind, serve};
+use crate::store::secrets::SecretValue;
+
+/// The environment variable that may hold the admin API bearer token.
+pub const ADMIN_TOKEN_ENV: &str = "LEAFBRIDGE_ADMIN_TOKEN";
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address of the admin API, webhooks, /metrics and /healthz.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDRESS")]
+    pub listen: SocketAddr,
+    /// Most flow runs in progress at once, across all tenants.
+    #[arg(long, default_value_t = SchedulerLimits::default().max_concurrent_runs, value_name = "COUNT")]
+    pub max_runs: usize,
+    /// Most flow runs in progress at once for one tenant.
+    #[arg(long, default_value_t = SchedulerLimits::default().max_concurrent_runs_per_tenant, value_name = "COUNT")]
+    pub max_runs_per_tenant: usize,
+    /// How long shutdown waits for runs in progress, in seconds.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub drain_seconds: u64,
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub async fn run(home: &Home, args: ServeArgs) -> anyhow::Result<()> {
+    let store = super::open_store(home)?;
+    let secrets = super::open_secrets(home, &store)?;
+    let admin_token = load_admin_token(home)?;
+    let metrics = Arc::new(Metrics::new());
+    let limits = SchedulerLimits { max_concurrent_runs: args.max_runs, max_concurrent_runs_per_tenant: args.max_runs_per_tenant };
+    let scheduler = Scheduler::new(Arc::new(UnavailableFlowEngine), limits, metrics.clone());
+    let state = AppState { store, secrets, scheduler, metrics, admin_token: Arc::new(admin_token) };
+
+    let listener = bind(args.listen).await?;
+    // Tests and scripts read this line to find the port when --listen ends in :0.
+    println!("listening on http://{}", listener.local_addr()?);
+
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        info!("shutdown requested");
+        let _ = stop.send(true);
+    });
+    serve(state, listener, Duration::from_secs(1), Duration::from_secs(args.drain_seconds), shutdown).await?;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Reads the admin token from `LEAFBRIDGE_ADMIN_TOKEN`, else from
+/// `<home>/admin.token`, creating that file (mode 0600) with a random token.
+fn load_admin_token(home: &Home) -> anyhow::Result<SecretValue> {
+    if let Ok(token) = std::env::var(ADMIN_TOKEN_ENV) {
+        if token.len() < 16 {
+            anyhow::bail!("{ADMIN_TOKEN_ENV} must be at least 16 characters");
+        }
+        return Ok(SecretValue::new(token));
+    }
+    let path = home.root().join("admin.token");
+    match std::fs::read_to_string(&path) {
+        Ok(token) => Ok(SecretValue::new(token.trim().to_owned())),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let token = base64_token();
+            write_private_file(&path, &token).with_context(|| format!("cannot create {}", path.display()))?;
+            eprintln!("created an admin API token in {}", path.display());
+            Ok(SecretValue::new(token))
+        }
+        Err(error) => Err(error).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+fn base64_token() -> String {
+    use base64::Engine as _;
+    let mut bytes = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn write_private_file(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()
+}
+
+/// The runner `serve` uses until the flow engine is wired in.
+// NOTE: every run fails with this reason until `flows` provides its entry
+// point; the scheduler, triggers, limits and metrics around it are real.
+struct UnavailableFlowEngine;
+
+impl FlowRunner for UnavailableFlowEngine {
+    fn run(&self, tenant: &str, flow: &str, _trigger: Trigger) -> RunFuture {
+        let reason = format!("flow {flow} of tenant {tenant} cannot run: the flow engine is not wired into serve yet");
+        Box::pin(async move { Err(reason) })
+    }
+}

@@ -1,0 +1,108 @@
+//! The admin HTTP API under `/api/v1`, behind a bearer token: tenants, their
+//! schedules, and "run this flow now".
+
+use axum::Router;
+use axum::extract::{Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+use subtle::ConstantTimeEq;
+use tracing::{info, warn};
+
+use super::AppState;
+use crate::schedule::{Trigger, TriggerResult, check_flow};
+use crate::store::tenants::TenantError;
+
+pub fn router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/tenants", get(list_tenants))
+        .route("/tenants/{tenant}", get(show_tenant))
+        .route("/tenants/{tenant}/schedules", get(list_schedules))
+        .route("/tenants/{tenant}/flows/{flow}/run", post(run_flow))
+        .layer(middleware::from_fn_with_state(state, require_bearer))
+}
+
+/// Rejects requests without `Authorization: Bearer <admin token>`; the token
+/// is compared in constant time.
+async fn require_bearer(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let expected = state.admin_token.expose().as_bytes();
+    if presented.is_empty() || !bool::from(presented.as_bytes().ct_eq(expected)) {
+        warn!(path = %request.uri().path(), "admin API request without a valid bearer token");
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            axum::Json(json!({ "error": "missing or invalid bearer token" })),
+        )
+            .into_response();
+    }
+    next.run(request).await
+}
+
+async fn list_tenants(State(state): State<AppState>) -> Response {
+    match state.store.tenants().map_err(TenantError::from).and_then(|tenants| tenants.list()) {
+        Ok(tenants) => axum::Json(tenants).into_response(),
+        Err(error) => server_error(&error.to_string()),
+    }
+}
+
+async fn show_tenant(State(state): State<AppState>, Path(tenant): Path<String>) -> Response {
+    match state.store.tenants().map_err(TenantError::from).and_then(|tenants| tenants.require(&tenant)) {
+        Ok(settings) => axum::Json(settings).into_response(),
+        Err(error @ TenantError::NotFound(_)) => not_found(&error.to_string()),
+        Err(error) => server_error(&error.to_string()),
+    }
+}
+
+async fn list_schedules(State(state): State<AppState>, Path(tenant): Path<String>) -> Response {
+    if let Err(response) = require_tenant(&state, &tenant) {
+        return response;
+    }
+    match state.store.schedules().map_err(crate::schedule::ScheduleError::from).and_then(|schedules| schedules.list(Some(&tenant))) {
+        Ok(entries) => axum::Json(entries).into_response(),
+        Err(error) => server_error(&error.to_string()),
+    }
+}
+
+/// `POST /tenants/{tenant}/flows/{flow}/run`: the "pull now" button. Answers
+/// 202 with `started` or `queued` (the flow is running and one more run follows).
+async fn run_flow(State(state): State<AppState>, Path((tenant, flow)): Path<(String, String)>) -> Response {
+    let settings = match require_tenant(&state, &tenant) {
+        Ok(settings) => settings,
+        Err(response) => return response,
+    };
+    if let Err(error) = check_flow(&settings, &flow) {
+        return (StatusCode::BAD_REQUEST, axum::Json(json!({ "error": error.to_string() }))).into_response();
+    }
+    let result = state.scheduler.trigger(&tenant, &flow, Trigger::OnDemand);
+    info!(tenant = %tenant, flow = %flow, ?result, "run requested through the admin API");
+    let status = match result {
+        TriggerResult::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        TriggerResult::Started | TriggerResult::Queued => StatusCode::ACCEPTED,
+    };
+    (status, axum::Json(json!({ "tenant": tenant, "flow": flow, "result": result }))).into_response()
+}
+
+fn require_tenant(state: &AppState, tenant: &str) -> Result<crate::tenant::TenantSettings, Response> {
+    match state.store.tenants().map_err(TenantError::from).and_then(|tenants| tenants.require(tenant)) {
+        Ok(settings) => Ok(settings),
+        Err(error @ TenantError::NotFound(_)) => Err(not_found(&error.to_string())),
+        Err(error) => Err(server_error(&error.to_string())),
+    }
+}
+
+fn not_found(message: &str) -> Response {
+    (StatusCode::NOT_FOUND, axum::Json(json!({ "error": message }))).into_response()
+}
+
+fn server_error(message: &str) -> Response {
+    tracing::error!(error = message, "admin API request failed");
+    (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(json!({ "error": message }))).into_response()
+}

@@ -1,0 +1,275 @@
+//! Webhook receivers. Both treat a notification as a trigger only: the flow
+//! re-reads the records through the connectors, because neither payload is the
+//! API's canonical shape (LeafLink sends its internal serializer, Business
+//! Central sends no entity data at all).
+//!
+//! LeafLink: `LL-Signature` is base64(HMAC-SHA256(company webhook key, raw
+//! body)); LeafLink documents no timestamp, so there is no replay check.
+//! Business Central: the subscription validation handshake echoes
+//! `validationToken`, and every notification must carry the tenant's
+//! `clientState`. BC deletes a subscription when the endpoint answers anything
+//! but 2xx, 408, 429 or 5xx, so a rejected notification gets 401 on purpose.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+use tracing::{info, warn};
+
+use super::AppState;
+use crate::schedule::{Trigger, check_flow};
+use crate::store::secrets::SecretName;
+use crate::tenant::{ProductMaster, TenantSettings};
+
+/// The header that carries LeafLink's signature.
+pub const LEAFLINK_SIGNATURE_HEADER: &str = "LL-Signature";
+/// The longest `validationToken` echoed back; BC's tokens are far shorter.
+const MAX_VALIDATION_TOKEN_LEN: usize = 4096;
+
+/// Computes the `LL-Signature` value for `body`.
+pub fn leaflink_signature(webhook_key: &[u8], body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(webhook_key).expect("HMAC accepts keys of any length");
+    mac.update(body);
+    BASE64.encode(mac.finalize().into_bytes())
+}
+
+/// Checks `signature` against the body in constant time.
+pub fn verify_leaflink_signature(webhook_key: &[u8], body: &[u8], signature: &str) -> bool {
+    let Ok(claimed) = BASE64.decode(signature.trim()) else {
+        return false;
+    };
+    let mut mac = Hmac::<Sha256>::new_from_slice(webhook_key).expect("HMAC accepts keys of any length");
+    mac.update(body);
+    mac.verify_slice(&claimed).is_ok()
+}
+
+#[derive(Debug, Deserialize)]
+struct LeafLinkEnvelope {
+    #[serde(default)]
+    action: Option<String>,
+    data: serde_json::Value,
+}
+
+/// `POST /webhooks/leaflink/{tenant}`: verifies the signature, then triggers
+/// the flows that read the changed order or product.
+pub async fn leaflink(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    // An unknown tenant, a missing key and a bad signature all get the same
+    // 401, so the endpoint does not reveal which tenants exist.
+    let settings = match state.store.tenants().map(|tenants| tenants.get(&tenant)) {
+        Ok(Ok(Some(settings))) => settings,
+        Ok(Ok(None)) => return reject(&state, "leaflink", &tenant, "unknown tenant"),
+        Ok(Err(error)) => return internal_error(&tenant, &error.to_string()),
+        Err(error) => return internal_error(&tenant, &error.to_string()),
+    };
+    let key = match state.secrets.get(&tenant, SecretName::LeafLinkWebhookKey) {
+        Ok(Some(key)) => key,
+        Ok(None) => return reject(&state, "leaflink", &tenant, "leaflink.webhook_key is not set"),
+        Err(error) => return internal_error(&tenant, &error.to_string()),
+    };
+    let Some(signature) = headers.get(LEAFLINK_SIGNATURE_HEADER).and_then(|value| value.to_str().ok()) else {
+        return reject(&state, "leaflink", &tenant, "missing LL-Signature header");
+    };
+    if !verify_leaflink_signature(key.expose().as_bytes(), &body, signature) {
+        return reject(&state, "leaflink", &tenant, "LL-Signature does not match the body");
+    }
+
+    let envelope: LeafLinkEnvelope = match serde_json::from_slice(&body) {
+        Ok(envelope) => envelope,
+        Err(error) => {
+            state.metrics.webhook("leaflink", "invalid");
+            warn!(tenant = %tenant, %error, "LeafLink webhook body is not the expected JSON envelope");
+            return (StatusCode::BAD_REQUEST, format!("invalid webhook body: {error}\n")).into_response();
+        }
+    };
+    let flows = leaflink_flows(&settings, &envelope);
+    if flows.is_empty() {
+        state.metrics.webhook("leaflink", "invalid");
+        warn!(tenant = %tenant, "LeafLink webhook names neither an order nor a product");
+        return (StatusCode::BAD_REQUEST, "the webhook data is neither an order nor a product\n").into_response();
+    }
+
+    for flow in &flows {
+        let result = state.scheduler.trigger(&tenant, flow, Trigger::Webhook);
+        info!(tenant = %tenant, flow = %flow, action = envelope.action.as_deref().unwrap_or(""), ?result, "LeafLink webhook triggered a flow");
+    }
+    state.metrics.webhook("leaflink", "accepted");
+    (StatusCode::ACCEPTED, axum::Json(serde_json::json!({ "triggered": flows }))).into_response()
+}
+
+/// Picks the flows for a LeafLink webhook. Orders carry a `number` UUID and
+/// line items (`orderedproduct_set` in the webhook serializer); products
+/// carry a `sku`.
+fn leaflink_flows(settings: &TenantSettings, envelope: &LeafLinkEnvelope) -> Vec<&'static str> {
+    let data = &envelope.data;
+    let is_order = data.get("orderedproduct_set").is_some() || (data.get("number").is_some() && data.get("sku").is_none());
+    let is_product = !is_order && data.get("sku").is_some();
+
+    let candidates: &[&'static str] = if is_order {
+        &["orders-import", "orders-pull"]
+    } else if is_product {
+        match settings.product_master {
+            ProductMaster::LeafLink => &["products-import", "products-pull"],
+            ProductMaster::BusinessCentral => &["products-pull"],
+        }
+    } else {
+        &[]
+    };
+    candidates.iter().copied().filter(|flow| check_flow(settings, flow).is_ok()).collect()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct HandshakeQuery {
+    #[serde(rename = "validationToken")]
+    validation_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct NotificationBatch {
+    value: Vec<Notification>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Notification {
+    #[serde(default)]
+    client_state: Option<String>,
+    resource: String,
+    #[serde(default)]
+    change_type: Option<String>,
+}
+
+/// `GET|POST /webhooks/business-central/{tenant}`: answers the validation
+/// handshake, or checks `clientState` on every notification and triggers the
+/// matching flows.
+pub async fn business_central(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    Query(query): Query<HandshakeQuery>,
+    body: Bytes,
+) -> Response {
+    let settings = match state.store.tenants().map(|tenants| tenants.get(&tenant)) {
+        Ok(Ok(Some(settings))) => settings,
+        Ok(Ok(None)) => return reject(&state, "business-central", &tenant, "unknown tenant"),
+        Ok(Err(error)) => return internal_error(&tenant, &error.to_string()),
+        Err(error) => return internal_error(&tenant, &error.to_string()),
+    };
+
+    if let Some(token) = query.validation_token {
+        if token.len() > MAX_VALIDATION_TOKEN_LEN {
+            state.metrics.webhook("business-central", "invalid");
+            return (StatusCode::BAD_REQUEST, "validationToken is too long\n").into_response();
+        }
+        state.metrics.webhook("business-central", "handshake");
+        info!(tenant = %tenant, "answered the Business Central subscription handshake");
+        return (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], token).into_response();
+    }
+
+    let batch: NotificationBatch = match serde_json::from_slice(&body) {
+        Ok(batch) => batch,
+        Err(error) => {
+            state.metrics.webhook("business-central", "invalid");
+            warn!(tenant = %tenant, %error, "Business Central notification body is not valid JSON");
+            return (StatusCode::BAD_REQUEST, format!("invalid notification body: {error}\n")).into_response();
+        }
+    };
+    let expected = match state.secrets.get(&tenant, SecretName::BusinessCentralClientState) {
+        Ok(Some(expected)) => expected,
+        Ok(None) => return reject(&state, "business-central", &tenant, "no subscription clientState is stored"),
+        Err(error) => return internal_error(&tenant, &error.to_string()),
+    };
+    let all_match = batch.value.iter().all(|notification| {
+        let claimed = notification.client_state.as_deref().unwrap_or("");
+        bool::from(claimed.as_bytes().ct_eq(expected.expose().as_bytes()))
+    });
+    if !all_match {
+        return reject(&state, "business-central", &tenant, "clientState does not match");
+    }
+
+    let mut flows: Vec<&'static str> = Vec::new();
+    for notification in &batch.value {
+        for flow in business_central_flows(&notification.resource) {
+            if check_flow(&settings, flow).is_ok() && !flows.contains(flow) {
+                flows.push(flow);
+            }
+        }
+        info!(
+            tenant = %tenant,
+            change = notification.change_type.as_deref().unwrap_or(""),
+            entity_set = entity_set(&notification.resource).unwrap_or(""),
+            "Business Central notification received"
+        );
+    }
+    for flow in &flows {
+        let result = state.scheduler.trigger(&tenant, flow, Trigger::Webhook);
+        info!(tenant = %tenant, flow = %flow, ?result, "Business Central notification triggered a flow");
+    }
+    state.metrics.webhook("business-central", "accepted");
+    (StatusCode::ACCEPTED, axum::Json(serde_json::json!({ "triggered": flows }))).into_response()
+}
+
+/// The entity set a notification `resource` names, e.g. `items` in
+/// `api/v2.0/companies(<id>)/items(<id>)` or in a `collection` resource with a
+/// `$filter`.
+fn entity_set(resource: &str) -> Option<&str> {
+    let path = resource.split('?').next()?;
+    let last = path.trim_end_matches('/').rsplit('/').next()?;
+    let name = last.split('(').next()?;
+    if name.is_empty() { None } else { Some(name) }
+}
+
+/// The flows that read changes of a BC entity set.
+fn business_central_flows(resource: &str) -> &'static [&'static str] {
+    match entity_set(resource) {
+        Some("items") => &["products-push", "inventory-push"],
+        Some("salesOrders") => &["orders-push"],
+        Some("salesInvoices" | "customerPayments" | "customerPaymentJournals") => &["payments-push"],
+        _ => &[],
+    }
+}
+
+fn reject(state: &AppState, source: &'static str, tenant: &str, reason: &str) -> Response {
+    state.metrics.webhook(source, "rejected");
+    warn!(tenant = %tenant, source, reason, "webhook rejected");
+    (StatusCode::UNAUTHORIZED, "webhook rejected\n").into_response()
+}
+
+fn internal_error(tenant: &str, reason: &str) -> Response {
+    tracing::error!(tenant = %tenant, reason, "webhook could not be processed");
+    // 500 makes BC retry instead of deleting the subscription.
+    (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_round_trip() {
+        let signature = leaflink_signature(b"key", b"{\"a\":1}");
+        assert!(verify_leaflink_signature(b"key", b"{\"a\":1}", &signature));
+        assert!(!verify_leaflink_signature(b"key", b"{\"a\":2}", &signature));
+        assert!(!verify_leaflink_signature(b"other", b"{\"a\":1}", &signature));
+        assert!(!verify_leaflink_signature(b"key", b"{\"a\":1}", "not base64!"));
+    }
+
+    #[test]
+    fn entity_set_from_resource() {
+        assert_eq!(entity_set("api/v2.0/companies(abc)/items(123)"), Some("items"));
+        assert_eq!(entity_set("/api/v2.0/companies(abc)/salesOrders"), Some("salesOrders"));
+        assert_eq!(
+            entity_set("api/v2.0/companies(abc)/salesInvoices?$filter=lastDateTimeModified gt 2018-10-15T11:00:00Z"),
+            Some("salesInvoices")
+        );
+    }
+}
