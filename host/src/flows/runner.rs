@@ -69,3 +69,70 @@ impl TenantRunner {
         Ok(reports)
     }
 }
+
+/// The flow engine `leafbridge serve` hands to the scheduler: each run reads
+/// the tenant's settings and credentials from the store, opens its plugins
+/// and runs the flow once.
+pub struct FlowEngine {
+    runtime: Arc<Runtime>,
+    plugin_dir: std::path::PathBuf,
+    store: Store,
+    secrets: crate::store::secrets::Secrets,
+}
+
+impl FlowEngine {
+    pub fn new(runtime: Arc<Runtime>, plugin_dir: std::path::PathBuf, store: Store, secrets: crate::store::secrets::Secrets) -> Self {
+        Self { runtime, plugin_dir, store, secrets }
+    }
+
+    /// Opens `tenant` and runs `flow` once.
+    pub async fn run_once(&self, tenant: &str, flow: Flow) -> Result<FlowReport, String> {
+        use crate::store::secrets::SecretName;
+
+        let settings = self
+            .store
+            .tenants()
+            .map_err(|error| error.to_string())?
+            .get(tenant)
+            .map_err(|error| error.to_string())?
+            .ok_or_else(|| format!("tenant {tenant} is not registered"))?;
+        let secret = |name: SecretName| {
+            self.secrets
+                .require(tenant, name)
+                .map(|value| crate::capabilities::Secret::new(value.expose()))
+                .map_err(|error| error.to_string())
+        };
+        let secrets = TenantSecrets {
+            leaflink_api_key: secret(SecretName::LeafLinkApiKey)?,
+            business_central_client_secret: secret(SecretName::BusinessCentralClientSecret)?,
+        };
+        let runner = TenantRunner::open(&self.runtime, &self.plugin_dir, settings, secrets).map_err(|error| error.to_string())?;
+        runner.run(&self.store, flow).await.map_err(|error| error.to_string())
+    }
+}
+
+impl crate::schedule::FlowRunner for FlowEngine {
+    fn run(&self, tenant: &str, flow: &str, _trigger: crate::schedule::Trigger) -> crate::schedule::RunFuture {
+        let engine = Self {
+            runtime: self.runtime.clone(),
+            plugin_dir: self.plugin_dir.clone(),
+            store: self.store.clone(),
+            secrets: self.secrets.clone(),
+        };
+        let tenant = tenant.to_owned();
+        let flow = flow.parse::<Flow>();
+        Box::pin(async move {
+            let flow = flow?;
+            let report = engine.run_once(&tenant, flow).await?;
+            if report.outcome == crate::store::RunOutcome::Stopped {
+                return Err(report.reason.unwrap_or_else(|| "the run stopped".to_owned()));
+            }
+            Ok(crate::schedule::RunOutcome {
+                read: report.counts.read,
+                written: report.counts.written,
+                skipped: report.counts.skipped,
+                failed: report.counts.failed,
+            })
+        })
+    }
+}
