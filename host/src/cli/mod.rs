@@ -1,6 +1,7 @@
 //! The `leafbridge` command line: nouns then verbs, one file per command.
 
 mod home;
+mod sandbox;
 
 pub use home::Home;
 
@@ -24,7 +25,10 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Start local LeafLink and Business Central stand-ins and serve until Ctrl-C.
+    Sandbox(sandbox::SandboxArgs),
+}
 
 /// Parses the command line, runs the command and turns an error into a
 /// one-line reason and a non-zero exit code.
@@ -48,5 +52,7 @@ pub fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let _home = Home::resolve(cli.home)?;
-    match cli.command {}
+    match cli.command {
+        Command::Sandbox(args) => sandbox::run(args).await,
+    }
 }
