@@ -4,6 +4,7 @@ pub mod demo;
 mod home;
 mod output;
 pub mod run;
+mod sandbox;
 pub mod schedule;
 pub mod secrets;
 pub mod serve;
@@ -52,6 +53,8 @@ pub enum Command {
     ///
     /// Example: LEAFBRIDGE_ADMIN_TOKEN=... leafbridge serve --listen 127.0.0.1:8080
     Serve(serve::ServeArgs),
+    /// Start local LeafLink and Business Central stand-ins and serve until Ctrl-C.
+    Sandbox(sandbox::SandboxArgs),
 }
 
 /// Parses the command line, runs the command and turns an error into a
@@ -85,6 +88,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Secrets(command) => secrets::run(&Home::resolve(home)?, command),
         Command::Schedule(command) => schedule::run(&Home::resolve(home)?, command),
         Command::Serve(args) => serve::run(&Home::resolve(home)?, args).await,
+        Command::Sandbox(args) => sandbox::run(args).await,
     }
 }
 

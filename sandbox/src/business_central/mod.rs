@@ -95,6 +95,12 @@ pub struct Server {
     address: SocketAddr,
 }
 
+impl std::fmt::Debug for Server {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("business_central::Server").field("base_url", &self.info.base_url).finish_non_exhaustive()
+    }
+}
+
 impl Server {
     pub fn info(&self) -> ConnectionInfo {
         self.info.clone()
