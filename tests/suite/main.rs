@@ -3,3 +3,8 @@
 mod hostile;
 mod http_capability;
 mod plugin_loading;
+mod flow_harness;
+mod flow_orders_import;
+mod guarantee_faults;
+mod guarantee_link;
+mod guarantee_lost_store;
