@@ -42,6 +42,10 @@ const EXAMPLE_TENANTS: [(&str, &str); 2] = [
     ("cascade-cultivation", include_str!("../../../tenants/cascade-cultivation/tenant.toml")),
 ];
 
+/// The LeafLink company the sandbox's API key belongs to; products are
+/// created with it as `seller`.
+const SANDBOX_SELLER_COMPANY: i64 = 1;
+
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Print one JSON object with a `tenants` list instead of a table.
@@ -188,6 +192,7 @@ fn register_tenant(home: &Home, store: &Store, sandbox: &Sandbox, name: &str, de
         toml::from_str(definition).with_context(|| format!("the example tenant {name} is not a valid definition"))?;
     let info = sandbox.info();
     settings.leaflink.base_url = info.leaflink.base_url.clone();
+    settings.leaflink.company_id = Some(SANDBOX_SELLER_COMPANY);
     let bc = &mut settings.business_central;
     bc.base_url = info.business_central.base_url.clone();
     bc.token_url = info.business_central.token_url.clone();
@@ -329,7 +334,7 @@ impl Day<'_> {
         let leaflink = self.sandbox.leaflink();
         let customers = leaflink.active_customer_ids();
         let products = leaflink.available_product_ids();
-        if customers.len() < 12 || products.len() < 20 {
+        if customers.len() < 12 || products.len() < 40 {
             bail!("the LeafLink sandbox seeded too few customers or products for the demo");
         }
 
@@ -366,9 +371,6 @@ impl Day<'_> {
         let mut linked_products = Vec::new();
         let mut blocked_product = None;
         for id in products.iter().take(30) {
-            if linked_products.len() == 8 {
-                break;
-            }
             let product = Self::leaflink_json(leaflink.product_json(*id), "product")?;
             let sku = product["sku"].as_str().unwrap_or_default();
             if sku.chars().count() > 20 {
@@ -386,9 +388,9 @@ impl Day<'_> {
             })).await?;
             if blocked {
                 blocked_product = Some(*id);
-            } else {
-                linked_products.push(*id);
+                break;
             }
+            linked_products.push(*id);
         }
         Ok(Prepared { linked_products, blocked_product, customers, products })
     }
@@ -415,7 +417,7 @@ impl Day<'_> {
         for index in 0..8 {
             let customer = prepared.customers[(index * 3) % prepared.customers.len()];
             let mut lines = vec![line(prepared.linked_products[index % prepared.linked_products.len()], 2)?];
-            lines.push(line(prepared.products[20 + index], 1 + index as i64)?);
+            lines.push(line(prepared.products[30 + index], 1 + index as i64)?);
             let mut order = NewOrder::new(customer, lines);
             if index == 0 {
                 order.notes = Some("Deliver to the back door. Call Ana on arrival; the loading dock closes at 4 pm. Über-careful with the glass jars, s'il vous plaît.".to_owned());
@@ -455,6 +457,14 @@ impl Day<'_> {
         let invoices = self.bc(Method::GET, "salesInvoices?$filter=status eq 'Open'", None).await?;
         let journals = self.bc(Method::GET, "customerPaymentJournals", None).await?;
         let journal = journals["value"].get(0).and_then(|journal| journal["id"].as_str()).context("BC has no customer payment journal")?;
+        // A person clears lines left in the journal from before, so that
+        // posting it posts only today's payments.
+        let stale = self.bc(Method::GET, "customerPayments", None).await?;
+        for line in stale["value"].as_array().into_iter().flatten() {
+            if let Some(id) = line["id"].as_str() {
+                self.bc(Method::DELETE, &format!("customerPayments({id})"), None).await?;
+            }
+        }
         let mut posted = false;
         for (index, invoice) in invoices["value"].as_array().into_iter().flatten().take(2).enumerate() {
             let total: Decimal = invoice["totalAmountIncludingTax"].to_string().trim_matches('"').parse().unwrap_or_default();

@@ -17,7 +17,7 @@ use super::ports::{ApiError, BusinessCentralApi, LeafLinkApi, MappingApi, Overri
 use super::resolve::{self, LEAFLINK_PAGE, LOOKUP_CHUNK, query_on};
 use super::{FlowError, SyncContext};
 use crate::runtime::bindings::business_central::{Write, Written};
-use crate::runtime::bindings::leaflink::OrderQuery;
+use crate::runtime::bindings::leaflink::{OrderQuery, ProductQuery};
 use crate::runtime::bindings::mapping::OrderContext;
 use crate::runtime::bindings::types::{BcSalesOrder, LlOrder};
 use crate::store::{CrossReference, FieldValues, RecordKind};
@@ -130,8 +130,10 @@ async fn import_page<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<LlOrde
         return Ok(());
     }
 
-    // 2. Resolve customers and items; an order whose customer or item failed
-    // fails with that reason.
+    // 2. Fill in SKUs the line items lack (LeafLink line items name their
+    // product by id), then resolve customers and items; an order whose
+    // customer or item failed fails with that reason.
+    let pending = fill_missing_skus(cx, pending).await?;
     let customer_ids: Vec<i64> = pending.iter().map(|order| order.customer_id).collect::<BTreeSet<_>>().into_iter().collect();
     let (customers, customer_failures) = resolve::resolve_customers(cx, &customer_ids).await?;
     let skus: Vec<String> = pending
@@ -257,6 +259,66 @@ async fn import_page<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<LlOrde
         }
     }
     Ok(())
+}
+
+/// Sets each line's `sku` from its product when the line has none, reading
+/// the products by id in one request per 100. An order whose product cannot
+/// be read fails.
+async fn fill_missing_skus<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<LlOrder>) -> Result<Vec<LlOrder>, FlowError> {
+    let ids: Vec<i64> = orders
+        .iter()
+        .flat_map(|order| order.line_items.iter())
+        .filter(|line| line.sku.trim().is_empty())
+        .map(|line| line.product)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if ids.is_empty() {
+        return Ok(orders);
+    }
+    let mut skus: HashMap<i64, String> = HashMap::new();
+    let mut failure = None;
+    for chunk in ids.chunks(LEAFLINK_PAGE as usize) {
+        let query = ProductQuery { modified_from: None, skus: Vec::new(), ids: chunk.to_vec(), limit: Some(LEAFLINK_PAGE) };
+        let mut next = None;
+        loop {
+            match cx.leaflink.list_products(&query, next).await {
+                Ok(page) => {
+                    skus.extend(page.products.into_iter().map(|product| (product.id, product.sku)));
+                    next = page.next;
+                }
+                Err(error) => {
+                    failure = Some(error);
+                    next = None;
+                }
+            }
+            if next.is_none() {
+                break;
+            }
+        }
+    }
+
+    let mut filled = Vec::with_capacity(orders.len());
+    for mut order in orders {
+        let mut missing = None;
+        for line in &mut order.line_items {
+            if !line.sku.trim().is_empty() {
+                continue;
+            }
+            match skus.get(&line.product) {
+                Some(sku) => line.sku = sku.clone(),
+                None => missing = Some(line.product),
+            }
+        }
+        match (missing, &failure) {
+            (None, _) => filled.push(order),
+            (Some(_), Some(error)) => cx.fail_api(&order_record(&order.number), error)?,
+            (Some(product), None) => {
+                cx.fail(&order_record(&order.number), &format!("line product {product} was not found in LeafLink"), false)?
+            }
+        }
+    }
+    Ok(filled)
 }
 
 /// Copies the LeafLink line id of each sent line onto the line BC returned

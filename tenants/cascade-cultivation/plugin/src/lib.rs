@@ -7,7 +7,11 @@
 //! - `minimum_order`: the setting `overrides.minimum_order` (default 1);
 //! - `inventory_management`: the setting `overrides.inventory_management`
 //!   (1 Managed, 2 Unlimited, 3 Inherited; default 1);
-//! - `unit_of_measure_name`: a readable name for the BC base unit of measure.
+//! - `unit_of_measure_name`: a readable name for the BC base unit of measure;
+//! - `retail_price`, when the core sets none: the wholesale price times the
+//!   setting `overrides.retail_markup` (default 2).
+//!
+//! Settings are the tenant's `plugin_settings`, read under the `plugin.` prefix.
 //!
 //! It also changes one field of the core's result: every payment it records in
 //! LeafLink has payment type `ach`, since Cascade is paid by bank transfer.
@@ -50,8 +54,10 @@ fn invalid(item: &BcItem, field: &str, reason: String) -> PluginError {
     PluginError::InvalidRecord(RecordError { record: format!("sku {}", item.number), field: Some(field.to_owned()), reason })
 }
 
+/// A decimal from the tenant's `plugin_settings`, which the host serves
+/// under the `plugin.` prefix.
 fn decimal_setting(key: &str, default: &str) -> Result<Decimal, PluginError> {
-    let text = settings::get(key).unwrap_or_else(|| default.to_owned());
+    let text = settings::get(&format!("plugin.{key}")).unwrap_or_else(|| default.to_owned());
     Decimal::from_str(text.trim())
         .map_err(|error| PluginError::Configuration(format!("setting {key} = {text:?} is not a decimal: {error}")))
 }
@@ -78,7 +84,12 @@ impl Guest for Overrides {
             .map_err(|error| invalid(&source, "unitPrice", format!("{unit_price:?} is not a decimal: {error}")))?;
         let case_size = Decimal::from_str(&mapped.unit_multiplier).unwrap_or(Decimal::ONE);
         let wholesale = (unit_price * case_size).round_dp(2);
-        mapped.wholesale_price = Money { amount: wholesale.normalize().to_string(), currency: mapped.wholesale_price.currency.clone() };
+        let currency = mapped.wholesale_price.currency.clone();
+        mapped.wholesale_price = Money { amount: wholesale.normalize().to_string(), currency: currency.clone() };
+        if mapped.retail_price.is_none() {
+            let markup = decimal_setting("overrides.retail_markup", "2")?;
+            mapped.retail_price = Some(Money { amount: (wholesale * markup).round_dp(2).normalize().to_string(), currency });
+        }
 
         mapped.minimum_order = Some(decimal_setting("overrides.minimum_order", "1")?.normalize().to_string());
         let management = decimal_setting("overrides.inventory_management", "1")?;
