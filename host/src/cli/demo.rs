@@ -45,6 +45,9 @@ const EXAMPLE_TENANTS: [(&str, &str); 2] = [
 /// The LeafLink company the sandbox's API key belongs to; products are
 /// created with it as `seller`.
 const SANDBOX_SELLER_COMPANY: i64 = 1;
+/// The sandbox company-staff member who owns its API key; payments are
+/// recorded in their name.
+const SANDBOX_KEY_OWNER: i64 = 13;
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -193,6 +196,7 @@ fn register_tenant(home: &Home, store: &Store, sandbox: &Sandbox, name: &str, de
     let info = sandbox.info();
     settings.leaflink.base_url = info.leaflink.base_url.clone();
     settings.leaflink.company_id = Some(SANDBOX_SELLER_COMPANY);
+    settings.leaflink.recorded_by = Some(SANDBOX_KEY_OWNER);
     let bc = &mut settings.business_central;
     bc.base_url = info.business_central.base_url.clone();
     bc.token_url = info.business_central.token_url.clone();
