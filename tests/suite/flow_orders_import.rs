@@ -44,14 +44,20 @@ async fn orders_import_once_with_exact_amounts() {
 
     let report = harness.run(Flow::OrdersImport).await;
     assert_eq!(report.outcome, RunOutcome::Done, "{report:#?}");
-    assert_eq!(report.counts.written, expected.len() as u64, "{report:#?}");
+    assert_eq!(report.counts.failed, 0, "{report:#?}");
+    // Written counts the new customers and items as well as the orders.
+    assert!(report.counts.written >= expected.len() as u64, "{report:#?}");
 
     let bc_orders = harness.bc_get("salesOrders?$expand=salesOrderLines").await;
     let bc_orders = bc_orders["value"].as_array().unwrap();
     let mut seen_multiplier_one = false;
     let mut seen_multiplier_above_one = false;
     for (short_id, order) in &expected {
-        let matching: Vec<&Value> = bc_orders.iter().filter(|bc| bc["externalDocumentNumber"] == short_id.as_str()).collect();
+        // BC keeps `externalDocumentNumber` in upper case.
+        let matching: Vec<&Value> = bc_orders
+            .iter()
+            .filter(|bc| bc["externalDocumentNumber"].as_str().is_some_and(|number| number.eq_ignore_ascii_case(short_id)))
+            .collect();
         assert_eq!(matching.len(), 1, "order {short_id} should exist once in BC");
         let bc_item_lines: Vec<&Value> = matching[0]["salesOrderLines"]
             .as_array()

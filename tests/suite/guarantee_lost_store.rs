@@ -20,8 +20,8 @@ async fn lost_store_rerun_creates_nothing() {
     harness.lose_store();
     let second = harness.run(Flow::OrdersImport).await;
     assert_eq!(second.outcome, RunOutcome::Done, "{second:#?}");
+    assert_eq!(harness.bc_all("salesOrders").await.len(), orders, "sales orders: {second:#?}");
+    assert_eq!(harness.bc_all("customers").await.len(), customers, "customers: {second:#?}");
+    assert_eq!(harness.bc_all("items").await.len(), items, "items: {second:#?}");
     assert_eq!(second.counts.written, 0, "nothing is created again: {second:#?}");
-    assert_eq!(harness.bc_all("salesOrders").await.len(), orders, "sales orders");
-    assert_eq!(harness.bc_all("customers").await.len(), customers, "customers");
-    assert_eq!(harness.bc_all("items").await.len(), items, "items");
 }

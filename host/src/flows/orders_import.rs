@@ -179,7 +179,9 @@ async fn import_page<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<LlOrde
 
     // 3. Orders BC already has (a lost store, or a create whose response was
     // lost) are recorded, not created again.
-    let short_ids: Vec<String> = ready.iter().map(|(order, _)| order.short_id.clone()).collect();
+    // `externalDocumentNumber` is a Code field that BC stores in upper case,
+    // so both the lookup and the match use the upper-case short id.
+    let short_ids: Vec<String> = ready.iter().map(|(order, _)| order.short_id.to_uppercase()).collect();
     let existing = match find_existing_orders(cx, &short_ids).await {
         Ok(existing) => existing,
         Err(error) => {
@@ -191,7 +193,7 @@ async fn import_page<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<LlOrde
     };
     let mut to_map = Vec::new();
     for (order, context) in ready {
-        match existing.get(&order.short_id) {
+        match existing.get(&order.short_id.to_uppercase()) {
             Some(found) => {
                 save_order_xref(cx, &order, found, "found")?;
                 cx.counts.skipped += 1;
@@ -351,7 +353,7 @@ fn is_importable<P: Plugins>(cx: &SyncContext<'_, P>, order: &LlOrder) -> bool {
 }
 
 /// BC orders and posted invoices whose `externalDocumentNumber` is one of
-/// `short_ids`, keyed by that number. An invoice stands in for an order BC
+/// `short_ids` (upper case), keyed by that number in upper case. An invoice stands in for an order BC
 /// already shipped and invoiced.
 async fn find_existing_orders<P: Plugins>(
     cx: &SyncContext<'_, P>,
@@ -364,7 +366,7 @@ async fn find_existing_orders<P: Plugins>(
         loop {
             let page = cx.business_central.list_sales_orders(&query, next).await?;
             for order in page.orders {
-                found.insert(order.external_document_number.clone(), order);
+                found.insert(order.external_document_number.to_uppercase(), order);
             }
             next = page.next;
             if next.is_none() {
@@ -380,7 +382,7 @@ async fn find_existing_orders<P: Plugins>(
             let page = cx.business_central.list_sales_invoices(&query, next).await?;
             for invoice in page.invoices {
                 let Some(external) = invoice.external_document_number.clone() else { continue };
-                found.entry(external.clone()).or_insert_with(|| BcSalesOrder {
+                found.entry(external.to_uppercase()).or_insert_with(|| BcSalesOrder {
                     id: invoice.order_id.clone(),
                     number: invoice.order_number.clone(),
                     external_document_number: external,

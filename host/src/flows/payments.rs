@@ -116,7 +116,7 @@ fn leaflink_order_of<P: Plugins>(cx: &SyncContext<'_, P>, invoice: &BcSalesInvoi
     // NOTE: a linear scan of the order cross-references; it runs only for an
     // invoice whose order id the store does not know.
     let orders = cx.store.xrefs(cx.tenant_name(), RecordKind::Order).map_err(|e| cx.store_error(e))?;
-    Ok(orders.into_iter().find(|xref| xref.stored.get("short_id") == Some(short_id)).map(|xref| xref.leaflink_key))
+    Ok(orders.into_iter().find(|xref| xref.stored.get("short_id").is_some_and(|stored| stored.eq_ignore_ascii_case(short_id))).map(|xref| xref.leaflink_key))
 }
 
 /// Records in LeafLink the part of `paid` it does not have yet, then marks the
