@@ -95,6 +95,12 @@ pub struct Server {
     address: SocketAddr,
 }
 
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").field("address", &self.address).finish_non_exhaustive()
+    }
+}
+
 impl Server {
     pub fn info(&self) -> ConnectionInfo {
         self.info.clone()
