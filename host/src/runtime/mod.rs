@@ -27,10 +27,10 @@ use crate::capabilities::TenantContext;
 use host_state::{CpuDeadlineExceeded, HostState};
 
 /// How often the epoch ticker advances the engine's epoch. Each tick is a
-/// point where a running guest checks its CPU deadline and yields to the async
-/// executor, so the wall-clock timeout can end it. 10 ms stops a runaway loop
-/// within 1% of the default one-second deadline and costs one atomic
-/// increment per tick.
+/// point where a running guest checks its CPU deadline (and every few ticks
+/// yields to the async executor, so the wall-clock timeout can end it). 10 ms
+/// is 1% of the default one-second deadline and costs the ticker thread one
+/// atomic increment per tick.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// The four kinds of plugin, one per world of the contract.
@@ -275,10 +275,11 @@ impl Runtime {
         store.limiter(|state| &mut state.memory);
         store.epoch_deadline_callback(|mut context| {
             let state = context.data_mut();
-            if state.clock.tick(EPOCH_TICK) > state.limits.cpu {
+            let (charged, yield_now) = state.clock.tick();
+            if charged > state.limits.cpu {
                 return Err(CpuDeadlineExceeded.into());
             }
-            Ok(UpdateDeadline::Yield(1))
+            Ok(if yield_now { UpdateDeadline::Yield(1) } else { UpdateDeadline::Continue(1) })
         });
         store.set_epoch_deadline(1);
         store

@@ -98,8 +98,8 @@ impl<E> Session<E> {
             Some(trap) => trap.to_string(),
             None => format!("{error:#}"),
         };
-        if let Some(line) = state.stderr_tail() {
-            reason.push_str(&format!(" (the plugin wrote: {line})"));
+        if let Some(text) = state.stderr_text() {
+            reason.push_str(&format!(" (the plugin wrote: {text})"));
         }
         tracing::warn!(tenant = %tenant, plugin = %plugin, function, reason = %reason, "Plugin trapped.");
         CallError::Trap { tenant, plugin, function, reason }
