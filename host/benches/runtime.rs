@@ -21,8 +21,8 @@ use leafbridge::tenant::{
     default_customer_numbering, default_order_statuses, default_unit_map,
 };
 
-/// Host-import calls per measured guest call; the difference between a call
-/// making this many and a call making none, divided by it, is one round trip.
+/// Host-import calls per measured guest call. One round trip is the time of a
+/// call making this many, minus a call making none, divided by this number.
 const IMPORT_CALLS: i64 = 1000;
 
 fn setup() -> (Arc<Runtime>, Arc<Plugin>, Arc<TenantContext>) {
@@ -109,8 +109,8 @@ fn order_with_lines(lines: usize) -> (LlOrder, OrderContext) {
     (order, context)
 }
 
-/// The guest's `map-order`, written against the host's binding types: the
-/// same `price_lines` and the same record construction.
+/// Maps an order like the guest's `map-order` does, with the same
+/// `price_lines` and the same record construction over the host's types.
 fn map_order_natively(order: &LlOrder, context: &OrderContext) -> Result<BcSalesOrder, PluginError> {
     let inputs = order.line_items.iter().map(|line| LineInput {
         sku: &line.sku,

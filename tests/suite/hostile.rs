@@ -90,8 +90,8 @@ async fn unbounded_recursion_traps() {
 
     let CallError::Trap { reason, function, .. } = &error else { panic!("expected a trap, got {error}") };
     assert_eq!(*function, "get-order");
-    // A Rust guest keeps its stack in linear memory, so the overflow shows up
-    // as an out-of-bounds access; deep wasm frames show up as stack exhaustion.
+    // A Rust guest keeps its stack in linear memory, so the overflow appears
+    // as an out-of-bounds access. Deep wasm frames appear as stack exhaustion.
     assert!(
         reason.contains("out of bounds") || reason.contains("stack"),
         "the reason describes the overflow: {reason}"

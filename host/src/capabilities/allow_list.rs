@@ -71,7 +71,7 @@ impl AllowList {
         Ok(Self { entries })
     }
 
-    /// The API `url` belongs to, or `None` when it is outside every entry.
+    /// Returns the API `url` belongs to, or `None` when it is outside every entry.
     pub fn api_for(&self, url: &Url) -> Option<Api> {
         if !url.username().is_empty() || url.password().is_some() {
             return None;
@@ -79,8 +79,8 @@ impl AllowList {
         self.entries.iter().find(|entry| entry.matches(url)).map(|entry| entry.api)
     }
 
-    /// The host names (not IP literals) on the list, each with whether it may
-    /// resolve to a private or loopback address.
+    /// Returns the host names (not IP literals) on the list, each with whether
+    /// it may resolve to a private or loopback address.
     fn resolvable_hosts(&self) -> Vec<(String, bool)> {
         self.entries
             .iter()
@@ -141,7 +141,7 @@ fn is_local_name(name: &str) -> bool {
     name == "localhost" || name.ends_with(".localhost")
 }
 
-/// How an address may be used.
+/// The class of an address, which decides whether it may be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AddressClass {
     Public,
@@ -191,11 +191,11 @@ fn classify_v6(ip: Ipv6Addr) -> AddressClass {
 
 /// An address the policy does not allow.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{host} resolves to {address}, which is {why}")]
+#[error("{host} resolves to {address}, which is {reason}")]
 pub struct AddressRejected {
     pub host: String,
     pub address: IpAddr,
-    pub why: &'static str,
+    pub reason: &'static str,
 }
 
 /// Checks an IP literal from a configured base URL. Local addresses are fine
@@ -205,13 +205,13 @@ pub fn check_literal(ip: IpAddr) -> Result<(), AddressRejected> {
         AddressClass::Forbidden => Err(AddressRejected {
             host: ip.to_string(),
             address: ip,
-            why: "link-local, unspecified or multicast and never allowed",
+            reason: "link-local, unspecified or multicast and never allowed",
         }),
         _ => Ok(()),
     }
 }
 
-/// Whether `error` or one of its sources is an address rejection.
+/// Finds an address rejection in `error` or its chain of sources.
 pub fn find_rejection<'a>(error: &'a (dyn StdError + 'static)) -> Option<&'a AddressRejected> {
     let mut current = Some(error);
     while let Some(error) = current {
@@ -253,11 +253,11 @@ impl Resolve for PolicyResolver {
                 return Err(boxed(AddressRejected {
                     host: host.clone(),
                     address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-                    why: "not on the allow-list",
+                    reason: "not on the allow-list",
                 }));
             };
             let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let mut kept = Vec::new();
+            let mut allowed = Vec::new();
             let mut first_rejection = None;
             let mut seen = HashSet::new();
             for address in resolved {
@@ -265,30 +265,30 @@ impl Resolve for PolicyResolver {
                     continue;
                 }
                 match classify(address.ip()) {
-                    AddressClass::Public => kept.push(address),
-                    AddressClass::Local if allows_local => kept.push(address),
+                    AddressClass::Public => allowed.push(address),
+                    AddressClass::Local if allows_local => allowed.push(address),
                     AddressClass::Local => {
                         first_rejection.get_or_insert(AddressRejected {
                             host: host.clone(),
                             address: address.ip(),
-                            why: "a private or loopback address and the base URL is not configured on one",
+                            reason: "a private or loopback address and the base URL is not configured on one",
                         });
                     }
                     AddressClass::Forbidden => {
                         first_rejection.get_or_insert(AddressRejected {
                             host: host.clone(),
                             address: address.ip(),
-                            why: "link-local, unspecified or multicast and never allowed",
+                            reason: "link-local, unspecified or multicast and never allowed",
                         });
                     }
                 }
             }
-            if kept.is_empty() {
+            if allowed.is_empty() {
                 if let Some(rejection) = first_rejection {
                     return Err(boxed(rejection));
                 }
             }
-            let addresses: Addrs = Box::new(kept.into_iter());
+            let addresses: Addrs = Box::new(allowed.into_iter());
             Ok(addresses)
         })
     }

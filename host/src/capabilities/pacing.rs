@@ -61,7 +61,7 @@ impl Pacer {
     pub async fn acquire(&self) -> PacerPermit {
         let started = Instant::now();
         let slot = match &self.concurrency {
-            // The semaphore is never closed, so acquiring cannot fail.
+            // No code path closes the semaphore, so acquiring cannot fail.
             Some(semaphore) => semaphore.clone().acquire_owned().await.ok(),
             None => None,
         };
@@ -89,8 +89,8 @@ impl Pacer {
 
 static REGISTRY: LazyLock<Mutex<HashMap<String, Weak<Pacer>>>> = LazyLock::new(Default::default);
 
-/// The pacer for `key` (a digest of the credential, never the credential),
-/// created with `make` when no tenant holds one yet.
+/// Returns the pacer for `key` (a digest of the credential, never the
+/// credential), created with `make` when no tenant uses one yet.
 pub fn shared_pacer(key: &str, make: impl FnOnce() -> Pacer) -> Arc<Pacer> {
     let mut registry = REGISTRY.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some(pacer) = registry.get(key).and_then(Weak::upgrade) {

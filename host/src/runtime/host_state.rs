@@ -71,8 +71,8 @@ impl HostState {
         }
     }
 
-    /// What the guest wrote to stderr (a Rust guest's panic message), on one
-    /// line, without the standard hint about `RUST_BACKTRACE`.
+    /// Returns what the guest wrote to stderr (a Rust guest's panic message)
+    /// on one line, without the standard hint about `RUST_BACKTRACE`.
     pub fn stderr_text(&self) -> Option<String> {
         let contents = self.stderr.contents();
         let text = String::from_utf8_lossy(&contents);
@@ -156,8 +156,8 @@ impl CallClock {
         let cpu = thread_cpu_time();
         let wall = Instant::now();
         if !self.suspended {
-            // CPU time on one thread cannot exceed the elapsed time; the
-            // minimum also guards against a thread switch nobody reported.
+            // CPU time on one thread cannot exceed the elapsed time. The
+            // minimum also guards against an unreported thread switch.
             let used = cpu.saturating_sub(self.last_cpu).min(wall.duration_since(self.last_wall));
             self.charged += used;
         }
@@ -183,7 +183,7 @@ fn thread_cpu_time() -> Duration {
     Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
 }
 
-/// Without a thread CPU clock, elapsed time stands in for CPU time.
+/// Without a thread CPU clock, elapsed time replaces CPU time.
 #[cfg(not(unix))]
 fn thread_cpu_time() -> Duration {
     static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
@@ -246,8 +246,8 @@ fn add_wasi(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     Ok(())
 }
 
-/// The linker of one world: the WASI subset plus that world's own imports.
-/// Only the connector worlds get `http`.
+/// Builds the linker of one world: the WASI subset plus that world's own
+/// imports. Only the connector worlds get `http`.
 pub(crate) fn linker_for(engine: &Engine, world: World) -> wasmtime::Result<Linker<HostState>> {
     use wasmtime::component::HasSelf;
 
@@ -303,8 +303,8 @@ impl clock::Host for HostState {
     }
 }
 
-/// The current time as RFC 3339 UTC with microseconds, the `timestamp`
-/// format of the contract.
+/// Returns the current time as RFC 3339 UTC with microseconds, the
+/// `timestamp` format of the contract.
 pub fn now_rfc3339() -> String {
     let now = jiff::Timestamp::now();
     now.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
@@ -341,7 +341,7 @@ impl http::Host for HostState {
     }
 }
 
-/// A one-line description that leaves out response bodies.
+/// Describes `error` on one line, leaving out response bodies.
 fn describe_http_error(error: &http::HttpError) -> String {
     match error {
         http::HttpError::NotAllowed(message) => format!("not allowed: {message}"),

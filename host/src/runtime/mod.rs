@@ -43,7 +43,7 @@ pub enum World {
 }
 
 impl World {
-    /// The world's name in the WIT contract.
+    /// Returns the world's name in the WIT contract.
     pub fn wit_name(self) -> &'static str {
         match self {
             World::LeafLinkConnector => "leaflink-connector",
@@ -53,7 +53,7 @@ impl World {
         }
     }
 
-    /// The interface the world exports.
+    /// Returns the interface the world exports.
     fn export_interface(self) -> &'static str {
         match self {
             World::LeafLinkConnector => "leaflink",
@@ -70,7 +70,7 @@ impl fmt::Display for World {
     }
 }
 
-/// Where the runtime keeps compiled components and which limits it applies.
+/// Runtime settings: the compiled-component cache and the limits.
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
     /// The on-disk cache of compiled components (`Home::component_cache_dir`).
@@ -123,7 +123,7 @@ pub(crate) enum PluginPre {
 }
 
 impl Plugin {
-    /// The file name without its extension, e.g. `leafbridge-core`.
+    /// Returns the file name without its extension, e.g. `leafbridge-core`.
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -183,7 +183,7 @@ impl Runtime {
         &self.config
     }
 
-    /// The limits a call for `tenant` runs under.
+    /// Returns the limits a call for `tenant` runs under.
     pub fn limits_for(&self, tenant: &TenantContext) -> Limits {
         self.config.defaults.for_tenant(tenant.limit_settings(), &self.config.bounds)
     }
@@ -331,15 +331,15 @@ fn engine_config(bounds: &HostBounds) -> Config {
     config.wasm_component_model(true);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     // Reserve only what the largest permitted memory needs instead of the
-    // default 4 GiB per slot; bounds checks become explicit, which costs a
-    // few percent of guest speed and saves terabytes of address space.
+    // default 4 GiB per slot. Bounds checks then become explicit, which costs
+    // a few percent of guest speed and saves terabytes of address space.
     config.memory_reservation(bounds.max_memory_bytes);
     config.memory_guard_size(2 << 20);
     config.memory_reservation_for_growth(0);
     config
 }
 
-/// The directory plugins are loaded from by default: `$LEAFBRIDGE_PLUGIN_DIR`,
+/// Returns the directory plugins are loaded from by default: `$LEAFBRIDGE_PLUGIN_DIR`,
 /// else `plugins/` under the cargo target directory this host was built with
 /// (where `cargo xtask plugins` puts every guest as `<package-name>.wasm`).
 pub fn default_plugin_dir() -> PathBuf {

@@ -114,8 +114,8 @@ impl<E> Session<E> {
     }
 }
 
-/// Whether `value`'s JSON encoding fits in `limit` bytes. The encoding is
-/// counted, not stored, and stops at the first byte over the limit.
+/// Checks whether `value`'s JSON encoding fits in `limit` bytes. The encoding
+/// is counted, not stored, and stops at the first byte over the limit.
 fn fits_in<T: Serialize>(value: &T, limit: u64) -> bool {
     struct Counter {
         written: u64,
