@@ -257,40 +257,39 @@ impl Resolve for PolicyResolver {
                 }));
             };
             let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let mut allowed = Vec::new();
-            let mut first_rejection = None;
-            let mut seen = HashSet::new();
-            for address in resolved {
-                if !seen.insert(address.ip()) {
-                    continue;
-                }
-                match classify(address.ip()) {
-                    AddressClass::Public => allowed.push(address),
-                    AddressClass::Local if allows_local => allowed.push(address),
-                    AddressClass::Local => {
-                        first_rejection.get_or_insert(AddressRejected {
-                            host: host.clone(),
-                            address: address.ip(),
-                            reason: "a private or loopback address and the base URL is not configured on one",
-                        });
-                    }
-                    AddressClass::Forbidden => {
-                        first_rejection.get_or_insert(AddressRejected {
-                            host: host.clone(),
-                            address: address.ip(),
-                            reason: "link-local, unspecified or multicast and never allowed",
-                        });
-                    }
-                }
-            }
-            if allowed.is_empty() {
-                if let Some(rejection) = first_rejection {
-                    return Err(boxed(rejection));
-                }
-            }
+            let allowed = filter_addresses(&host, resolved, allows_local).map_err(boxed)?;
             let addresses: Addrs = Box::new(allowed.into_iter());
             Ok(addresses)
         })
+    }
+}
+
+/// Keeps the addresses `host` may connect to. Fails with the first rejected
+/// address when none is left.
+fn filter_addresses(host: &str, resolved: Vec<SocketAddr>, allows_local: bool) -> Result<Vec<SocketAddr>, AddressRejected> {
+    let mut allowed = Vec::new();
+    let mut first_rejection = None;
+    let mut seen = HashSet::new();
+    for address in resolved {
+        if !seen.insert(address.ip()) {
+            continue;
+        }
+        let reason = match classify(address.ip()) {
+            AddressClass::Public => None,
+            AddressClass::Local if allows_local => None,
+            AddressClass::Local => Some("a private or loopback address and the base URL is not configured on one"),
+            AddressClass::Forbidden => Some("link-local, unspecified or multicast and never allowed"),
+        };
+        match reason {
+            None => allowed.push(address),
+            Some(reason) => {
+                first_rejection.get_or_insert(AddressRejected { host: host.to_owned(), address: address.ip(), reason });
+            }
+        }
+    }
+    match first_rejection {
+        Some(rejection) if allowed.is_empty() => Err(rejection),
+        _ => Ok(allowed),
     }
 }
 
@@ -361,6 +360,30 @@ mod tests {
         let error = AllowList::new("http://169.254.169.254/api/v2", "http://127.0.0.1:1/", "http://127.0.0.1:1/token")
             .unwrap_err();
         assert_eq!(error.setting, "leaflink.base_url");
+    }
+
+    fn socket(ip: &str) -> SocketAddr {
+        SocketAddr::new(ip.parse().unwrap(), 443)
+    }
+
+    #[test]
+    fn name_resolving_to_metadata_rejected() {
+        let outcome = filter_addresses("api.example.com", vec![socket("169.254.169.254")], true);
+        let rejection = outcome.expect_err("a metadata address is never allowed");
+        assert_eq!(rejection.address, "169.254.169.254".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn name_resolving_to_private_rejected_for_public_base() {
+        let outcome = filter_addresses("app.leaflink.com", vec![socket("10.0.0.5"), socket("127.0.0.1")], false);
+        assert!(outcome.is_err(), "{outcome:?}");
+    }
+
+    #[test]
+    fn forbidden_addresses_dropped_from_mixed_answer() {
+        let resolved = vec![socket("169.254.169.254"), socket("93.184.215.14"), socket("10.0.0.5")];
+        let allowed = filter_addresses("app.leaflink.com", resolved, false).unwrap();
+        assert_eq!(allowed, vec![socket("93.184.215.14")]);
     }
 
     #[tokio::test]
