@@ -363,3 +363,23 @@ fn truncate(text: &str, max: usize) -> &str {
     }
     &text[..end]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clock_format_has_microseconds() {
+        let now = now_rfc3339();
+        assert_eq!(now.len(), "2026-01-02T03:04:05.123456Z".len(), "{now}");
+        assert_eq!(&now[19..20], ".", "{now}");
+        assert!(now.ends_with('Z'), "{now}");
+        assert!(now.parse::<jiff::Timestamp>().is_ok(), "{now}");
+    }
+
+    #[test]
+    fn truncate_keeps_char_boundary() {
+        assert_eq!(truncate("héllo", 2), "h");
+        assert_eq!(truncate("hello", 10), "hello");
+    }
+}
