@@ -209,6 +209,11 @@ fn benches(c: &mut Criterion) {
         b.iter(|| executor.block_on(session.map_order(&order, &context)).unwrap())
     });
 
+    let empty_customer = customer(0);
+    group.bench_function("trivial_call_in_session", |b| {
+        b.iter(|| executor.block_on(session.map_customer(&empty_customer)).unwrap())
+    });
+
     group.bench_function("native_map_order_20_lines", |b| {
         b.iter(|| map_order_natively(std::hint::black_box(&order), std::hint::black_box(&context)).unwrap())
     });
