@@ -26,8 +26,9 @@ pub const BC_CLIENT_SECRET: &str = "bc-client-secret-9a2c";
 /// The access token the recording server's token endpoint issues.
 pub const BC_ACCESS_TOKEN: &str = "bc-access-token-77d0";
 
-/// The runtime shared by the whole suite. Its component cache lives under the
-/// target directory, so compiled fixtures are reused across tests and runs.
+/// Returns the runtime shared by the whole suite. Its component cache lives
+/// under the target directory, so compiled fixtures are reused across tests and
+/// runs.
 pub fn runtime() -> Arc<Runtime> {
     static RUNTIME: OnceLock<Arc<Runtime>> = OnceLock::new();
     RUNTIME
@@ -50,13 +51,13 @@ pub fn test_cache_dir() -> PathBuf {
     })
 }
 
-/// The path of a built plugin, e.g. `plugin_path("fixture-spin")`.
+/// Returns the path of a built plugin, e.g. `plugin_path("fixture-spin")`.
 pub fn plugin_path(package: &str) -> PathBuf {
     default_plugin_dir().join(format!("{package}.wasm"))
 }
 
-/// Loads a built plugin, with a message that says how to build it when it is
-/// missing.
+/// Loads a built plugin. When the file is missing, the panic message explains
+/// how to build it.
 pub fn load(package: &str, world: World) -> Arc<Plugin> {
     let path = plugin_path(package);
     assert!(
@@ -123,7 +124,7 @@ impl Recorded {
     }
 }
 
-/// A scripted answer: status, extra headers and body.
+/// A scripted response: status, extra headers and body.
 #[derive(Debug, Clone)]
 pub struct Scripted {
     pub status: u16,
@@ -145,13 +146,13 @@ impl Scripted {
 #[derive(Default)]
 struct ServerState {
     requests: Vec<Recorded>,
-    /// Answers queued per path; a path with an empty queue answers 200.
+    /// Responses queued per path. A path with an empty queue returns 200.
     scripts: HashMap<String, VecDeque<Scripted>>,
 }
 
 /// An HTTP server on 127.0.0.1 that records every request. The token path
-/// (`/oauth2/v2.0/token`) issues `BC_ACCESS_TOKEN`; other paths answer with a
-/// queued `Scripted` answer, else 200 and a small JSON body.
+/// (`/oauth2/v2.0/token`) issues `BC_ACCESS_TOKEN`. Other paths return the
+/// next queued `Scripted` response, else 200 and a small JSON body.
 #[derive(Clone)]
 pub struct RecordingServer {
     pub address: SocketAddr,
