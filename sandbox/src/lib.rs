@@ -3,11 +3,13 @@
 //! data and inject faults, and are how the tests, `leafbridge demo` and
 //! `leafbridge sandbox` run with no external service.
 
+#![recursion_limit = "256"]
+
 pub mod business_central;
 pub mod faults;
 pub mod leaflink;
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -70,4 +72,66 @@ impl Default for SandboxConfig {
 pub struct SandboxInfo {
     pub leaflink: leaflink::ConnectionInfo,
     pub business_central: business_central::ConnectionInfo,
+}
+
+/// Both servers, started together on loopback.
+#[derive(Debug)]
+pub struct Sandbox {
+    leaflink: leaflink::Server,
+    business_central: business_central::Server,
+}
+
+impl Sandbox {
+    /// Binds both ports (0 lets the OS choose), seeds the data and starts
+    /// serving. The servers run on the current Tokio runtime until the
+    /// `Sandbox` is dropped.
+    pub async fn start(config: SandboxConfig) -> anyhow::Result<Sandbox> {
+        use anyhow::Context;
+
+        let leaflink_address = SocketAddr::new(config.bind, config.leaflink_port);
+        let leaflink_listener = tokio::net::TcpListener::bind(leaflink_address)
+            .await
+            .with_context(|| format!("cannot bind the LeafLink sandbox to {leaflink_address}"))?;
+        let bc_address = SocketAddr::new(config.bind, config.business_central_port);
+        let bc_listener = tokio::net::TcpListener::bind(bc_address)
+            .await
+            .with_context(|| format!("cannot bind the Business Central sandbox to {bc_address}"))?;
+
+        let leaflink = leaflink::start(
+            leaflink_listener,
+            leaflink::Options {
+                faults: Faults::new(config.leaflink_faults.clone(), ErrorStyle::LeafLink),
+                rate_limits: config.rate_limits,
+                money_as_string: config.money_as_string,
+                seed: config.seed.clone(),
+            },
+        )
+        .await
+        .context("cannot start the LeafLink sandbox")?;
+        let business_central = business_central::start(
+            bc_listener,
+            business_central::Options {
+                faults: Faults::new(config.business_central_faults.clone(), ErrorStyle::BusinessCentral),
+                rate_limits: config.rate_limits,
+                notification_delay: config.notification_delay,
+                random_seed: config.seed.random_seed,
+            },
+        )
+        .await
+        .context("cannot start the Business Central sandbox")?;
+        Ok(Sandbox { leaflink, business_central })
+    }
+
+    /// Everything a client needs to reach both servers.
+    pub fn info(&self) -> SandboxInfo {
+        SandboxInfo { leaflink: self.leaflink.info(), business_central: self.business_central.info() }
+    }
+
+    pub fn leaflink(&self) -> &leaflink::Server {
+        &self.leaflink
+    }
+
+    pub fn business_central(&self) -> &business_central::Server {
+        &self.business_central
+    }
 }

@@ -12,7 +12,7 @@ use hmac::{Hmac, Mac};
 use leafbridge::schedule::{Cadence, FlowRunner, RunFuture, RunOutcome, Scheduler, SchedulerLimits, Trigger, TriggerResult};
 use leafbridge::serve::{AppState, Metrics};
 use leafbridge::store::Store;
-use leafbridge::store::secrets::{SecretKey, SecretName, SecretValue};
+use leafbridge::store::secrets::{SecretKey, SecretName, Secret};
 use leafbridge::tenant::{
     BusinessCentralEndpoint, LeafLinkEndpoint, LimitSettings, ProductMaster, TenantSettings, default_customer_match_key,
     default_customer_numbering, default_order_statuses, default_unit_map,
@@ -121,7 +121,7 @@ impl Server {
             secrets,
             scheduler,
             metrics,
-            admin_token: Arc::new(SecretValue::new(ADMIN_TOKEN.to_owned())),
+            admin_token: Arc::new(Secret::new(ADMIN_TOKEN.to_owned())),
         };
 
         let listener = leafbridge::serve::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();

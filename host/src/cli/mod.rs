@@ -2,6 +2,7 @@
 
 mod home;
 mod output;
+mod sandbox;
 pub mod schedule;
 pub mod secrets;
 pub mod serve;
@@ -43,6 +44,8 @@ pub enum Command {
     ///
     /// Example: LEAFBRIDGE_ADMIN_TOKEN=... leafbridge serve --listen 127.0.0.1:8080
     Serve(serve::ServeArgs),
+    /// Start local LeafLink and Business Central stand-ins and serve until Ctrl-C.
+    Sandbox(sandbox::SandboxArgs),
 }
 
 /// Parses the command line, runs the command and turns an error into a
@@ -67,8 +70,13 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Sandbox(args) = cli.command {
+        // The sandbox keeps no state, so it needs no home directory.
+        return sandbox::run(args).await;
+    }
     let home = Home::resolve(cli.home)?;
     match cli.command {
+        Command::Sandbox(args) => sandbox::run(args).await,
         Command::Tenant(command) => tenant::run(&home, command),
         Command::Secrets(command) => secrets::run(&home, command),
         Command::Schedule(command) => schedule::run(&home, command),

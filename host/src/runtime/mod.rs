@@ -1,4 +1,352 @@
 //! The wasmtime runtime: one engine for the process, the component cache,
-//! per-tenant stores and their limits.
+//! loading and checking plugins, and the per-tenant stores calls run in.
 
 pub mod bindings;
+mod cache;
+mod errors;
+mod host_state;
+mod limits;
+mod sessions;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use wasmtime::component::{Component, InstancePre, types::ComponentItem};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline};
+
+pub use errors::{CallError, LoadError, RuntimeError, describe_plugin_error};
+pub use host_state::now_rfc3339;
+pub use limits::{HostBounds, Limits};
+pub use sessions::{BusinessCentralSession, LeafLinkSession, MapperSession, OverridesSession};
+
+use crate::capabilities::TenantContext;
+use host_state::{CpuDeadlineExceeded, HostState};
+
+/// How often the epoch ticker advances the engine's epoch. Each tick is a
+/// point where a running guest checks its CPU deadline and yields to the async
+/// executor, so the wall-clock timeout can end it. 10 ms stops a runaway loop
+/// within 1% of the default one-second deadline and costs one atomic
+/// increment per tick.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// The four kinds of plugin, one per world of the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum World {
+    LeafLinkConnector,
+    BusinessCentralConnector,
+    Mapper,
+    TenantOverrides,
+}
+
+impl World {
+    /// The world's name in the WIT contract.
+    pub fn wit_name(self) -> &'static str {
+        match self {
+            World::LeafLinkConnector => "leaflink-connector",
+            World::BusinessCentralConnector => "business-central-connector",
+            World::Mapper => "mapper",
+            World::TenantOverrides => "tenant-overrides",
+        }
+    }
+
+    /// The interface the world exports.
+    fn export_interface(self) -> &'static str {
+        match self {
+            World::LeafLinkConnector => "leaflink",
+            World::BusinessCentralConnector => "business-central",
+            World::Mapper => "mapping",
+            World::TenantOverrides => "overrides",
+        }
+    }
+}
+
+impl fmt::Display for World {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.wit_name())
+    }
+}
+
+/// Where the runtime keeps compiled components and which limits it applies.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// The on-disk cache of compiled components (`Home::component_cache_dir`).
+    pub cache_dir: PathBuf,
+    pub bounds: HostBounds,
+    /// Limits of a tenant whose settings name none; clamped to `bounds`.
+    pub defaults: Limits,
+}
+
+/// The process's wasmtime engine, its epoch ticker and the linkers.
+pub struct Runtime {
+    engine: Engine,
+    config: RuntimeConfig,
+    linkers: Linkers,
+    stop_ticker: Arc<AtomicBool>,
+    ticker: Option<JoinHandle<()>>,
+}
+
+struct Linkers {
+    leaflink: wasmtime::component::Linker<HostState>,
+    business_central: wasmtime::component::Linker<HostState>,
+    mapper: wasmtime::component::Linker<HostState>,
+    overrides: wasmtime::component::Linker<HostState>,
+}
+
+impl Linkers {
+    fn get(&self, world: World) -> &wasmtime::component::Linker<HostState> {
+        match world {
+            World::LeafLinkConnector => &self.leaflink,
+            World::BusinessCentralConnector => &self.business_central,
+            World::Mapper => &self.mapper,
+            World::TenantOverrides => &self.overrides,
+        }
+    }
+}
+
+/// A loaded plugin: compiled, checked against its world and pre-instantiated.
+pub struct Plugin {
+    name: Arc<str>,
+    path: PathBuf,
+    world: World,
+    pre: PluginPre,
+}
+
+pub(crate) enum PluginPre {
+    LeafLink(bindings::leaflink_connector::LeaflinkConnectorPre<HostState>),
+    BusinessCentral(bindings::business_central_connector::BusinessCentralConnectorPre<HostState>),
+    Mapper(bindings::mapper::MapperPre<HostState>),
+    Overrides(bindings::tenant_overrides::TenantOverridesPre<HostState>),
+}
+
+impl Plugin {
+    /// The file name without its extension, e.g. `leafbridge-core`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn world(&self) -> World {
+        self.world
+    }
+}
+
+impl fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Plugin").field("name", &self.name).field("path", &self.path).field("world", &self.world).finish()
+    }
+}
+
+impl Runtime {
+    pub fn new(config: RuntimeConfig) -> Result<Arc<Runtime>, RuntimeError> {
+        std::fs::create_dir_all(&config.cache_dir)
+            .map_err(|source| RuntimeError::CacheDir { path: config.cache_dir.clone(), source })?;
+        let engine = Engine::new(&engine_config(&config.bounds)).map_err(|error| RuntimeError::Engine(format!("{error:#}")))?;
+
+        let linker = |world| host_state::linker_for(&engine, world).map_err(|error| RuntimeError::Engine(format!("{error:#}")));
+        let linkers = Linkers {
+            leaflink: linker(World::LeafLinkConnector)?,
+            business_central: linker(World::BusinessCentralConnector)?,
+            mapper: linker(World::Mapper)?,
+            overrides: linker(World::TenantOverrides)?,
+        };
+
+        let stop_ticker = Arc::new(AtomicBool::new(false));
+        let ticker = std::thread::Builder::new()
+            .name("leafbridge-epoch".into())
+            .spawn({
+                let engine = engine.clone();
+                let stop = stop_ticker.clone();
+                move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(EPOCH_TICK);
+                        engine.increment_epoch();
+                    }
+                }
+            })
+            .map_err(RuntimeError::Ticker)?;
+
+        Ok(Arc::new(Runtime { engine, config, linkers, stop_ticker, ticker: Some(ticker) }))
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.config
+    }
+
+    /// The limits a call for `tenant` runs under.
+    pub fn limits_for(&self, tenant: &TenantContext) -> Limits {
+        self.config.defaults.for_tenant(tenant.limit_settings(), &self.config.bounds)
+    }
+
+    /// Compiles the component at `path` (or reads it from the on-disk cache),
+    /// checks that it implements `world` at a compatible contract version, and
+    /// pre-instantiates it.
+    pub fn load(&self, path: &Path, world: World) -> Result<Arc<Plugin>, LoadError> {
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read { path: path.to_owned(), source })?;
+        let invalid = |reason: String| LoadError::InvalidComponent { path: path.to_owned(), reason };
+        if !bytes.starts_with(b"\0asm") {
+            return Err(invalid("the file does not start with the WebAssembly magic number".into()));
+        }
+
+        let component = cache::compile_cached(&self.engine, &self.config.cache_dir, &bytes)
+            .map_err(|error| invalid(format!("{error:#}")))?;
+        self.check_exports(path, &component, world)?;
+
+        let mismatch = |error: wasmtime::Error| LoadError::WorldMismatch {
+            path: path.to_owned(),
+            expected: world,
+            reason: format!("{error:#}"),
+        };
+        let instance_pre: InstancePre<HostState> =
+            self.linkers.get(world).instantiate_pre(&component).map_err(mismatch)?;
+        let pre = match world {
+            World::LeafLinkConnector => {
+                PluginPre::LeafLink(bindings::leaflink_connector::LeaflinkConnectorPre::new(instance_pre).map_err(mismatch)?)
+            }
+            World::BusinessCentralConnector => PluginPre::BusinessCentral(
+                bindings::business_central_connector::BusinessCentralConnectorPre::new(instance_pre).map_err(mismatch)?,
+            ),
+            World::Mapper => PluginPre::Mapper(bindings::mapper::MapperPre::new(instance_pre).map_err(mismatch)?),
+            World::TenantOverrides => {
+                PluginPre::Overrides(bindings::tenant_overrides::TenantOverridesPre::new(instance_pre).map_err(mismatch)?)
+            }
+        };
+
+        let name: Arc<str> = path.file_stem().map(|stem| stem.to_string_lossy().into_owned()).unwrap_or_default().into();
+        tracing::info!(plugin = %name, path = %path.display(), world = %world, "Loaded plugin.");
+        Ok(Arc::new(Plugin { name, path: path.to_owned(), world, pre }))
+    }
+
+    /// Finds the contract interface the component exports and checks its
+    /// version the way wasmtime matches imports: any 0.1.x is compatible with
+    /// this host's 0.1.0, while 0.2.0 or 1.0.0 is another contract.
+    fn check_exports(&self, path: &Path, component: &Component, world: World) -> Result<(), LoadError> {
+        let package = bindings::CONTRACT_PACKAGE;
+        let mut contract_exports = Vec::new();
+        for (name, item) in component.component_type().exports(&self.engine) {
+            if let ComponentItem::ComponentInstance(_) = item.ty
+                && let Some(rest) = name.strip_prefix(package).and_then(|rest| rest.strip_prefix('/'))
+            {
+                let (interface, version) = rest.split_once('@').unwrap_or((rest, ""));
+                contract_exports.push((interface.to_owned(), version.to_owned()));
+            }
+        }
+
+        if let Some((_, version)) = contract_exports.iter().find(|(_, version)| !compatible(version)) {
+            return Err(LoadError::ContractVersion {
+                path: path.to_owned(),
+                package,
+                found: if version.is_empty() { "(unversioned)".into() } else { version.clone() },
+                supported: bindings::CONTRACT_VERSION.into(),
+            });
+        }
+        if !contract_exports.iter().any(|(interface, _)| interface == world.export_interface()) {
+            let found = if contract_exports.is_empty() {
+                "it exports no leafbridge:plugin interface".to_owned()
+            } else {
+                let names: Vec<String> =
+                    contract_exports.iter().map(|(interface, version)| format!("{package}/{interface}@{version}")).collect();
+                format!("it exports {}", names.join(", "))
+            };
+            return Err(LoadError::WorldMismatch {
+                path: path.to_owned(),
+                expected: world,
+                reason: format!("expected an export of {package}/{}, but {found}", world.export_interface()),
+            });
+        }
+        Ok(())
+    }
+
+    /// A new store for `tenant` with its limits, deadline callback and memory
+    /// limiter in place.
+    pub(crate) fn new_store(&self, plugin: &Plugin, tenant: &Arc<TenantContext>) -> Store<HostState> {
+        let limits = self.limits_for(tenant);
+        let mut store = Store::new(&self.engine, HostState::new(tenant.clone(), plugin.name.clone(), limits));
+        store.limiter(|state| &mut state.memory);
+        store.epoch_deadline_callback(|mut context| {
+            let state = context.data_mut();
+            if state.clock.tick(EPOCH_TICK) > state.limits.cpu {
+                return Err(CpuDeadlineExceeded.into());
+            }
+            Ok(UpdateDeadline::Yield(1))
+        });
+        store.set_epoch_deadline(1);
+        store
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.stop_ticker.store(true, Ordering::Relaxed);
+        if let Some(ticker) = self.ticker.take() {
+            let _ = ticker.join();
+        }
+    }
+}
+
+/// Whether a guest's contract version can run on this host: the same major
+/// version and, while the major is 0, the same minor (semver rules).
+fn compatible(version: &str) -> bool {
+    let host: Vec<&str> = bindings::CONTRACT_VERSION.split('.').collect();
+    let guest: Vec<&str> = version.split('.').collect();
+    if guest.len() != 3 || guest.iter().any(|part| part.parse::<u64>().is_err()) {
+        return false;
+    }
+    if host[0] == "0" { guest[0] == "0" && guest[1] == host[1] } else { guest[0] == host[0] }
+}
+
+fn engine_config(bounds: &HostBounds) -> Config {
+    let mut pool = PoolingAllocationConfig::default();
+    let instances = bounds.max_instances.max(1);
+    pool.total_component_instances(instances);
+    // A Rust guest built for wasm32-wasip2 is one main module plus a few small
+    // adapter and shim modules, with one linear memory and a handful of
+    // tables.
+    pool.max_core_instances_per_component(16);
+    pool.total_core_instances(instances.saturating_mul(8));
+    pool.max_memories_per_component(2);
+    pool.total_memories(instances.saturating_mul(2));
+    pool.max_tables_per_component(8);
+    pool.total_tables(instances.saturating_mul(8));
+    pool.total_stacks(instances);
+    pool.max_memory_size(bounds.max_memory_bytes as usize);
+    // Keep a little of each freed memory resident so a slot reused by the
+    // next call skips most page faults.
+    pool.linear_memory_keep_resident(64 << 10);
+    pool.table_keep_resident(16 << 10);
+
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    config.wasm_component_model(true);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    // Reserve only what the largest permitted memory needs instead of the
+    // default 4 GiB per slot; bounds checks become explicit, which costs a
+    // few percent of guest speed and saves terabytes of address space.
+    config.memory_reservation(bounds.max_memory_bytes);
+    config.memory_guard_size(2 << 20);
+    config.memory_reservation_for_growth(0);
+    config
+}
+
+/// The directory plugins are loaded from by default: `$LEAFBRIDGE_PLUGIN_DIR`,
+/// else `plugins/` under the cargo target directory this host was built with
+/// (where `cargo xtask plugins` puts every guest as `<package-name>.wasm`).
+pub fn default_plugin_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("LEAFBRIDGE_PLUGIN_DIR").filter(|dir| !dir.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    match option_env!("CARGO_TARGET_DIR") {
+        Some(dir) => PathBuf::from(dir).join("plugins"),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("target").join("plugins"),
+    }
+}

@@ -22,6 +22,8 @@ use rand::RngCore;
 use zeroize::{Zeroize, Zeroizing};
 
 use super::{Store, StoreError, tenant_key};
+pub use crate::capabilities::Secret;
+use crate::capabilities::TenantSecrets;
 
 /// The tree that holds the encrypted values.
 pub const SECRETS_TREE: &str = "secrets";
@@ -117,29 +119,6 @@ impl FromStr for SecretName {
             .into_iter()
             .find(|candidate| candidate.as_str() == name)
             .ok_or_else(|| SecretError::UnknownName(name.to_owned()))
-    }
-}
-
-/// A decrypted secret. Its `Debug` and `Display` print `[redacted]`, and the
-/// memory is overwritten when it is dropped.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SecretValue(Zeroizing<String>);
-
-impl SecretValue {
-    pub fn new(value: String) -> Self {
-        Self(Zeroizing::new(value))
-    }
-
-    /// The plain text, for the one place that sends it (an HTTP header, a
-    /// token request or an HMAC key).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for SecretValue {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("[redacted]")
     }
 }
 
@@ -276,7 +255,7 @@ impl Secrets {
     }
 
     /// Decrypts one secret; `None` when it was never set.
-    pub fn get(&self, tenant: &str, name: SecretName) -> Result<Option<SecretValue>, SecretError> {
+    pub fn get(&self, tenant: &str, name: SecretName) -> Result<Option<Secret>, SecretError> {
         let Some(sealed) = self.tree.get(tenant_key(tenant, name.as_str()))? else {
             return Ok(None);
         };
@@ -284,12 +263,20 @@ impl Secrets {
             .ok_or_else(|| SecretError::Decrypt { tenant: tenant.to_owned(), name })?;
         let text = String::from_utf8(plain.to_vec())
             .map_err(|_| SecretError::Decrypt { tenant: tenant.to_owned(), name })?;
-        Ok(Some(SecretValue::new(text)))
+        Ok(Some(Secret::new(text)))
     }
 
     /// Decrypts one secret that must be set.
-    pub fn require(&self, tenant: &str, name: SecretName) -> Result<SecretValue, SecretError> {
+    pub fn require(&self, tenant: &str, name: SecretName) -> Result<Secret, SecretError> {
         self.get(tenant, name)?.ok_or_else(|| SecretError::NotSet { tenant: tenant.to_owned(), name })
+    }
+
+    /// Decrypts the credentials the capabilities attach to a tenant's requests.
+    pub fn tenant_secrets(&self, tenant: &str) -> Result<TenantSecrets, SecretError> {
+        Ok(TenantSecrets {
+            leaflink_api_key: self.require(tenant, SecretName::LeafLinkApiKey)?,
+            business_central_client_secret: self.require(tenant, SecretName::BusinessCentralClientSecret)?,
+        })
     }
 
     /// Reports whether a secret is stored, without decrypting it.
@@ -299,7 +286,7 @@ impl Secrets {
 
     /// Returns the tenant's BC `clientState`, generating and storing a random
     /// one on first use.
-    pub fn client_state(&self, tenant: &str) -> Result<SecretValue, SecretError> {
+    pub fn client_state(&self, tenant: &str) -> Result<Secret, SecretError> {
         if let Some(existing) = self.get(tenant, SecretName::BusinessCentralClientState)? {
             return Ok(existing);
         }
@@ -308,7 +295,7 @@ impl Secrets {
         let value = hex::encode(bytes);
         bytes.zeroize();
         self.set(tenant, SecretName::BusinessCentralClientState, &value)?;
-        Ok(SecretValue::new(value))
+        Ok(Secret::new(value))
     }
 
     /// Removes one secret; returns whether it was set.

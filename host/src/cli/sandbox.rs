@@ -1,0 +1,136 @@
+//! `leafbridge sandbox`: starts the LeafLink and Business Central stand-ins on
+//! loopback, prints one JSON line with everything a client needs, and serves
+//! until Ctrl-C.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use leafbridge_sandbox::{FaultProfile, Sandbox, SandboxConfig, SeedConfig};
+
+/// Options of `leafbridge sandbox`.
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// Port of the LeafLink server (0 lets the OS choose).
+    #[arg(long, default_value_t = 0, value_name = "PORT")]
+    pub leaflink_port: u16,
+    /// Port of the Business Central server (0 lets the OS choose).
+    #[arg(long, default_value_t = 0, value_name = "PORT")]
+    pub business_central_port: u16,
+    /// Number of generated customers, besides the published examples.
+    #[arg(long, default_value_t = 20, value_name = "COUNT")]
+    pub customers: usize,
+    /// Number of generated products, besides the published examples.
+    #[arg(long, default_value_t = 40, value_name = "COUNT")]
+    pub products: usize,
+    /// Number of generated orders, besides the published examples.
+    #[arg(long, default_value_t = 50, value_name = "COUNT")]
+    pub orders: usize,
+    /// Seed of the data generator; the same seed gives the same data.
+    #[arg(long, default_value_t = 1, value_name = "SEED")]
+    pub seed: u64,
+    /// Serve without the APIs' rate limits.
+    #[arg(long)]
+    pub no_rate_limits: bool,
+    /// Send LeafLink money amounts as decimal strings instead of JSON numbers.
+    #[arg(long)]
+    pub money_as_string: bool,
+    /// Delay before Business Central sends webhook notifications, in milliseconds.
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    pub notification_delay_ms: u64,
+
+    #[command(flatten)]
+    pub leaflink_faults: LeafLinkFaultArgs,
+    #[command(flatten)]
+    pub business_central_faults: BusinessCentralFaultArgs,
+}
+
+fn rate(text: &str) -> Result<f64, String> {
+    let value: f64 = text.parse().map_err(|_| format!("invalid rate {text:?}: expected a number from 0 to 1"))?;
+    if (0.0..=1.0).contains(&value) { Ok(value) } else { Err(format!("invalid rate {value}: expected a number from 0 to 1")) }
+}
+
+/// Faults of the LeafLink server; each rate is a probability per request.
+#[derive(Debug, Args)]
+pub struct LeafLinkFaultArgs {
+    /// Latency added to every LeafLink request, in milliseconds.
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub leaflink_latency_ms: u64,
+    /// Fraction of LeafLink requests that get a 429 response.
+    #[arg(long, default_value_t = 0.0, value_parser = rate, value_name = "RATE")]
+    pub leaflink_429_rate: f64,
+    /// Fraction of LeafLink requests that get a 502, 503 or 504 response.
+    #[arg(long, default_value_t = 0.0, value_parser = rate, value_name = "RATE")]
+    pub leaflink_5xx_rate: f64,
+    /// Fraction of LeafLink connections dropped before the request is handled.
+    #[arg(long, default_value_t = 0.0, value_parser = rate, value_name = "RATE")]
+    pub leaflink_drop_rate: f64,
+    /// Fraction of LeafLink requests whose write happens but whose response is dropped.
+    #[arg(long, default_value_t = 0.0, value_parser = rate, value_name = "RATE")]
+    pub leaflink_timeout_after_commit_rate: f64,
+}
+
+/// Faults of the Business Central server; each rate is a probability per request.
+#[derive(Debug, Args)]
+pub struct BusinessCentralFaultArgs {
+    /// Latency added to every Business Central request, in milliseconds.
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub business_central_latency_ms: u64,
+    /// Fraction of Business Central requests that get a 429 response.
+    #[arg(long, default_value_t = 0.0, value_parser = rate, value_name = "RATE")]
+    pub business_central_429_rate: f64,
+    /// Fraction of Business Central requests that get a 502, 503 or 504 response.
+    #[arg(long, default_value_t = 0.0, value_parser = rate, value_name = "RATE")]
+    pub business_central_5xx_rate: f64,
+    /// Fraction of Business Central connections dropped before the request is handled.
+    #[arg(long, default_value_t = 0.0, value_parser = rate, value_name = "RATE")]
+    pub business_central_drop_rate: f64,
+    /// Fraction of Business Central requests whose write happens but whose response is dropped.
+    #[arg(long, default_value_t = 0.0, value_parser = rate, value_name = "RATE")]
+    pub business_central_timeout_after_commit_rate: f64,
+}
+
+impl SandboxArgs {
+    fn config(&self) -> SandboxConfig {
+        let leaflink = &self.leaflink_faults;
+        let central = &self.business_central_faults;
+        SandboxConfig {
+            leaflink_port: self.leaflink_port,
+            business_central_port: self.business_central_port,
+            seed: SeedConfig {
+                customers: self.customers,
+                products: self.products,
+                orders: self.orders,
+                random_seed: self.seed,
+            },
+            leaflink_faults: FaultProfile {
+                latency: Duration::from_millis(leaflink.leaflink_latency_ms),
+                rate_429: leaflink.leaflink_429_rate,
+                rate_5xx: leaflink.leaflink_5xx_rate,
+                drop_connection: leaflink.leaflink_drop_rate,
+                timeout_after_commit: leaflink.leaflink_timeout_after_commit_rate,
+            },
+            business_central_faults: FaultProfile {
+                latency: Duration::from_millis(central.business_central_latency_ms),
+                rate_429: central.business_central_429_rate,
+                rate_5xx: central.business_central_5xx_rate,
+                drop_connection: central.business_central_drop_rate,
+                timeout_after_commit: central.business_central_timeout_after_commit_rate,
+            },
+            rate_limits: !self.no_rate_limits,
+            money_as_string: self.money_as_string,
+            notification_delay: Duration::from_millis(self.notification_delay_ms),
+            ..SandboxConfig::default()
+        }
+    }
+}
+
+/// Starts both servers, prints the connection JSON line and serves until Ctrl-C.
+pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
+    let sandbox = Sandbox::start(args.config()).await?;
+    let line = serde_json::to_string(&sandbox.info()).context("cannot encode the sandbox connection details")?;
+    println!("{line}");
+    tokio::signal::ctrl_c().await.context("cannot wait for Ctrl-C")?;
+    drop(sandbox);
+    Ok(())
+}

@@ -1,0 +1,314 @@
+//! The data of one plugin store: its tenant, its limits, the WASI context
+//! with nothing granted, and the host side of the `log`, `clock`, `settings`
+//! and `http` imports.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::component::{HasData, Linker, ResourceTable};
+use wasmtime::{Engine, ResourceLimiter};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::random::WasiRandomView;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::{self, clock, http, log, settings, types};
+use super::{Limits, World};
+use crate::capabilities::TenantContext;
+
+/// Log lines a plugin may write per call; later ones are counted and dropped.
+const MAX_LOG_LINES_PER_CALL: u32 = 200;
+/// A longer log message is cut to this many bytes.
+const MAX_LOG_MESSAGE_BYTES: usize = 2048;
+/// The guest's stderr (where a Rust guest prints its panic message) is kept
+/// up to this many bytes, to explain a trap.
+const STDERR_CAPTURE_BYTES: usize = 4096;
+
+pub(crate) struct HostState {
+    pub tenant: Arc<TenantContext>,
+    pub plugin: Arc<str>,
+    pub limits: Limits,
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub stderr: MemoryOutputPipe,
+    pub memory: MemoryLimiter,
+    pub clock: CallClock,
+    log_lines: u32,
+    dropped_log_lines: u32,
+}
+
+impl HostState {
+    pub fn new(tenant: Arc<TenantContext>, plugin: Arc<str>, limits: Limits) -> Self {
+        let stderr = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
+        // No environment variables, arguments, preopened directories or
+        // sockets; stdin is empty and stdout is discarded.
+        let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
+        Self {
+            tenant,
+            plugin,
+            limits,
+            wasi,
+            table: ResourceTable::new(),
+            stderr,
+            memory: MemoryLimiter { cap: limits.memory_bytes as usize, exceeded: false },
+            clock: CallClock::idle(),
+            log_lines: 0,
+            dropped_log_lines: 0,
+        }
+    }
+
+    /// Resets the per-call accounting at the start of a call.
+    pub fn begin_call(&mut self) {
+        self.clock = CallClock::start();
+        self.memory.exceeded = false;
+        self.log_lines = 0;
+        self.dropped_log_lines = 0;
+    }
+
+    /// Logs how many lines were dropped, once per call.
+    pub fn end_call(&mut self, function: &'static str) {
+        if self.dropped_log_lines > 0 {
+            tracing::warn!(tenant = %self.tenant.name(), plugin = %self.plugin, function, dropped = self.dropped_log_lines, "Plugin wrote more log lines than allowed per call; dropped the rest.");
+        }
+    }
+
+    /// The last line the guest wrote to stderr, if any.
+    pub fn stderr_tail(&self) -> Option<String> {
+        let contents = self.stderr.contents();
+        let text = String::from_utf8_lossy(&contents);
+        text.lines().rev().find(|line| !line.trim().is_empty()).map(|line| line.trim().to_owned())
+    }
+}
+
+/// The guest's memory cap. It records that the cap was hit, so a trap that
+/// follows (a Rust guest aborts when allocation fails) is reported as a memory
+/// limit, not as a bare trap.
+pub(crate) struct MemoryLimiter {
+    cap: usize,
+    pub exceeded: bool,
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.cap {
+            self.exceeded = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        // Tables hold function references; a million entries is far beyond
+        // any plugin's need and keeps a table bomb from costing memory.
+        Ok(desired <= 1_000_000)
+    }
+}
+
+/// CPU time accounting of the current call, driven by the epoch ticker.
+///
+/// The deadline callback runs each time an epoch tick passes while the guest
+/// runs. When the time since the previous callback is about one tick, the
+/// guest ran through it and is charged for it. A longer gap means the guest
+/// was suspended in between (waiting in a host import such as `http.send`,
+/// or yielded to let other tasks run), so that gap is not charged.
+///
+/// NOTE: the charge is elapsed time while the guest runs, not OS CPU time, so
+/// a guest preempted by the OS for less than half a tick is still charged;
+/// and up to one tick around each suspension is not charged. The wall-clock
+/// timeout bounds whatever this estimate misses.
+pub(crate) struct CallClock {
+    last_check: Instant,
+    charged: Duration,
+}
+
+impl CallClock {
+    fn idle() -> Self {
+        Self { last_check: Instant::now(), charged: Duration::ZERO }
+    }
+
+    fn start() -> Self {
+        Self::idle()
+    }
+
+    /// Charges the time since the previous check and returns the guest's
+    /// total for this call.
+    pub fn tick(&mut self, epoch_tick: Duration) -> Duration {
+        let now = Instant::now();
+        let gap = now.duration_since(self.last_check);
+        self.last_check = now;
+        if gap <= epoch_tick + epoch_tick / 2 {
+            self.charged += gap;
+        }
+        self.charged
+    }
+}
+
+/// The deadline callback error that ends a call over its CPU deadline.
+#[derive(Debug, thiserror::Error)]
+#[error("the plugin ran past its CPU deadline")]
+pub(crate) struct CpuDeadlineExceeded;
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+struct Io;
+
+impl HasData for Io {
+    type Data<'a> = &'a mut ResourceTable;
+}
+
+/// Links the WASI 0.2 interfaces a Rust std guest imports: I/O streams, clocks,
+/// random, the CLI environment and stdio, and the filesystem types. Nothing
+/// in them grants access: the environment is empty, no directory is
+/// preopened, stdin is empty and stdout discarded. Sockets are not linked, so
+/// a component importing them fails to load.
+fn add_wasi(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    use wasmtime_wasi::cli::{WasiCli, WasiCliView};
+    use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
+    use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView};
+    use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, random};
+    use wasmtime_wasi::random::WasiRandom;
+    use wasmtime_wasi_io::bindings::wasi::io;
+
+    io::error::add_to_linker::<HostState, Io>(linker, |state| &mut state.table)?;
+    io::poll::add_to_linker::<HostState, Io>(linker, |state| &mut state.table)?;
+    io::streams::add_to_linker::<HostState, Io>(linker, |state| &mut state.table)?;
+
+    clocks::wall_clock::add_to_linker::<HostState, WasiClocks>(linker, HostState::clocks)?;
+    clocks::monotonic_clock::add_to_linker::<HostState, WasiClocks>(linker, HostState::clocks)?;
+    random::random::add_to_linker::<HostState, WasiRandom>(linker, HostState::random)?;
+    random::insecure::add_to_linker::<HostState, WasiRandom>(linker, HostState::random)?;
+    random::insecure_seed::add_to_linker::<HostState, WasiRandom>(linker, HostState::random)?;
+
+    cli::exit::add_to_linker::<HostState, WasiCli>(linker, HostState::cli)?;
+    cli::environment::add_to_linker::<HostState, WasiCli>(linker, HostState::cli)?;
+    cli::stdin::add_to_linker::<HostState, WasiCli>(linker, HostState::cli)?;
+    cli::stdout::add_to_linker::<HostState, WasiCli>(linker, HostState::cli)?;
+    cli::stderr::add_to_linker::<HostState, WasiCli>(linker, HostState::cli)?;
+    cli::terminal_input::add_to_linker::<HostState, WasiCli>(linker, HostState::cli)?;
+    cli::terminal_output::add_to_linker::<HostState, WasiCli>(linker, HostState::cli)?;
+    cli::terminal_stdin::add_to_linker::<HostState, WasiCli>(linker, HostState::cli)?;
+    cli::terminal_stdout::add_to_linker::<HostState, WasiCli>(linker, HostState::cli)?;
+    cli::terminal_stderr::add_to_linker::<HostState, WasiCli>(linker, HostState::cli)?;
+
+    filesystem::types::add_to_linker::<HostState, WasiFilesystem>(linker, HostState::filesystem)?;
+    filesystem::preopens::add_to_linker::<HostState, WasiFilesystem>(linker, HostState::filesystem)?;
+    Ok(())
+}
+
+/// The linker of one world: the WASI subset plus that world's own imports.
+/// Only the connector worlds get `http`.
+pub(crate) fn linker_for(engine: &Engine, world: World) -> wasmtime::Result<Linker<HostState>> {
+    use wasmtime::component::HasSelf;
+
+    let mut linker = Linker::new(engine);
+    add_wasi(&mut linker)?;
+    fn get(state: &mut HostState) -> &mut HostState {
+        state
+    }
+    match world {
+        World::LeafLinkConnector => {
+            bindings::leaflink_connector::LeaflinkConnector::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, get)?
+        }
+        World::BusinessCentralConnector => {
+            bindings::business_central_connector::BusinessCentralConnector::add_to_linker::<HostState, HasSelf<HostState>>(
+                &mut linker,
+                get,
+            )?
+        }
+        World::Mapper => bindings::mapper::Mapper::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, get)?,
+        World::TenantOverrides => {
+            bindings::tenant_overrides::TenantOverrides::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, get)?
+        }
+    }
+    Ok(linker)
+}
+
+impl types::Host for HostState {}
+
+impl log::Host for HostState {
+    async fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
+        if self.log_lines >= MAX_LOG_LINES_PER_CALL {
+            self.dropped_log_lines += 1;
+            return Ok(());
+        }
+        self.log_lines += 1;
+        let message = truncate(&message, MAX_LOG_MESSAGE_BYTES);
+        let tenant = self.tenant.name();
+        let plugin = &*self.plugin;
+        match level {
+            log::Level::Trace => tracing::trace!(tenant, plugin, "{message}"),
+            log::Level::Debug => tracing::debug!(tenant, plugin, "{message}"),
+            log::Level::Info => tracing::info!(tenant, plugin, "{message}"),
+            log::Level::Warn => tracing::warn!(tenant, plugin, "{message}"),
+            log::Level::Error => tracing::error!(tenant, plugin, "{message}"),
+        }
+        Ok(())
+    }
+}
+
+impl clock::Host for HostState {
+    async fn now(&mut self) -> wasmtime::Result<String> {
+        Ok(now_rfc3339())
+    }
+}
+
+/// The current time as RFC 3339 UTC with microseconds, the `timestamp`
+/// format of the contract.
+pub fn now_rfc3339() -> String {
+    let now = jiff::Timestamp::now();
+    now.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+impl settings::Host for HostState {
+    async fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
+        Ok(self.tenant.settings().get(&key).cloned())
+    }
+
+    async fn entries(&mut self, prefix: String) -> wasmtime::Result<Vec<(String, String)>> {
+        let entries = self
+            .tenant
+            .settings()
+            .range(prefix.clone()..)
+            .take_while(|(key, _)| key.starts_with(&prefix))
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect();
+        Ok(entries)
+    }
+}
+
+impl http::Host for HostState {
+    async fn send(&mut self, request: http::Request) -> wasmtime::Result<Result<http::Response, http::HttpError>> {
+        let tenant = self.tenant.clone();
+        let outcome = tenant.http().send(request).await;
+        if let Err(error) = &outcome {
+            tracing::info!(tenant = %tenant.name(), plugin = %self.plugin, error = %describe_http_error(error), "Plugin HTTP request failed.");
+        }
+        Ok(outcome)
+    }
+}
+
+/// A one-line description that leaves out response bodies.
+fn describe_http_error(error: &http::HttpError) -> String {
+    match error {
+        http::HttpError::NotAllowed(message) => format!("not allowed: {message}"),
+        http::HttpError::InvalidRequest(message) => format!("invalid request: {message}"),
+        http::HttpError::Timeout(message) => format!("timed out: {message}"),
+        http::HttpError::Connection(message) => format!("connection failed: {message}"),
+        http::HttpError::RetriesExhausted(response) => format!("retries exhausted, last status {}", response.status),
+        http::HttpError::Credentials(message) => format!("credentials unavailable: {message}"),
+    }
+}
+
+fn truncate(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}

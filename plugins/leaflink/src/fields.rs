@@ -1,0 +1,231 @@
+//! Tolerant reading of one JSON object: typed fields are taken out by name and
+//! every field left over becomes an `extra` with its exact source text.
+//!
+//! The object is split into raw values first (`serde_json::value::RawValue`),
+//! so each typed field is parsed straight from its text and numbers keep their
+//! exact digits (`arbitrary_precision`), and unknown fields are never parsed.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::types::{Extra, Money};
+
+/// A field that could not be read, and the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub reason: String,
+}
+
+/// The fields of one JSON object, not yet taken.
+pub struct Fields<'a> {
+    map: BTreeMap<String, &'a RawValue>,
+}
+
+impl<'a> Fields<'a> {
+    /// Splits `raw`, which must be a JSON object, into its fields.
+    pub fn new(raw: &'a RawValue) -> Result<Self, FieldError> {
+        let map = serde_json::from_str::<BTreeMap<String, &'a RawValue>>(raw.get())
+            .map_err(|e| FieldError { field: String::new(), reason: format!("expected a JSON object: {e}") })?;
+        Ok(Fields { map })
+    }
+
+    /// Removes `key`; an explicit `null` counts as absent.
+    pub fn take_raw(&mut self, key: &str) -> Option<&'a RawValue> {
+        self.map.remove(key).filter(|raw| raw.get().trim() != "null")
+    }
+
+    /// Returns the raw value of `key`, left in place.
+    pub fn peek(&self, key: &str) -> Option<&'a RawValue> {
+        self.map.get(key).copied()
+    }
+
+    /// Returns a string field; numbers and booleans are accepted as their text.
+    pub fn string(&mut self, key: &str) -> Result<Option<String>, FieldError> {
+        let Some(raw) = self.take_raw(key) else { return Ok(None) };
+        scalar_text(raw).map(Some).ok_or_else(|| invalid(key, "expected a string"))
+    }
+
+    /// Returns an integer id, sent as a number, as a numeric string, or as an object
+    /// with an `id` (LeafLink expands some references).
+    pub fn integer(&mut self, key: &str) -> Result<Option<i64>, FieldError> {
+        let Some(raw) = self.take_raw(key) else { return Ok(None) };
+        integer_value(raw).map(Some).ok_or_else(|| invalid(key, &format!("expected an integer id, got {}", short(raw.get()))))
+    }
+
+    pub fn boolean(&mut self, key: &str) -> Result<Option<bool>, FieldError> {
+        let Some(raw) = self.take_raw(key) else { return Ok(None) };
+        match serde_json::from_str::<serde_json::Value>(raw.get()) {
+            Ok(serde_json::Value::Bool(b)) => Ok(Some(b)),
+            Ok(serde_json::Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
+            Ok(serde_json::Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
+            _ => Err(invalid(key, "expected a boolean")),
+        }
+    }
+
+    /// Returns a decimal sent as a JSON number or a string, as a canonical string.
+    pub fn decimal(&mut self, key: &str) -> Result<Option<String>, FieldError> {
+        let Some(raw) = self.take_raw(key) else { return Ok(None) };
+        decimal_value(raw).map(Some).ok_or_else(|| invalid(key, &format!("expected a decimal, got {}", short(raw.get()))))
+    }
+
+    /// Returns a money value: `{amount, currency}` with `amount` a number or a string,
+    /// or a bare amount in `default_currency`.
+    pub fn money(&mut self, key: &str, default_currency: &str) -> Result<Option<Money>, FieldError> {
+        let Some(raw) = self.take_raw(key) else { return Ok(None) };
+        money_value(raw, default_currency).map_err(|reason| invalid(key, &reason))
+    }
+
+    /// Returns a date-time with any offset, as RFC 3339 UTC (`Z`).
+    pub fn timestamp(&mut self, key: &str) -> Result<Option<String>, FieldError> {
+        let Some(text) = self.string(key)? else { return Ok(None) };
+        if text.trim().is_empty() {
+            return Ok(None);
+        }
+        normalise_timestamp(&text).map(Some).ok_or_else(|| invalid(key, &format!("{text:?} is not a date-time")))
+    }
+
+    /// Returns a list of integer ids; elements may be ids or objects with an `id`.
+    pub fn id_list(&mut self, key: &str) -> Result<Vec<i64>, FieldError> {
+        let Some(raw) = self.take_raw(key) else { return Ok(Vec::new()) };
+        let items = serde_json::from_str::<Vec<&RawValue>>(raw.get()).map_err(|_| invalid(key, "expected a list"))?;
+        items
+            .into_iter()
+            .map(|item| integer_value(item).ok_or_else(|| invalid(key, &format!("expected an id, got {}", short(item.get())))))
+            .collect()
+    }
+
+    /// Parses `key` as `T` with serde.
+    pub fn typed<T: Deserialize<'a>>(&mut self, key: &str) -> Result<Option<T>, FieldError> {
+        let Some(raw) = self.take_raw(key) else { return Ok(None) };
+        serde_json::from_str(raw.get()).map(Some).map_err(|e| invalid(key, &e.to_string()))
+    }
+
+    /// Every field not taken, with its exact JSON text, in key order.
+    pub fn into_extras(self) -> Vec<Extra> {
+        self.map.into_iter().map(|(name, raw)| Extra { name, json: raw.get().to_string() }).collect()
+    }
+}
+
+fn invalid(field: &str, reason: &str) -> FieldError {
+    FieldError { field: field.to_string(), reason: reason.to_string() }
+}
+
+/// At most 60 characters of `text`, for error messages.
+fn short(text: &str) -> String {
+    match text.char_indices().nth(60) {
+        Some((index, _)) => format!("{}...", &text[..index]),
+        None => text.to_string(),
+    }
+}
+
+fn scalar_text(raw: &RawValue) -> Option<String> {
+    match serde_json::from_str::<serde_json::Value>(raw.get()).ok()? {
+        serde_json::Value::String(s) => Some(s),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Returns an integer id from a number, a numeric string or an object with an `id`.
+pub fn integer_value(raw: &RawValue) -> Option<i64> {
+    let text = raw.get().trim();
+    if text.starts_with('{') {
+        let mut object = Fields::new(raw).ok()?;
+        return object.integer("id").ok().flatten();
+    }
+    scalar_text(raw)?.trim().parse().ok()
+}
+
+/// Returns a canonical decimal string (no exponent, no trailing zeros).
+pub fn canonical_decimal(text: &str) -> Option<String> {
+    let text = text.trim();
+    let value = Decimal::from_str(text).ok().or_else(|| Decimal::from_scientific(text).ok())?;
+    Some(value.normalize().to_string())
+}
+
+fn decimal_value(raw: &RawValue) -> Option<String> {
+    canonical_decimal(&scalar_text(raw)?)
+}
+
+fn money_value(raw: &RawValue, default_currency: &str) -> Result<Option<Money>, String> {
+    if raw.get().trim_start().starts_with('{') {
+        let mut object = Fields::new(raw).map_err(|e| e.reason)?;
+        let Some(amount) = object.decimal("amount").map_err(|e| e.reason)? else { return Ok(None) };
+        let currency = object.string("currency").map_err(|e| e.reason)?.unwrap_or_else(|| default_currency.to_string());
+        return Ok(Some(Money { amount, currency }));
+    }
+    let amount = decimal_value(raw).ok_or_else(|| format!("expected a money value, got {}", short(raw.get())))?;
+    Ok(Some(Money { amount, currency: default_currency.to_string() }))
+}
+
+/// RFC 3339 UTC for a date-time with an offset. A value without an offset, or
+/// a bare date, is read as UTC, the server time zone LeafLink documents.
+pub fn normalise_timestamp(text: &str) -> Option<String> {
+    let text = text.trim();
+    if let Ok(ts) = jiff::Timestamp::from_str(text) {
+        return Some(ts.to_string());
+    }
+    if let Ok(dt) = jiff::civil::DateTime::from_str(text) {
+        return dt.to_zoned(jiff::tz::TimeZone::UTC).ok().map(|z| z.timestamp().to_string());
+    }
+    if let Ok(date) = jiff::civil::Date::from_str(text) {
+        return date.to_zoned(jiff::tz::TimeZone::UTC).ok().map(|z| z.timestamp().to_string());
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(json: &str) -> Fields<'_> {
+        let raw: &RawValue = serde_json::from_str(json).unwrap();
+        Fields::new(raw).unwrap()
+    }
+
+    #[test]
+    fn money_as_number_or_string() {
+        let mut object = fields(r#"{"a":{"amount":210.40,"currency":"USD"},"b":{"amount":"594.00","currency":"USD"},"c":"12.5"}"#);
+        assert_eq!(object.money("a", "USD").unwrap().unwrap().amount, "210.4");
+        assert_eq!(object.money("b", "USD").unwrap().unwrap().amount, "594");
+        let bare = object.money("c", "CAD").unwrap().unwrap();
+        assert_eq!((bare.amount.as_str(), bare.currency.as_str()), ("12.5", "CAD"));
+    }
+
+    #[test]
+    fn large_numbers_stay_exact() {
+        let mut object = fields(r#"{"q":12345678901234567.123456789}"#);
+        assert_eq!(object.decimal("q").unwrap().as_deref(), Some("12345678901234567.123456789"));
+    }
+
+    #[test]
+    fn timestamp_offset_normalised() {
+        let mut object = fields(r#"{"t":"2020-06-10T15:15:03.776119-06:00","u":"2024-01-15 06:00"}"#);
+        assert_eq!(object.timestamp("t").unwrap().as_deref(), Some("2020-06-10T21:15:03.776119Z"));
+        assert_eq!(object.timestamp("u").unwrap().as_deref(), Some("2024-01-15T06:00:00Z"));
+    }
+
+    #[test]
+    fn integer_from_string_or_object() {
+        let mut object = fields(r#"{"a":"2093","b":2093,"c":{"id":2093,"sku":"X"},"d":"x"}"#);
+        assert_eq!(object.integer("a").unwrap(), Some(2093));
+        assert_eq!(object.integer("b").unwrap(), Some(2093));
+        assert_eq!(object.integer("c").unwrap(), Some(2093));
+        assert_eq!(object.integer("d").unwrap_err().field, "d");
+    }
+
+    #[test]
+    fn leftovers_become_extras_verbatim() {
+        let mut object = fields(r#"{"id":1,"external_ids":{"system-name":"45897"},"credits":"420.10","x":null}"#);
+        object.integer("id").unwrap();
+        let extras = object.into_extras();
+        let names: Vec<_> = extras.iter().map(|e| (e.name.as_str(), e.json.as_str())).collect();
+        assert_eq!(names, vec![("credits", "\"420.10\""), ("external_ids", "{\"system-name\":\"45897\"}"), ("x", "null")]);
+    }
+}
