@@ -1,4 +1,38 @@
-//! The Business Central API v2.0 stand-in. TODO: being written.
+//! The Business Central API v2.0 stand-in: an Entra-style token endpoint and
+//! the company-scoped API under
+//! `/v2.0/{tenant}/{environment}/api/v2.0/companies({id})/...`, with the
+//! entity sets, OData options, ETags, `$batch`, bound actions, webhooks and
+//! limits of the real service. See `logic` for the choices made where the
+//! reference leaves behaviour open.
+
+mod auth;
+mod cell;
+mod error;
+mod http;
+mod logic;
+mod odata;
+mod schema;
+mod seed;
+mod store;
+mod webhooks;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+pub use error::BcError;
+pub use http::{ApiRequest, Reply, ReplyBody};
+
+use crate::faults::{self, Faults};
 
 /// What a BC client needs.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
@@ -11,4 +45,406 @@ pub struct ConnectionInfo {
     pub client_id: String,
     pub client_secret: String,
     pub company_id: String,
+}
+
+/// Settings of one BC sandbox server.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub faults: Faults,
+    /// Enforce 6,000 requests per 5 minutes and 5 concurrent requests per
+    /// identity.
+    pub rate_limits: bool,
+    /// Delay between a change and its webhook notification.
+    pub notification_delay: Duration,
+    /// Seed of the generated customers and items.
+    pub random_seed: u64,
+}
+
+/// Maximum operations in one `$batch`, as in BC online.
+pub const MAX_BATCH_OPERATIONS: usize = 100;
+
+pub const ENVIRONMENT: &str = "sandbox";
+
+struct Shared {
+    context: http::Context,
+    store: Mutex<store::Store>,
+    auth: auth::Auth,
+    webhooks: Arc<webhooks::Webhooks>,
+    rate_limits: bool,
+    tenant_id: String,
+}
+
+impl Shared {
+    fn lock_store(&self) -> std::sync::MutexGuard<'_, store::Store> {
+        self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Hands the changes of the last request to the webhook sender.
+    fn publish_changes(&self, store: &mut store::Store) {
+        let changes = std::mem::take(&mut store.changes);
+        self.webhooks.enqueue(changes);
+    }
+}
+
+/// A running BC sandbox; dropping it stops the server.
+pub struct Server {
+    info: ConnectionInfo,
+    faults: Faults,
+    shared: Arc<Shared>,
+    shutdown: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    address: SocketAddr,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("business_central::Server").field("address", &self.address).finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    pub fn info(&self) -> ConnectionInfo {
+        self.info.clone()
+    }
+
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn company_name(&self) -> &str {
+        &self.shared.context.company_name
+    }
+
+    pub fn shutdown(&self) {
+        if let Some(sender) = self.shutdown.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take() {
+            let _ = sender.send(());
+        }
+    }
+
+    /// Makes every issued access token expire now.
+    pub fn expire_tokens(&self) {
+        self.shared.auth.expire_all();
+    }
+
+    /// Sends queued webhook notifications now instead of after the delay.
+    pub async fn flush_notifications(&self) {
+        self.shared.webhooks.flush().await;
+    }
+
+    /// Runs a request below the `/api/v2.0` root in process, without HTTP,
+    /// authentication or faults, for tests and the demo.
+    pub async fn request(&self, method: Method, path_and_query: &str, body: Option<Value>) -> Reply {
+        let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+        let request = ApiRequest {
+            method,
+            path: path.trim_start_matches('/').to_owned(),
+            query: url::form_urlencoded::parse(query.as_bytes()).into_owned().collect(),
+            headers: HashMap::from([("if-match".to_owned(), "*".to_owned())]),
+            body: body.map(|body| body.to_string().into_bytes()).unwrap_or_default(),
+        };
+        run(&self.shared, request).await
+    }
+
+    /// Reads one entity as the API renders it (without `@odata.context`).
+    pub fn entity(&self, set: &str, id: Uuid) -> Option<Value> {
+        let store = self.shared.lock_store();
+        let entity_set = schema::schema().set(set)?;
+        let row = store.get(set, &id)?;
+        http::render(&store, entity_set, row, None, &[]).ok().map(Value::Object)
+    }
+
+    /// Number of entities in a set.
+    pub fn count(&self, set: &str) -> usize {
+        if schema::schema().set(set).is_none() {
+            return 0;
+        }
+        self.shared.lock_store().table(set).len()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Starts the BC sandbox on `listener` and returns once it accepts requests.
+pub async fn start(listener: tokio::net::TcpListener, options: Options) -> anyhow::Result<Server> {
+    let address = listener.local_addr()?;
+    let tenant_id = Uuid::new_v4().to_string();
+    let company_id = Uuid::new_v4();
+    let root = format!("http://{address}");
+    let base_url = format!("{root}/v2.0/{tenant_id}/{ENVIRONMENT}/api/v2.0");
+    let info = ConnectionInfo {
+        base_url: base_url.clone(),
+        token_url: format!("{root}/{tenant_id}/oauth2/v2.0/token"),
+        tenant_id: tenant_id.clone(),
+        environment: ENVIRONMENT.to_owned(),
+        client_id: Uuid::new_v4().to_string(),
+        client_secret: format!("sbx~{}", Uuid::new_v4().simple()),
+        company_id: company_id.to_string(),
+    };
+
+    let mut store = store::Store::new();
+    seed::seed_row(&mut store, "companies", company_id, json!({
+        "systemVersion": "25.0.23364.24726", "timestamp": 1, "name": seed::COMPANY_NAME,
+        "displayName": seed::COMPANY_NAME, "businessProfileId": ""
+    }));
+    seed::seed(&mut store, options.random_seed);
+
+    let webhooks = Arc::new(webhooks::Webhooks::new(options.notification_delay, company_id, base_url.clone()));
+    // The published subscription example is served as a record; its URL is
+    // not loopback, so it never receives a notification.
+    let created = jiff::Timestamp::now();
+    webhooks.seed(webhooks::Subscription {
+        id: "c670ea73cacb459bb51dc1740da2f1db".into(),
+        notification_url: "https://contoso.com/myCallbacks".into(),
+        resource: format!("/api/v2.0/companies({company_id})/customers"),
+        set: "customers".into(),
+        client_state: "optionalvalueof2048".into(),
+        expiration: created + webhooks::EXPIRY,
+        created,
+        modified: created,
+        version: 1,
+    });
+
+    let shared = Arc::new(Shared {
+        context: http::Context { base_url, company_id, company_name: seed::COMPANY_NAME.to_owned() },
+        store: Mutex::new(store),
+        auth: auth::Auth::new(tenant_id.clone(), info.client_id.clone(), info.client_secret.clone()),
+        webhooks,
+        rate_limits: options.rate_limits,
+        tenant_id,
+    });
+
+    let router = Router::new()
+        .route("/{tenant}/oauth2/v2.0/token", axum::routing::post(token))
+        .fallback(api)
+        .with_state(Arc::clone(&shared))
+        .layer(axum::middleware::from_fn_with_state(options.faults.clone(), faults::inject));
+    let (sender, receiver) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let served = axum::serve(listener, router).with_graceful_shutdown(async {
+            let _ = receiver.await;
+        });
+        if let Err(error) = served.await {
+            tracing::error!(%error, "the Business Central sandbox stopped with an error");
+        }
+    });
+    tracing::info!(%address, "Business Central sandbox started");
+    Ok(Server { info, faults: options.faults, shared, shutdown: Mutex::new(Some(sender)), address })
+}
+
+async fn token(State(shared): State<Arc<Shared>>, Path(tenant): Path<String>, body: Bytes) -> Response {
+    let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let (status, body) = shared.auth.issue(&tenant, &form);
+    (status, axum::Json(body)).into_response()
+}
+
+fn to_response(reply: Reply) -> Response {
+    let mut response = match reply.body {
+        ReplyBody::Empty => reply.status.into_response(),
+        ReplyBody::Json(body) => {
+            let mut response = (reply.status, body.to_string()).into_response();
+            response.headers_mut().insert("content-type", HeaderValue::from_static("application/json; odata.metadata=minimal"));
+            response
+        }
+        ReplyBody::Text(text) => (reply.status, text).into_response(),
+    };
+    response.headers_mut().insert("odata-version", HeaderValue::from_static("4.0"));
+    for (name, value) in reply.headers {
+        if let (Ok(name), Ok(value)) = (axum::http::HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+}
+
+/// Finds the part of a path below `/api/v2.0`, checking the tenant and
+/// environment segments (`/v2.0/{tenant}/{environment}` or `/v2.0/{environment}`).
+fn api_path<'a>(shared: &Shared, path: &'a str) -> Result<&'a str, BcError> {
+    let rest = path.strip_prefix("/v2.0/").ok_or_else(|| BcError::not_found_segment(path))?;
+    let (environment_part, api) = rest.split_once("/api/v2.0").ok_or_else(|| BcError::not_found_segment(path))?;
+    let parts: Vec<&str> = environment_part.split('/').collect();
+    let environment = match parts.as_slice() {
+        [tenant, environment] => {
+            if *tenant != shared.tenant_id {
+                return Err(BcError::new(StatusCode::UNAUTHORIZED, "Authentication_InvalidCredentials", format!("The tenant '{tenant}' does not match the token.")));
+            }
+            *environment
+        }
+        [environment] => *environment,
+        _ => return Err(BcError::not_found_segment(environment_part)),
+    };
+    if environment != ENVIRONMENT {
+        return Err(BcError::new(StatusCode::NOT_FOUND, "NoEnvironment", format!("The environment '{environment}' does not exist.")));
+    }
+    Ok(api.trim_start_matches('/'))
+}
+
+async fn api(State(shared): State<Arc<Shared>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let path = match api_path(&shared, uri.path()) {
+        Ok(path) => path.to_owned(),
+        Err(error) => return to_response(error.into()),
+    };
+    let identity = match shared.auth.check(headers.get("authorization").and_then(|value| value.to_str().ok())) {
+        Ok(identity) => identity,
+        Err(error) => {
+            let mut response = to_response(error.into());
+            response.headers_mut().insert("www-authenticate", HeaderValue::from_static("Bearer error=\"invalid_token\""));
+            return response;
+        }
+    };
+    let _slot = if shared.rate_limits {
+        match shared.auth.admit(&identity) {
+            Ok(slot) => Some(slot),
+            Err(error) => return to_response(error.into()),
+        }
+    } else {
+        None
+    };
+    let request = ApiRequest {
+        method,
+        path: percent_decode(&path),
+        query: url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()).into_owned().collect(),
+        headers: headers
+            .iter()
+            .filter_map(|(name, value)| Some((name.as_str().to_lowercase(), value.to_str().ok()?.to_owned())))
+            .collect(),
+        body: body.to_vec(),
+    };
+    to_response(run(&shared, request).await)
+}
+
+fn percent_decode(path: &str) -> String {
+    url::form_urlencoded::parse(format!("p={}", path.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_else(|| path.to_owned())
+}
+
+async fn run(shared: &Arc<Shared>, request: ApiRequest) -> Reply {
+    let first = request.path.split('/').next().unwrap_or("");
+    if first == "$batch" {
+        return batch(shared, &request).await;
+    }
+    if first == "subscriptions" || first.starts_with("subscriptions(") {
+        let key = first
+            .strip_prefix("subscriptions(")
+            .and_then(|rest| rest.strip_suffix(')'))
+            .map(|key| key.trim_matches('\'').to_owned());
+        return shared.webhooks.handle(&request, key).await;
+    }
+    let mut store = shared.lock_store();
+    let reply = http::handle(&shared.context, &mut store, &request);
+    shared.publish_changes(&mut store);
+    reply
+}
+
+/// JSON `$batch`: at most 100 operations, run in order; with
+/// `Isolation: snapshot` a failed operation rolls every change back. The
+/// outer response is 200 either way.
+async fn batch(shared: &Arc<Shared>, request: &ApiRequest) -> Reply {
+    if request.method != Method::POST {
+        return BcError::method_not_allowed("Use POST for $batch.").into();
+    }
+    let body: Value = match serde_json::from_slice(&request.body) {
+        Ok(body) => body,
+        Err(error) => return BcError::bad_request(format!("Invalid Request Body: {error}")).into(),
+    };
+    let Some(operations) = body.get("requests").and_then(Value::as_array) else {
+        return BcError::bad_request("A JSON batch body needs a 'requests' array.").into();
+    };
+    if operations.len() > MAX_BATCH_OPERATIONS {
+        return BcError::bad_request(format!(
+            "The batch has {} operations; at most {MAX_BATCH_OPERATIONS} are allowed.",
+            operations.len()
+        ))
+        .into();
+    }
+    let snapshot = request.header("isolation").is_some_and(|value| value.eq_ignore_ascii_case("snapshot"));
+    let mut store = shared.lock_store();
+    let mark = if snapshot { Some(store.begin()) } else { None };
+    let mut responses = Vec::new();
+    let mut failed = false;
+    for operation in operations {
+        let id = operation.get("id").cloned().unwrap_or(Value::Null);
+        let reply = match batch_operation(shared, operation) {
+            Ok(inner) => {
+                if inner.path.split('/').next().is_some_and(|first| first.starts_with("subscriptions") || first == "$batch") {
+                    BcError::bad_request("subscriptions and nested $batch are not supported inside a $batch.").into()
+                } else {
+                    http::handle(&shared.context, &mut store, &inner)
+                }
+            }
+            Err(error) => error.into(),
+        };
+        if !reply.status.is_success() {
+            failed = true;
+        }
+        let mut headers = serde_json::Map::new();
+        let body = match reply.body {
+            ReplyBody::Empty => None,
+            ReplyBody::Json(body) => {
+                headers.insert("content-type".into(), json!("application/json; odata.metadata=minimal"));
+                headers.insert("odata-version".into(), json!("4.0"));
+                Some(body)
+            }
+            ReplyBody::Text(text) => {
+                headers.insert("content-type".into(), json!("text/plain"));
+                Some(Value::String(text))
+            }
+        };
+        for (name, value) in reply.headers {
+            headers.insert(name, json!(value));
+        }
+        let mut item = json!({"id": id, "status": reply.status.as_u16(), "headers": headers});
+        if let Some(body) = body {
+            item["body"] = body;
+        }
+        responses.push(item);
+    }
+    match mark {
+        Some(mark) if failed => store.rollback(mark),
+        Some(_) => store.commit(),
+        None => {}
+    }
+    shared.publish_changes(&mut store);
+    Reply::json(StatusCode::OK, json!({"responses": responses}))
+}
+
+fn batch_operation(shared: &Shared, operation: &Value) -> Result<ApiRequest, BcError> {
+    let method_text = operation.get("method").and_then(Value::as_str).ok_or_else(|| BcError::bad_request("A batch operation needs a 'method'."))?;
+    let method = Method::from_bytes(method_text.to_uppercase().as_bytes()).map_err(|_| BcError::bad_request(format!("Unknown method '{method_text}'.")))?;
+    let url = operation.get("url").and_then(Value::as_str).ok_or_else(|| BcError::bad_request("A batch operation needs a 'url'."))?;
+    // An absolute URL or one from the host root is cut down to the part
+    // below `/api/v2.0`; a relative one already is.
+    let relative = match url.find("/api/v2.0/") {
+        Some(position) => &url[position + "/api/v2.0/".len()..],
+        None => url.trim_start_matches('/'),
+    };
+    let (path, query) = relative.split_once('?').unwrap_or((relative, ""));
+    let mut headers: HashMap<String, String> = HashMap::new();
+    if let Some(object) = operation.get("headers").and_then(Value::as_object) {
+        for (name, value) in object {
+            if let Some(text) = value.as_str() {
+                headers.insert(name.to_lowercase(), text.to_owned());
+            }
+        }
+    }
+    let body = match operation.get("body") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(body) => body.to_string().into_bytes(),
+    };
+    let _ = shared;
+    Ok(ApiRequest {
+        method,
+        path: percent_decode(path),
+        query: url::form_urlencoded::parse(query.as_bytes()).into_owned().collect(),
+        headers,
+        body,
+    })
 }
