@@ -230,7 +230,7 @@ pub async fn eventually(timeout: Duration, mut condition: impl FnMut() -> bool) 
     condition()
 }
 
-/// The `leafbridge` binary, built on first use.
+/// Builds the `leafbridge` binary on first use and returns its path.
 ///
 /// Cargo sets `CARGO_BIN_EXE_<name>` only for tests of the package that owns
 /// the binary, and this suite is a separate package, so the helper builds the

@@ -34,7 +34,7 @@ pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// The flags of a valid tenant pointed at loopback sandboxes.
+/// Returns the flags of a valid tenant pointed at loopback sandboxes.
 pub fn tenant_flags(name: &str) -> Vec<String> {
     [
         name,
@@ -83,7 +83,7 @@ fn add_valid(home: &Path, name: &str) -> Output {
     leafbridge(home, &args, "")
 }
 
-/// The error lines a failed command printed, without log lines.
+/// Returns the error lines a failed command printed, without log lines.
 fn error_lines(output: &Output) -> Vec<String> {
     stderr(output).lines().filter(|line| line.starts_with("error:")).map(str::to_owned).collect()
 }
@@ -144,8 +144,8 @@ fn tenant_lifecycle() {
     assert!(edit.status.success(), "{}", stderr(&edit));
     let bad_edit = leafbridge(home.path(), &["tenant", "edit", "acme", "--time-zone", "Nowhere/City"], "");
     assert!(!bad_edit.status.success());
-    let shown = leafbridge(home.path(), &["tenant", "show", "acme", "--json"], "");
-    let settings: serde_json::Value = serde_json::from_str(&stdout(&shown)).unwrap();
+    let shown_json = leafbridge(home.path(), &["tenant", "show", "acme", "--json"], "");
+    let settings: serde_json::Value = serde_json::from_str(&stdout(&shown_json)).unwrap();
     assert_eq!(settings["time_zone"], "America/Denver", "a rejected edit changed the tenant");
 
     let unconfirmed = leafbridge(home.path(), &["tenant", "remove", "acme"], "");
@@ -187,8 +187,8 @@ client_id = "id"
 
     let added = leafbridge(home.path(), &["tenant", "add", "--from-file", file.to_str().unwrap()], "");
     assert!(added.status.success(), "{}", stderr(&added));
-    let shown = leafbridge(home.path(), &["tenant", "show", "globex", "--json"], "");
-    let settings: serde_json::Value = serde_json::from_str(&stdout(&shown)).unwrap();
+    let shown_json = leafbridge(home.path(), &["tenant", "show", "globex", "--json"], "");
+    let settings: serde_json::Value = serde_json::from_str(&stdout(&shown_json)).unwrap();
     assert_eq!(settings["product_master"], "leaflink");
     assert_eq!(settings["leaflink"]["company_id"], 42);
     assert_eq!(settings["unit_map"]["Gram"], "GR", "defaults apply to fields the file leaves out");

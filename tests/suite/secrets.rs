@@ -16,7 +16,7 @@ fn all_test_secrets() -> [&'static str; 3] {
     [LEAFLINK_KEY, BC_SECRET, WEBHOOK_KEY]
 }
 
-/// Every file under `dir`, recursively.
+/// Lists every file under `dir`, recursively.
 fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut files = Vec::new();
     let mut pending = vec![dir.to_owned()];

@@ -212,7 +212,10 @@ async fn leaflink_valid_signature_triggers() {
     wait_for_runs(&server.recorder, 2).await;
     let flows: Vec<String> = server.recorder.runs().into_iter().map(|(_, flow, _)| flow).collect();
     assert!(flows.contains(&"orders-import".to_owned()), "{flows:?}");
-    assert!(server.recorder.runs().iter().all(|(tenant, _, trigger)| tenant == "acme" && *trigger == Trigger::Webhook));
+    for (tenant, _, trigger) in server.recorder.runs() {
+        assert_eq!(tenant, "acme");
+        assert_eq!(trigger, Trigger::Webhook);
+    }
 
     let unsigned_garbage = b"not json";
     let invalid = client
@@ -292,7 +295,7 @@ async fn admin_api_requires_bearer_token() {
 
     let health = client.get(format!("{}/healthz", server.base)).send().await.unwrap();
     assert_eq!(health.status(), 200);
-    // The recorder sees the run start; the counter moves when it finishes.
+    // The recorder records the run at its start, and the counter moves only when it finishes.
     let finished = r#"leafbridge_runs_total{tenant="acme",flow="orders-import",outcome="succeeded"} 1"#;
     let mut metrics = String::new();
     for _ in 0..100 {

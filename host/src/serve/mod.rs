@@ -34,7 +34,7 @@ pub enum ServeError {
     Server(std::io::Error),
 }
 
-/// What every request handler shares.
+/// The state every request handler shares.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,

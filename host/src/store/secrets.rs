@@ -25,12 +25,12 @@ use super::{Store, StoreError, tenant_key};
 pub use crate::capabilities::Secret;
 use crate::capabilities::TenantSecrets;
 
-/// The tree that holds the encrypted values.
+/// The tree that contains the encrypted values.
 pub const SECRETS_TREE: &str = "secrets";
 /// The environment variable that may hold the key, as base64 of 32 bytes.
 pub const KEY_ENV: &str = "LEAFBRIDGE_SECRET_KEY";
-/// The environment variable that holds the next key when rotating a key that
-/// comes from `LEAFBRIDGE_SECRET_KEY`.
+/// The environment variable that contains the next key when rotating a key
+/// that comes from `LEAFBRIDGE_SECRET_KEY`.
 pub const NEW_KEY_ENV: &str = "LEAFBRIDGE_NEW_SECRET_KEY";
 
 const FORMAT_VERSION: u8 = 1;
@@ -94,7 +94,7 @@ impl SecretName {
     pub const OPERATOR_SUPPLIED: [SecretName; 3] =
         [SecretName::LeafLinkApiKey, SecretName::BusinessCentralClientSecret, SecretName::LeafLinkWebhookKey];
 
-    /// The name used on the command line and in the store.
+    /// Returns the name used on the command line and in the store.
     pub fn as_str(self) -> &'static str {
         match self {
             SecretName::LeafLinkApiKey => "leaflink.api_key",
@@ -338,8 +338,8 @@ impl Secrets {
 /// over the old one. Returns how many secrets were re-encrypted.
 ///
 /// NOTE: a crash between the re-encryption and the rename leaves the new key
-/// in `<key_file>.new` and the secrets encrypted under it; the error on the
-/// next start names that file so an operator can move it into place.
+/// in `<key_file>.new` and the secrets encrypted under it. The next rotation
+/// fails and names that file, so an operator can move it into place.
 pub fn rotate_key_file(store: &Store, key_file: &Path) -> Result<usize, SecretError> {
     let (old_key, source) = SecretKey::load_or_create(key_file)?;
     if source == KeySource::Environment {
@@ -377,7 +377,7 @@ pub fn rotate_key_env(store: &Store) -> Result<usize, SecretError> {
     Ok(count)
 }
 
-/// The file a rotation writes the new key to before it takes effect.
+/// Returns the path a rotation writes the new key to before it takes effect.
 pub fn pending_key_file(key_file: &Path) -> PathBuf {
     let mut name = key_file.as_os_str().to_owned();
     name.push(".new");
