@@ -6,3 +6,8 @@ mod http_capability;
 mod plugin_loading;
 mod secrets;
 mod serve;
+mod flow_harness;
+mod flow_orders_import;
+mod guarantee_faults;
+mod guarantee_link;
+mod guarantee_lost_store;

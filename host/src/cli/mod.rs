@@ -1,7 +1,9 @@
 //! The `leafbridge` command line: nouns then verbs, one file per command.
 
+pub mod demo;
 mod home;
 mod output;
+pub mod run;
 mod sandbox;
 pub mod schedule;
 pub mod secrets;
@@ -31,6 +33,13 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run one flow once for one tenant and print what it did.
+    ///
+    /// Example: leafbridge run evergreen-farms orders-import
+    Run(run::RunArgs),
+    /// Play a realistic day for the two example tenants against an
+    /// in-process sandbox and print a per-tenant, per-flow table.
+    Demo(demo::DemoArgs),
     /// Register, inspect, change and remove tenants, and set their credentials.
     #[command(subcommand)]
     Tenant(tenant::TenantCommand),
@@ -70,17 +79,16 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    if let Command::Sandbox(args) = cli.command {
-        // The sandbox keeps no state, so it needs no home directory.
-        return sandbox::run(args).await;
-    }
-    let home = Home::resolve(cli.home)?;
-    match cli.command {
+    let Cli { home, command } = cli;
+    match command {
+        // The demo uses a temporary home unless --home is given.
+        Command::Demo(args) => demo::run(home, args).await,
+        Command::Run(args) => run::run(&Home::resolve(home)?, args).await,
+        Command::Tenant(command) => tenant::run(&Home::resolve(home)?, command),
+        Command::Secrets(command) => secrets::run(&Home::resolve(home)?, command),
+        Command::Schedule(command) => schedule::run(&Home::resolve(home)?, command),
+        Command::Serve(args) => serve::run(&Home::resolve(home)?, args).await,
         Command::Sandbox(args) => sandbox::run(args).await,
-        Command::Tenant(command) => tenant::run(&home, command),
-        Command::Secrets(command) => secrets::run(&home, command),
-        Command::Schedule(command) => schedule::run(&home, command),
-        Command::Serve(args) => serve::run(&home, args).await,
     }
 }
 

@@ -9,7 +9,7 @@ use clap::Args;
 use tracing::info;
 
 use super::Home;
-use crate::schedule::{FlowRunner, RunFuture, Scheduler, SchedulerLimits, Trigger};
+use crate::schedule::{Scheduler, SchedulerLimits};
 use crate::serve::{AppState, Metrics, bind, serve};
 use crate::store::secrets::Secret;
 
@@ -39,7 +39,9 @@ pub async fn run(home: &Home, args: ServeArgs) -> anyhow::Result<()> {
     let admin_token = load_admin_token(home)?;
     let metrics = Arc::new(Metrics::new());
     let limits = SchedulerLimits { max_concurrent_runs: args.max_runs, max_concurrent_runs_per_tenant: args.max_runs_per_tenant };
-    let scheduler = Scheduler::new(Arc::new(UnavailableFlowEngine), limits, metrics.clone());
+    let runtime = super::run::open_runtime(home)?;
+    let engine = crate::flows::runner::FlowEngine::new(runtime, crate::runtime::default_plugin_dir(), store.clone(), secrets.clone());
+    let scheduler = Scheduler::new(Arc::new(engine), limits, metrics.clone());
     let state = AppState { store, secrets, scheduler, metrics, admin_token: Arc::new(admin_token) };
 
     let listener = bind(args.listen).await?;
@@ -112,16 +114,4 @@ fn write_private_file(path: &std::path::Path, contents: &str) -> std::io::Result
     let mut file = options.open(path)?;
     file.write_all(contents.as_bytes())?;
     file.sync_all()
-}
-
-/// The runner `serve` uses until the flow engine is wired in.
-// NOTE: every run fails with this reason until `flows` provides its entry
-// point; the scheduler, triggers, limits and metrics around it are real.
-struct UnavailableFlowEngine;
-
-impl FlowRunner for UnavailableFlowEngine {
-    fn run(&self, tenant: &str, flow: &str, _trigger: Trigger) -> RunFuture {
-        let reason = format!("flow {flow} of tenant {tenant} cannot run: the flow engine is not wired into serve yet");
-        Box::pin(async move { Err(reason) })
-    }
 }

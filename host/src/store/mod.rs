@@ -5,8 +5,23 @@
 //! one tenant's records never mix with another's and a tenant can be removed
 //! with one prefix scan.
 
+pub mod conflicts;
+pub mod cursors;
+pub mod dead_letters;
+pub mod link_proposals;
+mod records;
+pub mod runs;
 pub mod secrets;
 pub mod tenants;
+pub mod xref;
+
+pub use conflicts::Conflict;
+pub use cursors::Cursor;
+pub use dead_letters::DeadLetter;
+pub use link_proposals::{Candidate, LinkProposal, ProposalStatus};
+pub use records::FieldValues;
+pub use runs::{RunCounts, RunOutcome, RunRecord};
+pub use xref::{CrossReference, RecordKind};
 
 use std::path::Path;
 

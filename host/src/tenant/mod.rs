@@ -25,6 +25,7 @@ pub enum ProductMaster {
 pub enum CustomerNumbering {
     /// BC `number` = `prefix` + LeafLink customer id. Deterministic, so a lost
     /// store finds the customer again by number.
+    #[serde(rename = "leaflink-id", alias = "leaf-link-id")]
     LeafLinkId { prefix: String },
     /// BC assigns numbers from its series; leafbridge matches on the
     /// cross-reference, and after a lost store on display name and address.

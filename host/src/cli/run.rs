@@ -1,0 +1,119 @@
+//! `leafbridge run TENANT FLOW`: runs one flow once for one registered tenant
+//! and prints what it did.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+
+use super::Home;
+use crate::capabilities::{Secret, TenantSecrets};
+use crate::flows::runner::TenantRunner;
+use crate::flows::{Flow, FlowReport};
+use crate::runtime::{Runtime, RuntimeConfig, default_plugin_dir};
+use crate::store::RunOutcome;
+use crate::store::Store;
+use crate::store::secrets::{SecretKey, SecretName};
+use crate::tenant::TenantSettings;
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The registered tenant's name.
+    pub tenant: String,
+    /// The flow: link, orders-import, customers-import, products-export,
+    /// products-import, products-push, products-pull, orders-push, orders-pull,
+    /// inventory-push or payments-push.
+    pub flow: Flow,
+    /// Directory of the plugin components (`<name>.wasm`); defaults to
+    /// $LEAFBRIDGE_PLUGIN_DIR, else where `cargo xtask plugins` writes them.
+    #[arg(long, value_name = "DIR")]
+    pub plugin_dir: Option<PathBuf>,
+    /// Print the report as one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl clap::ValueEnum for Flow {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Flow::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()))
+    }
+}
+
+pub async fn run(home: &Home, args: RunArgs) -> anyhow::Result<()> {
+    let store = Store::open(&home.store_dir())?;
+    let settings = store
+        .tenants()?
+        .get(&args.tenant)?
+        .with_context(|| format!("tenant {:?} is not registered; add it with `leafbridge tenant add`", args.tenant))?;
+    let secrets = load_secrets(home, &store, &settings)?;
+    let runtime = open_runtime(home)?;
+    let plugin_dir = args.plugin_dir.unwrap_or_else(default_plugin_dir);
+    let runner = TenantRunner::open(&runtime, &plugin_dir, settings, secrets)?;
+
+    let report = runner.run(&store, args.flow).await?;
+    store.flush()?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print_table(&[report.clone()]);
+    }
+    if report.outcome == RunOutcome::Stopped {
+        anyhow::bail!("tenant {}, flow {} stopped: {}", report.tenant, report.flow, report.reason.unwrap_or_default());
+    }
+    Ok(())
+}
+
+/// The tenant's LeafLink key and BC client secret from the encrypted store.
+pub fn load_secrets(home: &Home, store: &Store, settings: &TenantSettings) -> anyhow::Result<TenantSecrets> {
+    let (key, _) = SecretKey::load_or_create(&home.key_file())?;
+    let secrets = store.secrets(&key)?;
+    let leaflink = secrets.require(&settings.name, SecretName::LeafLinkApiKey)?;
+    let business_central = secrets.require(&settings.name, SecretName::BusinessCentralClientSecret)?;
+    Ok(TenantSecrets {
+        leaflink_api_key: Secret::new(leaflink.expose()),
+        business_central_client_secret: Secret::new(business_central.expose()),
+    })
+}
+
+/// The process's plugin runtime, caching compiled components under `home`.
+pub fn open_runtime(home: &Home) -> anyhow::Result<Arc<Runtime>> {
+    let config = RuntimeConfig {
+        cache_dir: home.component_cache_dir(),
+        bounds: Default::default(),
+        defaults: Default::default(),
+    };
+    Ok(Runtime::new(config)?)
+}
+
+/// Prints reports as an aligned table, one row per tenant and flow.
+pub fn print_table(reports: &[FlowReport]) {
+    println!(
+        "{:<22} {:<17} {:>6} {:>7} {:>7} {:>6} {:>8} {:>8} {:>8}  outcome",
+        "tenant", "flow", "read", "written", "skipped", "failed", "req LL", "req BC", "ms"
+    );
+    for report in reports {
+        let counts = &report.counts;
+        let outcome = match report.outcome {
+            RunOutcome::Done => "done".to_owned(),
+            RunOutcome::Incomplete => "incomplete (rerun retries the failures)".to_owned(),
+            RunOutcome::Stopped => format!("stopped: {}", report.reason.as_deref().unwrap_or("")),
+        };
+        println!(
+            "{:<22} {:<17} {:>6} {:>7} {:>7} {:>6} {:>8} {:>8} {:>8}  {outcome}",
+            report.tenant,
+            report.flow.name(),
+            counts.read,
+            counts.written,
+            counts.skipped,
+            counts.failed,
+            counts.requests_leaflink,
+            counts.requests_business_central,
+            report.millis,
+        );
+    }
+}

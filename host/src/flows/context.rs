@@ -1,0 +1,208 @@
+//! The state of one flow run: the tenant, the store, the plugins, the counts
+//! and the run-scoped lookup cache, with the helpers every flow uses to record
+//! successes, dead letters and conflicts.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::ports::{ApiError, Plugins};
+use super::{Flow, FlowError};
+use crate::store::{Conflict, RunCounts, RunOutcome, RunRecord, Store, StoreError};
+use crate::tenant::TenantSettings;
+
+/// Requests sent so far to (LeafLink, Business Central), read before and
+/// after a run to count that run's requests.
+pub type RequestCounter = Arc<dyn Fn() -> (u64, u64) + Send + Sync>;
+
+/// What one run did, as printed by `leafbridge run` and the demo.
+#[derive(Debug, Clone, Serialize)]
+pub struct FlowReport {
+    pub tenant: String,
+    pub flow: Flow,
+    pub run_id: String,
+    #[serde(flatten)]
+    pub counts: RunCounts,
+    pub outcome: RunOutcome,
+    pub reason: Option<String>,
+    pub millis: u64,
+}
+
+/// Lookups made during one run, so each customer and item is resolved once.
+#[derive(Debug, Default)]
+pub struct RunCache {
+    /// LeafLink customer id -> BC customer (id, number).
+    pub customers: HashMap<i64, (Option<String>, String)>,
+    /// SKU -> BC item number.
+    pub items: HashMap<String, String>,
+}
+
+pub struct SyncContext<'a, P: Plugins> {
+    pub tenant: &'a TenantSettings,
+    pub store: &'a Store,
+    pub leaflink: &'a P::LeafLink,
+    pub business_central: &'a P::BusinessCentral,
+    pub mapping: &'a P::Mapping,
+    pub overrides: &'a P::Overrides,
+    pub flow: Flow,
+    pub run_id: String,
+    pub counts: RunCounts,
+    pub cache: RunCache,
+    /// Records that failed in a way a rerun may fix; the run is then not done.
+    pub(crate) transient_failures: u64,
+    request_counter: Option<RequestCounter>,
+    requests_at_start: (u64, u64),
+}
+
+impl<'a, P: Plugins> SyncContext<'a, P> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        tenant: &'a TenantSettings,
+        store: &'a Store,
+        leaflink: &'a P::LeafLink,
+        business_central: &'a P::BusinessCentral,
+        mapping: &'a P::Mapping,
+        overrides: &'a P::Overrides,
+        flow: Flow,
+    ) -> Self {
+        Self {
+            tenant,
+            store,
+            leaflink,
+            business_central,
+            mapping,
+            overrides,
+            flow,
+            run_id: uuid::Uuid::new_v4().to_string(),
+            counts: RunCounts::default(),
+            cache: RunCache::default(),
+            transient_failures: 0,
+            request_counter: None,
+            requests_at_start: (0, 0),
+        }
+    }
+
+    /// Counts this run's requests from `counter` (usually the tenant
+    /// context's API counters).
+    pub fn with_request_counter(mut self, counter: RequestCounter) -> Self {
+        self.requests_at_start = counter();
+        self.request_counter = Some(counter);
+        self
+    }
+
+    /// Starts another flow with the same plugins and a fresh count; the
+    /// lookup cache carries over.
+    pub fn restart(&mut self, flow: Flow) {
+        self.flow = flow;
+        self.run_id = uuid::Uuid::new_v4().to_string();
+        self.counts = RunCounts::default();
+        self.transient_failures = 0;
+        if let Some(counter) = &self.request_counter {
+            self.requests_at_start = counter();
+        }
+    }
+
+    pub fn tenant_name(&self) -> &str {
+        &self.tenant.name
+    }
+
+    /// Attaches tenant and flow to a store error.
+    pub(crate) fn store_error(&self, source: StoreError) -> FlowError {
+        FlowError::Store { tenant: self.tenant.name.clone(), flow: self.flow, source }
+    }
+
+    /// Attaches tenant and flow to a failed call the run depends on.
+    pub(crate) fn api_error(&self, what: impl Into<String>, source: ApiError) -> FlowError {
+        FlowError::Api { tenant: self.tenant.name.clone(), flow: self.flow, what: what.into(), source }
+    }
+
+    /// Records a failed record as a dead letter and counts it.
+    pub(crate) fn fail(&mut self, record: &str, reason: &str, transient: bool) -> Result<(), FlowError> {
+        tracing::warn!(record, reason, transient, "record failed; sent to dead letters");
+        self.counts.failed += 1;
+        if transient {
+            self.transient_failures += 1;
+        }
+        let flow = self.flow.name();
+        self.store
+            .record_dead_letter(&self.tenant.name, flow, record, reason)
+            .map_err(|error| self.store_error(error))?;
+        Ok(())
+    }
+
+    /// `fail` for a plugin error.
+    pub(crate) fn fail_api(&mut self, record: &str, error: &ApiError) -> Result<(), FlowError> {
+        self.fail(record, &error.to_string(), error.is_transient())
+    }
+
+    /// Clears the dead letter of a record that now succeeded.
+    pub(crate) fn succeeded(&self, record: &str) -> Result<(), FlowError> {
+        self.store
+            .clear_dead_letter(&self.tenant.name, self.flow.name(), record)
+            .map_err(|error| self.store_error(error))
+    }
+
+    pub(crate) fn conflict(&self, conflict: Conflict) -> Result<(), FlowError> {
+        tracing::info!(record = %conflict.record, field = ?conflict.field, winner = %conflict.winner, "conflict recorded");
+        self.store
+            .record_conflict(&self.tenant.name, &conflict)
+            .map_err(|error| self.store_error(error))
+    }
+
+    /// Writes the run record and turns the result into a report; a run that
+    /// stopped is a report with outcome `Stopped`, and only a failure to write
+    /// the run record is an error.
+    pub(crate) fn finish(&mut self, started: jiff::Timestamp, result: Result<(), FlowError>) -> Result<FlowReport, FlowError> {
+        if let Some(counter) = &self.request_counter {
+            let (leaflink, business_central) = counter();
+            self.counts.requests_leaflink = leaflink.saturating_sub(self.requests_at_start.0);
+            self.counts.requests_business_central = business_central.saturating_sub(self.requests_at_start.1);
+        }
+        let (outcome, reason) = match &result {
+            Ok(()) if self.transient_failures == 0 => (RunOutcome::Done, None),
+            Ok(()) => (
+                RunOutcome::Incomplete,
+                Some(format!("{} records failed in a way a rerun may fix; see dead letters", self.transient_failures)),
+            ),
+            Err(error) => (RunOutcome::Stopped, Some(error.to_string())),
+        };
+        let finished = jiff::Timestamp::now();
+        let run = RunRecord {
+            id: self.run_id.clone(),
+            tenant: self.tenant.name.clone(),
+            flow: self.flow.name().to_owned(),
+            started,
+            finished,
+            counts: self.counts.clone(),
+            outcome,
+            reason: reason.clone(),
+        };
+        self.store.record_run(&run).map_err(|error| self.store_error(error))?;
+        let millis = u64::try_from(finished.duration_since(started).as_millis()).unwrap_or(0);
+        let counts = &self.counts;
+        match &result {
+            Ok(()) => tracing::info!(
+                read = counts.read,
+                written = counts.written,
+                skipped = counts.skipped,
+                failed = counts.failed,
+                requests_leaflink = counts.requests_leaflink,
+                requests_business_central = counts.requests_business_central,
+                millis,
+                outcome = ?outcome,
+                "flow run finished"
+            ),
+            Err(error) => tracing::error!(%error, read = counts.read, written = counts.written, "flow run stopped"),
+        }
+        Ok(FlowReport {
+            tenant: self.tenant.name.clone(),
+            flow: self.flow,
+            run_id: self.run_id.clone(),
+            counts: self.counts.clone(),
+            outcome,
+            reason,
+            millis,
+        })
+    }
+}

@@ -1,0 +1,177 @@
+//! The field values flows compare to tell a real change from an echo of
+//! leafbridge's own write, and to settle a field both sides changed.
+//!
+//! Each record kind has one projection per side with the same field names,
+//! so "LeafLink changed `price`" and "BC changed `price`" mean the same field.
+//! Decimals are normalised ("12.50" and "12.5" are equal).
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use sha2::{Digest, Sha256};
+
+use crate::runtime::bindings::types::{BcCustomer, BcItem, BcSalesOrder, LlOrder, LlProduct, Money};
+use crate::store::FieldValues;
+
+/// Field names shared by product projections.
+pub const NAME: &str = "name";
+pub const PRICE: &str = "price";
+pub const QUANTITY: &str = "quantity";
+
+/// Which LeafLink price field BC `unitPrice` feeds; the tenant setting
+/// `products.price_field` chooses, `wholesale_price` by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PriceField {
+    Wholesale,
+    Retail,
+    Sale,
+}
+
+impl PriceField {
+    pub fn from_settings(settings: &BTreeMap<String, String>) -> Self {
+        match settings.get("products.price_field").map(String::as_str) {
+            Some("retail_price") => PriceField::Retail,
+            Some("sale_price") => PriceField::Sale,
+            _ => PriceField::Wholesale,
+        }
+    }
+
+    pub fn of(self, product: &LlProduct) -> Option<&Money> {
+        match self {
+            PriceField::Wholesale => product.wholesale_price.as_ref(),
+            PriceField::Retail => product.retail_price.as_ref(),
+            PriceField::Sale => product.sale_price.as_ref(),
+        }
+    }
+}
+
+/// A decimal string in canonical form; text that is not a decimal is kept
+/// as it is so that it still compares unequal to any number.
+pub fn normalize_decimal(text: &str) -> String {
+    match Decimal::from_str(text.trim()) {
+        Ok(value) => value.normalize().to_string(),
+        Err(_) => text.to_owned(),
+    }
+}
+
+fn insert(fields: &mut FieldValues, name: &str, value: Option<&str>) {
+    if let Some(value) = value {
+        fields.insert(name.to_owned(), value.to_owned());
+    }
+}
+
+fn insert_decimal(fields: &mut FieldValues, name: &str, value: Option<&str>) {
+    if let Some(value) = value {
+        fields.insert(name.to_owned(), normalize_decimal(value));
+    }
+}
+
+pub fn product_fields_of_item(item: &BcItem) -> FieldValues {
+    let mut fields = FieldValues::new();
+    insert(&mut fields, NAME, Some(&item.display_name));
+    insert_decimal(&mut fields, PRICE, item.unit_price.as_deref());
+    insert_decimal(&mut fields, QUANTITY, item.inventory.as_deref());
+    fields
+}
+
+pub fn product_fields_of_product(product: &LlProduct, price_field: PriceField) -> FieldValues {
+    let mut fields = FieldValues::new();
+    insert(&mut fields, NAME, Some(&product.name));
+    insert_decimal(&mut fields, PRICE, price_field.of(product).map(|money| money.amount.as_str()));
+    insert_decimal(&mut fields, QUANTITY, product.quantity.as_deref());
+    fields
+}
+
+/// The BC customer fields leafbridge writes from LeafLink.
+pub fn customer_fields(customer: &BcCustomer) -> FieldValues {
+    let mut fields = FieldValues::new();
+    insert(&mut fields, "displayName", Some(&customer.display_name));
+    insert(&mut fields, "addressLine1", customer.address_line1.as_deref());
+    insert(&mut fields, "addressLine2", customer.address_line2.as_deref());
+    insert(&mut fields, "city", customer.city.as_deref());
+    insert(&mut fields, "state", customer.state.as_deref());
+    insert(&mut fields, "country", customer.country.as_deref());
+    insert(&mut fields, "postalCode", customer.postal_code.as_deref());
+    insert(&mut fields, "phoneNumber", customer.phone_number.as_deref());
+    insert(&mut fields, "email", customer.email.as_deref());
+    insert(&mut fields, "website", customer.website.as_deref());
+    insert(&mut fields, "salespersonCode", customer.salesperson_code.as_deref());
+    insert(&mut fields, "currencyCode", customer.currency_code.as_deref().filter(|code| !code.is_empty()));
+    fields
+}
+
+/// The LeafLink order state orders-pull and orders-push compare: status,
+/// notes and each line's quantity and price, keyed by LeafLink line id.
+pub fn order_fields_of_leaflink(order: &LlOrder) -> FieldValues {
+    let mut fields = FieldValues::new();
+    insert(&mut fields, "status", Some(&order.status));
+    insert(&mut fields, "notes", order.notes.as_deref());
+    insert(&mut fields, "delivery_preferences", order.delivery_preferences.as_deref());
+    for line in &order.line_items {
+        insert_decimal(&mut fields, &format!("line:{}:quantity", line.id), Some(&line.quantity));
+        insert_decimal(&mut fields, &format!("line:{}:price", line.id), Some(&line.ordered_unit_price.amount));
+    }
+    fields
+}
+
+/// The BC order state: status, shipping and each item line's quantity and
+/// price, keyed by the LeafLink line id the line came from.
+pub fn order_fields_of_bc(order: &BcSalesOrder) -> FieldValues {
+    let mut fields = FieldValues::new();
+    insert(&mut fields, "status", order.status.as_deref());
+    fields.insert("fully_shipped".to_owned(), order.fully_shipped.to_string());
+    for line in &order.lines {
+        let Some(line_id) = line.leaflink_line_id else { continue };
+        insert_decimal(&mut fields, &format!("line:{line_id}:quantity"), Some(&line.quantity));
+        insert_decimal(&mut fields, &format!("line:{line_id}:price"), Some(&line.unit_price));
+        insert_decimal(&mut fields, &format!("line:{line_id}:shipped"), line.shipped_quantity.as_deref());
+    }
+    fields
+}
+
+/// SHA-256 of the field values, hex; what the cross-reference stores as the
+/// hash of the state last written to a side.
+pub fn hash(fields: &FieldValues) -> String {
+    let mut hasher = Sha256::new();
+    for (name, value) in fields {
+        hasher.update(name.as_bytes());
+        hasher.update([0]);
+        hasher.update(value.as_bytes());
+        hasher.update([0]);
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// The names of fields whose value differs between `before` and `after`,
+/// counting a field present on only one side as changed.
+pub fn changed_fields(before: &FieldValues, after: &FieldValues) -> Vec<String> {
+    let mut names: Vec<String> = before
+        .keys()
+        .chain(after.keys())
+        .filter(|name| before.get(*name) != after.get(*name))
+        .cloned()
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_normalise() {
+        assert_eq!(normalize_decimal("12.50"), "12.5");
+        assert_eq!(normalize_decimal("800.0000"), "800");
+        assert_eq!(normalize_decimal("abc"), "abc");
+    }
+
+    #[test]
+    fn changed_fields_counts_one_sided() {
+        let before: FieldValues = [("a".to_owned(), "1".to_owned()), ("b".to_owned(), "2".to_owned())].into();
+        let after: FieldValues = [("a".to_owned(), "1".to_owned()), ("c".to_owned(), "3".to_owned())].into();
+        assert_eq!(changed_fields(&before, &after), vec!["b".to_owned(), "c".to_owned()]);
+    }
+}

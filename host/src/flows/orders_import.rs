@@ -1,0 +1,444 @@
+//! `orders-import`: LeafLink orders become BC sales orders, with their new
+//! customers and items.
+//!
+//! Per page of up to 100 orders: skip the ones already cross-referenced,
+//! resolve customers and items (cached for the run, looked up in batches,
+//! created through one `apply` call), look the remaining orders up in BC by
+//! `externalDocumentNumber` (open orders, then posted invoices, because BC
+//! removes an order from `salesOrders` when it is shipped and invoiced), map
+//! the page with one `map_orders` call, apply the tenant's overrides and
+//! create the orders with one `apply` call (the connector sends `$batch`
+//! requests of deep inserts).
+
+use std::collections::{BTreeSet, HashMap};
+
+use super::fields;
+use super::ports::{ApiError, BusinessCentralApi, LeafLinkApi, MappingApi, OverridesApi, Plugins};
+use super::resolve::{self, LEAFLINK_PAGE, LOOKUP_CHUNK, query_on};
+use super::{FlowError, SyncContext};
+use crate::runtime::bindings::business_central::{Write, Written};
+use crate::runtime::bindings::leaflink::{OrderQuery, ProductQuery};
+use crate::runtime::bindings::mapping::OrderContext;
+use crate::runtime::bindings::types::{BcSalesOrder, LlOrder};
+use crate::store::{CrossReference, FieldValues, RecordKind};
+
+pub(crate) fn order_record(number: &str) -> String {
+    format!("order {number}")
+}
+
+pub(crate) async fn run<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), FlowError> {
+    let flow = cx.flow.name();
+    let go_live = cx.tenant.go_live;
+    let cursor = cx.store.cursor(cx.tenant_name(), flow).map_err(|e| cx.store_error(e))?;
+
+    // Dead letters due for a retry are read again by number: the cursor may
+    // already be past them.
+    retry_dead_letters(cx).await?;
+
+    let query = OrderQuery {
+        modified_from: cursor.map(|cursor| cursor.read_from().to_string()),
+        created_from: Some(go_live.to_string()),
+        statuses: cx.tenant.order_statuses_to_import.clone(),
+        numbers: Vec::new(),
+        limit: Some(LEAFLINK_PAGE),
+    };
+    let mut newest: Option<jiff::Timestamp> = None;
+    let mut next = None;
+    loop {
+        let page = cx
+            .leaflink
+            .list_orders(&query, next)
+            .await
+            .map_err(|error| cx.api_error("listing LeafLink orders", error))?;
+        for order in &page.orders {
+            if let Ok(modified) = order.modified.parse::<jiff::Timestamp>() {
+                newest = newest.max(Some(modified));
+            }
+        }
+        import_page(cx, page.orders).await?;
+        next = page.next;
+        if next.is_none() {
+            break;
+        }
+    }
+
+    // The cursor moves only after the whole crawl: LeafLink lists are not
+    // ordered by `modified`, so a page's newest order says nothing about the
+    // pages after it. A crawl cut short rereads from the old cursor and skips
+    // what it already imported through the cross-references. Records that
+    // failed for a reason a rerun may fix hold the cursor back.
+    if let Some(newest) = newest
+        && cx.transient_failures == 0
+    {
+        cx.store.advance_cursor(cx.tenant_name(), flow, newest).map_err(|e| cx.store_error(e))?;
+    }
+    Ok(())
+}
+
+/// Reads the orders whose dead letters are due, by number, and imports them.
+async fn retry_dead_letters<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), FlowError> {
+    let now = jiff::Timestamp::now();
+    let letters = cx.store.dead_letters(cx.tenant_name()).map_err(|e| cx.store_error(e))?;
+    let numbers: Vec<String> = letters
+        .into_iter()
+        .filter(|letter| letter.flow == cx.flow.name() && letter.next_retry <= now)
+        .filter_map(|letter| letter.record.strip_prefix("order ").map(str::to_owned))
+        .collect();
+    for chunk in numbers.chunks(LEAFLINK_PAGE as usize) {
+        let query = OrderQuery {
+            modified_from: None,
+            created_from: None,
+            statuses: Vec::new(),
+            numbers: chunk.to_vec(),
+            limit: Some(LEAFLINK_PAGE),
+        };
+        let page = cx
+            .leaflink
+            .list_orders(&query, None)
+            .await
+            .map_err(|error| cx.api_error("reading LeafLink orders to retry", error))?;
+        import_page(cx, page.orders).await?;
+    }
+    Ok(())
+}
+
+/// Imports one page of orders; a failing order becomes a dead letter and the
+/// rest of the page continues.
+async fn import_page<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<LlOrder>) -> Result<(), FlowError> {
+    cx.counts.read += orders.len() as u64;
+
+    // 1. Keep the orders that are new to leafbridge and importable.
+    let mut seen = BTreeSet::new();
+    let mut pending = Vec::new();
+    for order in orders {
+        if !seen.insert(order.number.clone()) {
+            cx.counts.skipped += 1;
+            continue;
+        }
+        if !is_importable(cx, &order) {
+            cx.counts.skipped += 1;
+            continue;
+        }
+        let known = cx.store.xref(cx.tenant_name(), RecordKind::Order, &order.number).map_err(|e| cx.store_error(e))?;
+        if known.is_some() {
+            cx.counts.skipped += 1;
+            continue;
+        }
+        pending.push(order);
+    }
+    if pending.is_empty() {
+        return Ok(());
+    }
+
+    // 2. Fill in SKUs the line items lack (LeafLink line items name their
+    // product by id), then resolve customers and items; an order whose
+    // customer or item failed fails with that reason.
+    let pending = fill_missing_skus(cx, pending).await?;
+    let customer_ids: Vec<i64> = pending.iter().map(|order| order.customer_id).collect::<BTreeSet<_>>().into_iter().collect();
+    let (customers, customer_failures) = resolve::resolve_customers(cx, &customer_ids).await?;
+    let skus: Vec<String> = pending
+        .iter()
+        .flat_map(|order| order.line_items.iter().map(|line| line.sku.clone()))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let (items, item_failures) = resolve::resolve_items(cx, &skus).await?;
+
+    let mut ready = Vec::new();
+    for order in pending {
+        let record = order_record(&order.number);
+        if let Some(reason) = customer_failures.get(&order.customer_id) {
+            let transient = !reason.starts_with("invalid") && !reason.contains("not found");
+            cx.fail(&record, &format!("customer {} could not be resolved: {reason}", order.customer_id), transient)?;
+            continue;
+        }
+        if let Some((sku, reason)) = order.line_items.iter().find_map(|line| item_failures.get(&line.sku).map(|reason| (&line.sku, reason))) {
+            let transient = !reason.starts_with("invalid") && !reason.starts_with("unknown SKU");
+            cx.fail(&record, &format!("SKU {sku:?} could not be resolved: {reason}"), transient)?;
+            continue;
+        }
+        let Some(customer_number) = customers.get(&order.customer_id).cloned() else {
+            cx.fail(&record, &format!("customer {} could not be resolved", order.customer_id), true)?;
+            continue;
+        };
+        let context = OrderContext {
+            customer_number,
+            items: order
+                .line_items
+                .iter()
+                .filter_map(|line| items.get(&line.sku).map(|number| (line.sku.clone(), number.clone())))
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+        };
+        ready.push((order, context));
+    }
+    if ready.is_empty() {
+        return Ok(());
+    }
+
+    // 3. Orders BC already has (a lost store, or a create whose response was
+    // lost) are recorded, not created again.
+    let short_ids: Vec<String> = ready.iter().map(|(order, _)| order.short_id.clone()).collect();
+    let existing = match find_existing_orders(cx, &short_ids).await {
+        Ok(existing) => existing,
+        Err(error) => {
+            for (order, _) in &ready {
+                cx.fail_api(&order_record(&order.number), &error)?;
+            }
+            return Ok(());
+        }
+    };
+    let mut to_map = Vec::new();
+    for (order, context) in ready {
+        match existing.get(&order.short_id) {
+            Some(found) => {
+                save_order_xref(cx, &order, found, "found")?;
+                cx.counts.skipped += 1;
+                cx.succeeded(&order_record(&order.number))?;
+            }
+            None => to_map.push((order, context)),
+        }
+    }
+    if to_map.is_empty() {
+        return Ok(());
+    }
+
+    // 4. Map the page with the core, then the tenant's overrides.
+    let results = match cx.mapping.map_orders(&to_map).await {
+        Ok(results) => results,
+        Err(error) => {
+            for (order, _) in &to_map {
+                cx.fail_api(&order_record(&order.number), &error)?;
+            }
+            return Ok(());
+        }
+    };
+    let mut writes = Vec::new();
+    let mut sources = Vec::new();
+    for ((order, _), result) in to_map.into_iter().zip(results) {
+        let record = order_record(&order.number);
+        let mapped = match result {
+            Ok(mapped) => cx.overrides.sales_order(&order, mapped).await,
+            Err(error) => Err(ApiError::Plugin(error)),
+        };
+        match mapped {
+            Ok(mapped) => {
+                writes.push(Write::CreateSalesOrder(mapped.clone()));
+                sources.push((order, mapped));
+            }
+            Err(error) => cx.fail_api(&record, &error)?,
+        }
+    }
+    if writes.is_empty() {
+        return Ok(());
+    }
+
+    // 5. Create the orders in one `apply` call and record what BC returned.
+    cx.store.flush().map_err(|e| cx.store_error(e))?;
+    let results = match cx.business_central.apply(&writes).await {
+        Ok(results) => results,
+        Err(error) => {
+            for (order, _) in &sources {
+                cx.fail_api(&order_record(&order.number), &error)?;
+            }
+            return Ok(());
+        }
+    };
+    for ((order, sent), result) in sources.into_iter().zip(results) {
+        let record = order_record(&order.number);
+        match result {
+            Ok(Written::SalesOrder(mut created)) => {
+                carry_line_ids(&sent, &mut created);
+                save_order_xref(cx, &order, &created, "created")?;
+                cx.counts.written += 1;
+                cx.succeeded(&record)?;
+            }
+            Ok(other) => cx.fail(&record, &format!("BC returned an unexpected record for an order write: {other:?}"), true)?,
+            Err(error) => cx.fail_api(&record, &ApiError::Plugin(error))?,
+        }
+    }
+    Ok(())
+}
+
+/// Sets each line's `sku` from its product when the line has none, reading
+/// the products by id in one request per 100. An order whose product cannot
+/// be read fails.
+async fn fill_missing_skus<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<LlOrder>) -> Result<Vec<LlOrder>, FlowError> {
+    let ids: Vec<i64> = orders
+        .iter()
+        .flat_map(|order| order.line_items.iter())
+        .filter(|line| line.sku.trim().is_empty())
+        .map(|line| line.product)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if ids.is_empty() {
+        return Ok(orders);
+    }
+    let mut skus: HashMap<i64, String> = HashMap::new();
+    let mut failure = None;
+    for chunk in ids.chunks(LEAFLINK_PAGE as usize) {
+        let query = ProductQuery { modified_from: None, skus: Vec::new(), ids: chunk.to_vec(), limit: Some(LEAFLINK_PAGE) };
+        let mut next = None;
+        loop {
+            match cx.leaflink.list_products(&query, next).await {
+                Ok(page) => {
+                    skus.extend(page.products.into_iter().map(|product| (product.id, product.sku)));
+                    next = page.next;
+                }
+                Err(error) => {
+                    failure = Some(error);
+                    next = None;
+                }
+            }
+            if next.is_none() {
+                break;
+            }
+        }
+    }
+
+    let mut filled = Vec::with_capacity(orders.len());
+    for mut order in orders {
+        let mut missing = None;
+        for line in &mut order.line_items {
+            if !line.sku.trim().is_empty() {
+                continue;
+            }
+            match skus.get(&line.product) {
+                Some(sku) => line.sku = sku.clone(),
+                None => missing = Some(line.product),
+            }
+        }
+        match (missing, &failure) {
+            (None, _) => filled.push(order),
+            (Some(_), Some(error)) => cx.fail_api(&order_record(&order.number), error)?,
+            (Some(product), None) => {
+                cx.fail(&order_record(&order.number), &format!("line product {product} was not found in LeafLink"), false)?
+            }
+        }
+    }
+    Ok(filled)
+}
+
+/// Copies the LeafLink line id of each sent line onto the line BC returned
+/// (a deep insert returns the lines in the order they were sent), since BC
+/// has no property that carries it back.
+fn carry_line_ids(sent: &BcSalesOrder, created: &mut BcSalesOrder) {
+    if created.lines.len() != sent.lines.len() {
+        return;
+    }
+    for (created_line, sent_line) in created.lines.iter_mut().zip(&sent.lines) {
+        if created_line.leaflink_line_id.is_none() {
+            created_line.leaflink_line_id = sent_line.leaflink_line_id;
+        }
+    }
+}
+
+/// Created after go-live and in an importable status. The query filters on
+/// both already; this check keeps a retried or misfiltered order out.
+fn is_importable<P: Plugins>(cx: &SyncContext<'_, P>, order: &LlOrder) -> bool {
+    let created_after_go_live = order
+        .created_on
+        .parse::<jiff::Timestamp>()
+        .is_ok_and(|created| created >= cx.tenant.go_live);
+    let status_ok = cx
+        .tenant
+        .order_statuses_to_import
+        .iter()
+        .any(|status| status.eq_ignore_ascii_case(&order.status));
+    created_after_go_live && status_ok
+}
+
+/// BC orders and posted invoices whose `externalDocumentNumber` is one of
+/// `short_ids`, keyed by that number. An invoice stands in for an order BC
+/// already shipped and invoiced.
+async fn find_existing_orders<P: Plugins>(
+    cx: &SyncContext<'_, P>,
+    short_ids: &[String],
+) -> Result<HashMap<String, BcSalesOrder>, ApiError> {
+    let mut found = HashMap::new();
+    for chunk in short_ids.chunks(LOOKUP_CHUNK) {
+        let query = query_on("externalDocumentNumber", chunk.to_vec());
+        let mut next = None;
+        loop {
+            let page = cx.business_central.list_sales_orders(&query, next).await?;
+            for order in page.orders {
+                found.insert(order.external_document_number.clone(), order);
+            }
+            next = page.next;
+            if next.is_none() {
+                break;
+            }
+        }
+    }
+    let unseen: Vec<String> = short_ids.iter().filter(|id| !found.contains_key(*id)).cloned().collect();
+    for chunk in unseen.chunks(LOOKUP_CHUNK) {
+        let query = query_on("externalDocumentNumber", chunk.to_vec());
+        let mut next = None;
+        loop {
+            let page = cx.business_central.list_sales_invoices(&query, next).await?;
+            for invoice in page.invoices {
+                let Some(external) = invoice.external_document_number.clone() else { continue };
+                found.entry(external.clone()).or_insert_with(|| BcSalesOrder {
+                    id: invoice.order_id.clone(),
+                    number: invoice.order_number.clone(),
+                    external_document_number: external,
+                    order_date: invoice.invoice_date.clone().unwrap_or_default(),
+                    customer_id: None,
+                    customer_number: invoice.customer_number.clone(),
+                    status: Some("Invoiced".to_owned()),
+                    fully_shipped: true,
+                    total_amount_including_tax: Some(invoice.total_amount_including_tax.clone()),
+                    lines: Vec::new(),
+                    etag: None,
+                    last_modified: invoice.last_modified.clone(),
+                    extras: Vec::new(),
+                });
+            }
+            next = page.next;
+            if next.is_none() {
+                break;
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Records order <-> BC order, with both sides' state for orders-push and
+/// orders-pull and the LeafLink values BC has no property for.
+pub(crate) fn save_order_xref<P: Plugins>(
+    cx: &mut SyncContext<'_, P>,
+    order: &LlOrder,
+    bc: &BcSalesOrder,
+    origin: &str,
+) -> Result<(), FlowError> {
+    let mut stored = FieldValues::new();
+    stored.insert("short_id".to_owned(), order.short_id.clone());
+    stored.insert("status".to_owned(), order.status.clone());
+    stored.insert("created_on".to_owned(), order.created_on.clone());
+    stored.insert("modified".to_owned(), order.modified.clone());
+    stored.insert("customer_id".to_owned(), order.customer_id.to_string());
+    for line in &order.line_items {
+        stored.insert(format!("line:{}:product", line.id), line.product.to_string());
+        if let Some(sale_price) = &line.sale_price {
+            stored.insert(format!("line:{}:sale_price", line.id), sale_price.amount.clone());
+        }
+    }
+    for line in &bc.lines {
+        if let (Some(leaflink_id), Some(bc_id)) = (line.leaflink_line_id, &line.id) {
+            stored.insert(format!("line:{leaflink_id}:bc_id"), bc_id.clone());
+        }
+    }
+    let xref = CrossReference {
+        leaflink_key: order.number.clone(),
+        bc_id: bc.id.clone(),
+        bc_number: bc.number.clone(),
+        leaflink_fields: fields::order_fields_of_leaflink(order),
+        bc_fields: fields::order_fields_of_bc(bc),
+        stored,
+        origin: origin.to_owned(),
+        updated: None,
+    };
+    cx.store.put_xref(cx.tenant_name(), RecordKind::Order, &xref).map_err(|e| cx.store_error(e))
+}

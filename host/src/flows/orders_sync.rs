@@ -1,0 +1,446 @@
+//! `orders-push` (BC order state reaches LeafLink) and `orders-pull` (a
+//! buyer's change in LeafLink reaches BC) for orders leafbridge imported.
+//!
+//! Ownership after import: status and line quantity and price belong to BC;
+//! cancellation, notes and delivery preferences belong to LeafLink. BC has no
+//! property for the LeafLink line id, so each BC line is matched to its
+//! LeafLink line through the ids stored at import.
+
+use std::collections::HashMap;
+
+use super::fields::{self, changed_fields};
+use super::orders_import::order_record;
+use super::ports::{ApiError, BusinessCentralApi, LeafLinkApi, MappingApi, Plugins};
+use super::resolve::{LEAFLINK_PAGE, LOOKUP_CHUNK, query_on};
+use super::{FlowError, SyncContext};
+use crate::runtime::bindings::business_central::{Query, Write, Written};
+use crate::runtime::bindings::leaflink::{LineItemPatch, OrderQuery};
+use crate::runtime::bindings::types::{BcSalesOrder, LlOrder};
+use crate::store::{Conflict, CrossReference, RecordKind};
+
+/// LeafLink statuses in the order an order moves through them, with the
+/// transition action that leaves each.
+const STATUS_PATH: [(&str, &str); 4] = [("Submitted", "accept"), ("Accepted", "fulfill"), ("Fulfilled", "ship"), ("Shipped", "complete")];
+
+/// Statuses LeafLink owns: an order in one of them is never moved by BC.
+const LEAFLINK_FINAL: [&str; 3] = ["Cancelled", "Rejected", "Combined"];
+
+/// The transition actions that take an order from `status` to Complete.
+fn actions_to_complete(status: &str) -> Vec<String> {
+    let start = STATUS_PATH.iter().position(|(from, _)| from.eq_ignore_ascii_case(status));
+    match start {
+        Some(start) => STATUS_PATH[start..].iter().map(|(_, action)| (*action).to_owned()).collect(),
+        None => Vec::new(),
+    }
+}
+
+/// Fills each BC line's LeafLink line id from the ids stored at import.
+fn attach_line_ids(order: &mut BcSalesOrder, xref: &CrossReference) {
+    let by_bc_id: HashMap<&str, i64> = xref
+        .stored
+        .iter()
+        .filter_map(|(name, value)| {
+            let id = name.strip_prefix("line:")?.strip_suffix(":bc_id")?;
+            Some((value.as_str(), id.parse().ok()?))
+        })
+        .collect();
+    for line in &mut order.lines {
+        if line.leaflink_line_id.is_none() {
+            line.leaflink_line_id = line.id.as_deref().and_then(|id| by_bc_id.get(id).copied());
+        }
+    }
+}
+
+fn cursor_query<P: Plugins>(cx: &SyncContext<'_, P>) -> Result<Option<String>, FlowError> {
+    let cursor = cx.store.cursor(cx.tenant_name(), cx.flow.name()).map_err(|e| cx.store_error(e))?;
+    Ok(cursor.map(|cursor| cursor.read_from().to_string()))
+}
+
+fn parse_time(text: Option<&str>) -> Option<jiff::Timestamp> {
+    text.and_then(|text| text.parse().ok())
+}
+
+/// `orders-push`: BC sales orders (and the invoices posted from them) that
+/// changed since the cursor push their status and lines to LeafLink.
+pub(crate) async fn push<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), FlowError> {
+    let since = cursor_query(cx)?;
+    let query = Query { modified_after: since, field: None, values: Vec::new(), page_size: None };
+    let mut newest: Option<jiff::Timestamp> = None;
+
+    let mut next = None;
+    loop {
+        let page = cx
+            .business_central
+            .list_sales_orders(&query, next)
+            .await
+            .map_err(|e| cx.api_error("listing BC sales orders", e))?;
+        for order in page.orders {
+            newest = newest.max(parse_time(order.last_modified.as_deref()));
+            cx.counts.read += 1;
+            push_order(cx, order).await?;
+        }
+        next = page.next;
+        if next.is_none() {
+            break;
+        }
+    }
+
+    // An order BC shipped and invoiced leaves `salesOrders`; its posted
+    // invoice completes the LeafLink order.
+    let mut next = None;
+    loop {
+        let page = cx
+            .business_central
+            .list_sales_invoices(&query, next)
+            .await
+            .map_err(|e| cx.api_error("listing BC sales invoices", e))?;
+        for invoice in page.invoices {
+            newest = newest.max(parse_time(invoice.last_modified.as_deref()));
+            let Some(order_id) = invoice.order_id.as_deref() else { continue };
+            let Some(xref) = cx.store.xref_by_bc_id(cx.tenant_name(), RecordKind::Order, order_id).map_err(|e| cx.store_error(e))? else {
+                continue;
+            };
+            cx.counts.read += 1;
+            if xref.stored.get("invoice").map(String::as_str) == Some(invoice.id.as_str()) {
+                cx.counts.skipped += 1;
+                continue;
+            }
+            complete_order(cx, xref, &invoice.id).await?;
+        }
+        next = page.next;
+        if next.is_none() {
+            break;
+        }
+    }
+
+    if let Some(newest) = newest
+        && cx.transient_failures == 0
+    {
+        cx.store.advance_cursor(cx.tenant_name(), cx.flow.name(), newest).map_err(|e| cx.store_error(e))?;
+    }
+    Ok(())
+}
+
+async fn push_order<P: Plugins>(cx: &mut SyncContext<'_, P>, mut order: BcSalesOrder) -> Result<(), FlowError> {
+    let Some(bc_id) = order.id.clone() else {
+        cx.counts.skipped += 1;
+        return Ok(());
+    };
+    let Some(mut xref) = cx.store.xref_by_bc_id(cx.tenant_name(), RecordKind::Order, &bc_id).map_err(|e| cx.store_error(e))? else {
+        cx.counts.skipped += 1;
+        return Ok(());
+    };
+    attach_line_ids(&mut order, &xref);
+    let bc_now = fields::order_fields_of_bc(&order);
+    if bc_now == xref.bc_fields {
+        cx.counts.skipped += 1;
+        return Ok(());
+    }
+    let record = order_record(&xref.leaflink_key);
+
+    let current = match cx.leaflink.get_order(&xref.leaflink_key).await {
+        Ok(Some(current)) => current,
+        Ok(None) => return cx.fail(&record, "the LeafLink order was not found", false),
+        Err(error) => return cx.fail_api(&record, &error),
+    };
+    if LEAFLINK_FINAL.iter().any(|status| status.eq_ignore_ascii_case(&current.status)) {
+        cx.conflict(Conflict {
+            flow: cx.flow.name().to_owned(),
+            record: record.clone(),
+            field: Some("status".to_owned()),
+            winner: "leaflink".to_owned(),
+            leaflink_value: Some(current.status.clone()),
+            business_central_value: order.status.clone(),
+            reason: "the order was cancelled or rejected in LeafLink, which owns cancellation; BC changes are not pushed".to_owned(),
+            detected: jiff::Timestamp::now(),
+        })?;
+        xref.bc_fields = bc_now;
+        cx.store.put_xref(cx.tenant_name(), RecordKind::Order, &xref).map_err(|e| cx.store_error(e))?;
+        cx.counts.skipped += 1;
+        return Ok(());
+    }
+
+    let changes = match cx.mapping.order_changes_for_leaflink(&order, &current).await {
+        Ok(changes) => changes,
+        Err(error) => return cx.fail_api(&record, &error),
+    };
+    let leaflink_now = fields::order_fields_of_leaflink(&current);
+    let changed_in_leaflink = changed_fields(&xref.leaflink_fields, &leaflink_now);
+    let result = async {
+        for action in &changes.transitions {
+            cx.leaflink.transition_order(&current.number, action).await?;
+        }
+        for line in &changes.lines {
+            for field in ["quantity", "price"] {
+                let name = format!("line:{}:{field}", line.id);
+                if changed_in_leaflink.contains(&name) {
+                    // BC owns order lines after import: its value is written
+                    // and the buyer's is kept here.
+                    let _ = cx.conflict(Conflict {
+                        flow: cx.flow.name().to_owned(),
+                        record: record.clone(),
+                        field: Some(name.clone()),
+                        winner: "business-central".to_owned(),
+                        leaflink_value: leaflink_now.get(&name).cloned(),
+                        business_central_value: bc_now.get(&name).cloned(),
+                        reason: "both sides changed the line since the last sync; BC owns order lines after import".to_owned(),
+                        detected: jiff::Timestamp::now(),
+                    });
+                }
+            }
+            let patch = LineItemPatch { id: line.id, quantity: line.quantity.clone(), ordered_unit_price: line.ordered_unit_price.clone() };
+            cx.leaflink.update_line_item(&patch).await?;
+        }
+        let written = !changes.transitions.is_empty() || !changes.lines.is_empty();
+        let after = if written { cx.leaflink.get_order(&current.number).await?.unwrap_or(current.clone()) } else { current.clone() };
+        Ok::<_, ApiError>((written, after))
+    };
+    match result.await {
+        Ok((written, after)) => {
+            xref.bc_fields = bc_now;
+            xref.leaflink_fields = fields::order_fields_of_leaflink(&after);
+            xref.stored.insert("status".to_owned(), after.status.clone());
+            cx.store.put_xref(cx.tenant_name(), RecordKind::Order, &xref).map_err(|e| cx.store_error(e))?;
+            if written {
+                cx.counts.written += 1;
+            } else {
+                cx.counts.skipped += 1;
+            }
+            cx.succeeded(&record)
+        }
+        Err(error) => cx.fail_api(&record, &error),
+    }
+}
+
+/// Moves the LeafLink order of an invoiced BC order to Complete.
+async fn complete_order<P: Plugins>(cx: &mut SyncContext<'_, P>, mut xref: CrossReference, invoice_id: &str) -> Result<(), FlowError> {
+    let record = order_record(&xref.leaflink_key);
+    let result = async {
+        let Some(current) = cx.leaflink.get_order(&xref.leaflink_key).await? else {
+            return Ok(None);
+        };
+        if LEAFLINK_FINAL.iter().any(|status| status.eq_ignore_ascii_case(&current.status)) {
+            return Ok(Some((false, current)));
+        }
+        let actions = actions_to_complete(&current.status);
+        let mut after = current;
+        for action in &actions {
+            after = cx.leaflink.transition_order(&after.number, action).await?;
+        }
+        Ok::<_, ApiError>(Some((!actions.is_empty(), after)))
+    };
+    match result.await {
+        Ok(Some((written, after))) => {
+            xref.leaflink_fields = fields::order_fields_of_leaflink(&after);
+            xref.stored.insert("status".to_owned(), after.status.clone());
+            xref.stored.insert("invoice".to_owned(), invoice_id.to_owned());
+            cx.store.put_xref(cx.tenant_name(), RecordKind::Order, &xref).map_err(|e| cx.store_error(e))?;
+            if written {
+                cx.counts.written += 1;
+            } else {
+                cx.counts.skipped += 1;
+            }
+            cx.succeeded(&record)
+        }
+        Ok(None) => cx.fail(&record, "the LeafLink order was not found", false),
+        Err(error) => cx.fail_api(&record, &error),
+    }
+}
+
+/// `orders-pull`: LeafLink orders changed since the cursor update their BC
+/// orders: the status into the store, line quantity and price into the lines.
+pub(crate) async fn pull<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), FlowError> {
+    let query = OrderQuery {
+        modified_from: cursor_query(cx)?,
+        created_from: Some(cx.tenant.go_live.to_string()),
+        statuses: Vec::new(),
+        numbers: Vec::new(),
+        limit: Some(LEAFLINK_PAGE),
+    };
+    let mut newest: Option<jiff::Timestamp> = None;
+    let mut next = None;
+    loop {
+        let page = cx
+            .leaflink
+            .list_orders(&query, next)
+            .await
+            .map_err(|e| cx.api_error("listing LeafLink orders", e))?;
+        cx.counts.read += page.orders.len() as u64;
+        let mut changed = Vec::new();
+        for order in page.orders {
+            newest = newest.max(parse_time(Some(&order.modified)));
+            let xref = cx.store.xref(cx.tenant_name(), RecordKind::Order, &order.number).map_err(|e| cx.store_error(e))?;
+            match xref {
+                Some(xref) if xref.leaflink_fields != fields::order_fields_of_leaflink(&order) => changed.push((order, xref)),
+                _ => cx.counts.skipped += 1,
+            }
+        }
+        pull_page(cx, changed).await?;
+        next = page.next;
+        if next.is_none() {
+            break;
+        }
+    }
+    if let Some(newest) = newest
+        && cx.transient_failures == 0
+    {
+        cx.store.advance_cursor(cx.tenant_name(), cx.flow.name(), newest).map_err(|e| cx.store_error(e))?;
+    }
+    Ok(())
+}
+
+async fn pull_page<P: Plugins>(cx: &mut SyncContext<'_, P>, changed: Vec<(LlOrder, CrossReference)>) -> Result<(), FlowError> {
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let numbers: Vec<String> = changed.iter().filter_map(|(_, xref)| xref.bc_number.clone()).collect();
+    let mut bc_orders: HashMap<String, BcSalesOrder> = HashMap::new();
+    for chunk in numbers.chunks(LOOKUP_CHUNK) {
+        let mut next = None;
+        loop {
+            let page = cx
+                .business_central
+                .list_sales_orders(&query_on("number", chunk.to_vec()), next)
+                .await
+                .map_err(|e| cx.api_error("reading BC sales orders", e))?;
+            for order in page.orders {
+                if let Some(number) = order.number.clone() {
+                    bc_orders.insert(number, order);
+                }
+            }
+            next = page.next;
+            if next.is_none() {
+                break;
+            }
+        }
+    }
+
+    let mut writes = Vec::new();
+    let mut pending = Vec::new();
+    for (order, mut xref) in changed {
+        let record = order_record(&order.number);
+        let Some(mut current) = xref.bc_number.as_ref().and_then(|number| bc_orders.get(number)).cloned() else {
+            // Posted (shipped and invoiced) in BC: nothing left to update there.
+            xref.leaflink_fields = fields::order_fields_of_leaflink(&order);
+            xref.stored.insert("status".to_owned(), order.status.clone());
+            cx.store.put_xref(cx.tenant_name(), RecordKind::Order, &xref).map_err(|e| cx.store_error(e))?;
+            cx.counts.skipped += 1;
+            continue;
+        };
+        attach_line_ids(&mut current, &xref);
+        let changes = match cx.mapping.order_changes_for_bc(&order, &current).await {
+            Ok(changes) => changes,
+            Err(error) => {
+                cx.fail_api(&record, &error)?;
+                continue;
+            }
+        };
+        if LEAFLINK_FINAL.iter().any(|status| status.eq_ignore_ascii_case(&order.status)) {
+            cx.conflict(Conflict {
+                flow: cx.flow.name().to_owned(),
+                record: record.clone(),
+                field: Some("status".to_owned()),
+                winner: "leaflink".to_owned(),
+                leaflink_value: Some(order.status.clone()),
+                business_central_value: current.status.clone(),
+                reason: "the order was cancelled or rejected in LeafLink; a person must cancel or delete the BC order".to_owned(),
+                detected: jiff::Timestamp::now(),
+            })?;
+        }
+
+        // Lines BC changed since the last sync stay as BC has them.
+        let bc_now = fields::order_fields_of_bc(&current);
+        let changed_in_bc = changed_fields(&xref.bc_fields, &bc_now);
+        let leaflink_now = fields::order_fields_of_leaflink(&order);
+        let mut lines = Vec::new();
+        for line in changes.lines {
+            let Some(line_id) = line.leaflink_line_id else { continue };
+            let contested: Vec<String> = ["quantity", "price"]
+                .iter()
+                .map(|field| format!("line:{line_id}:{field}"))
+                .filter(|name| changed_in_bc.contains(name))
+                .collect();
+            if contested.is_empty() {
+                lines.push(line);
+                continue;
+            }
+            for name in contested {
+                cx.conflict(Conflict {
+                    flow: cx.flow.name().to_owned(),
+                    record: record.clone(),
+                    field: Some(name.clone()),
+                    winner: "business-central".to_owned(),
+                    leaflink_value: leaflink_now.get(&name).cloned(),
+                    business_central_value: bc_now.get(&name).cloned(),
+                    reason: "both sides changed the line since the last sync; BC owns order lines after import".to_owned(),
+                    detected: jiff::Timestamp::now(),
+                })?;
+            }
+        }
+        xref.stored.insert("status".to_owned(), changes.leaflink_status.clone());
+        let order_id = current.id.clone().unwrap_or_default();
+        for line in &lines {
+            writes.push(Write::UpdateSalesOrderLine((order_id.clone(), line.clone())));
+        }
+        pending.push((order, xref, current, lines.len()));
+    }
+
+    let results = if writes.is_empty() {
+        Vec::new()
+    } else {
+        cx.store.flush().map_err(|e| cx.store_error(e))?;
+        match cx.business_central.apply(&writes).await {
+            Ok(results) => results,
+            Err(error) => {
+                for (order, _, _, _) in &pending {
+                    cx.fail_api(&order_record(&order.number), &error)?;
+                }
+                return Ok(());
+            }
+        }
+    };
+    let mut results = results.into_iter();
+    for (order, mut xref, mut current, line_count) in pending {
+        let record = order_record(&order.number);
+        let mut failure = None;
+        for _ in 0..line_count {
+            match results.next() {
+                Some(Ok(Written::SalesOrderLine(line))) => {
+                    if let Some(existing) = current.lines.iter_mut().find(|existing| existing.id == line.id) {
+                        let leaflink_line_id = existing.leaflink_line_id;
+                        *existing = line;
+                        existing.leaflink_line_id = existing.leaflink_line_id.or(leaflink_line_id);
+                    }
+                }
+                Some(Ok(other)) => failure = Some(ApiError::Call(format!("BC returned an unexpected record for a line update: {other:?}"))),
+                Some(Err(error)) => failure = Some(ApiError::Plugin(error)),
+                None => failure = Some(ApiError::Call("BC returned fewer results than writes".to_owned())),
+            }
+        }
+        if let Some(error) = failure {
+            cx.fail_api(&record, &error)?;
+            continue;
+        }
+        xref.leaflink_fields = fields::order_fields_of_leaflink(&order);
+        xref.bc_fields = fields::order_fields_of_bc(&current);
+        cx.store.put_xref(cx.tenant_name(), RecordKind::Order, &xref).map_err(|e| cx.store_error(e))?;
+        if line_count > 0 {
+            cx.counts.written += 1;
+        } else {
+            cx.counts.skipped += 1;
+        }
+        cx.succeeded(&record)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::actions_to_complete;
+
+    #[test]
+    fn accepted_order_needs_three_actions() {
+        assert_eq!(actions_to_complete("Accepted"), vec!["fulfill", "ship", "complete"]);
+        assert!(actions_to_complete("Complete").is_empty());
+    }
+}

@@ -1,0 +1,81 @@
+//! `orders-import` against the sandbox: each importable order arrives once,
+//! with its customer and items, and every line amount equals LeafLink's to the
+//! cent.
+
+use std::collections::HashMap;
+
+use leafbridge::flows::Flow;
+use leafbridge::store::RunOutcome;
+use leafbridge_sandbox::SeedConfig;
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde_json::Value;
+
+use crate::flow_harness::{Harness, decimal, sandbox_config};
+
+/// LeafLink orders the tenant should import: created after go-live and in an
+/// importable status, keyed by `short_id`.
+pub fn importable_orders(harness: &Harness) -> HashMap<String, Value> {
+    let leaflink = harness.sandbox.leaflink();
+    let mut orders = HashMap::new();
+    for number in leaflink.order_numbers() {
+        let order = leaflink.order_json(&number).expect("listed orders exist");
+        let created: jiff::Timestamp = order["created_on"].as_str().unwrap().parse().unwrap();
+        let status = order["status"].as_str().unwrap();
+        if created >= harness.settings.go_live && harness.settings.order_statuses_to_import.iter().any(|wanted| wanted == status) {
+            orders.insert(order["short_id"].as_str().unwrap().to_owned(), order);
+        }
+    }
+    orders
+}
+
+/// LeafLink's line amount: round2(ordered_unit_price × quantity / unit_multiplier).
+fn leaflink_line_amount(line: &Value) -> Decimal {
+    let price = decimal(&line["ordered_unit_price"]["amount"]);
+    let quantity = decimal(&line["quantity"]);
+    let multiplier = decimal(&line["unit_multiplier"]);
+    (price * quantity / multiplier).round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_import_once_with_exact_amounts() {
+    let harness = Harness::start("import-amounts", sandbox_config(SeedConfig { customers: 15, products: 30, orders: 60, random_seed: 11 })).await;
+    let expected = importable_orders(&harness);
+    assert!(expected.len() >= 10, "the seed should give at least 10 importable orders, got {}", expected.len());
+
+    let report = harness.run(Flow::OrdersImport).await;
+    assert_eq!(report.outcome, RunOutcome::Done, "{report:#?}");
+    assert_eq!(report.counts.written, expected.len() as u64, "{report:#?}");
+
+    let bc_orders = harness.bc_get("salesOrders?$expand=salesOrderLines").await;
+    let bc_orders = bc_orders["value"].as_array().unwrap();
+    let mut seen_multiplier_one = false;
+    let mut seen_multiplier_above_one = false;
+    for (short_id, order) in &expected {
+        let matching: Vec<&Value> = bc_orders.iter().filter(|bc| bc["externalDocumentNumber"] == short_id.as_str()).collect();
+        assert_eq!(matching.len(), 1, "order {short_id} should exist once in BC");
+        let bc_item_lines: Vec<&Value> = matching[0]["salesOrderLines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|line| line["lineType"] == "Item")
+            .collect();
+        let leaflink_lines = order["line_items"].as_array().unwrap();
+        assert_eq!(bc_item_lines.len(), leaflink_lines.len(), "order {short_id}: one BC item line per LeafLink line");
+        for (leaflink_line, bc_line) in leaflink_lines.iter().zip(&bc_item_lines) {
+            let expected_amount = leaflink_line_amount(leaflink_line);
+            let bc_amount = decimal(&bc_line["amountExcludingTax"]);
+            assert_eq!(bc_amount, expected_amount, "order {short_id}, line {}: BC amount differs", leaflink_line["id"]);
+            if decimal(&leaflink_line["unit_multiplier"]) == Decimal::ONE {
+                seen_multiplier_one = true;
+            } else {
+                seen_multiplier_above_one = true;
+            }
+        }
+    }
+    assert!(seen_multiplier_one, "the seed should include a line with unit_multiplier 1");
+    assert!(seen_multiplier_above_one, "the seed should include a line with unit_multiplier above 1");
+
+    let again = harness.run(Flow::OrdersImport).await;
+    assert_eq!(again.counts.written, 0, "a second run writes nothing: {again:#?}");
+    assert_eq!(again.counts.requests_business_central, 0, "a second run needs no BC request: {again:#?}");
+}
