@@ -26,8 +26,9 @@ pub const BC_CLIENT_SECRET: &str = "bc-client-secret-9a2c";
 /// The access token the recording server's token endpoint issues.
 pub const BC_ACCESS_TOKEN: &str = "bc-access-token-77d0";
 
-/// The runtime shared by the whole suite. Its component cache lives under the
-/// target directory, so compiled fixtures are reused across tests and runs.
+/// Returns the runtime shared by the whole suite. Its component cache lives
+/// under the target directory, so compiled fixtures are reused across tests and
+/// runs.
 pub fn runtime() -> Arc<Runtime> {
     static RUNTIME: OnceLock<Arc<Runtime>> = OnceLock::new();
     RUNTIME
@@ -50,13 +51,13 @@ pub fn test_cache_dir() -> PathBuf {
     })
 }
 
-/// The path of a built plugin, e.g. `plugin_path("fixture-spin")`.
+/// Returns the path of a built plugin, e.g. `plugin_path("fixture-spin")`.
 pub fn plugin_path(package: &str) -> PathBuf {
     default_plugin_dir().join(format!("{package}.wasm"))
 }
 
-/// Loads a built plugin, with a message that says how to build it when it is
-/// missing.
+/// Loads a built plugin. When the file is missing, the panic message explains
+/// how to build it.
 pub fn load(package: &str, world: World) -> Arc<Plugin> {
     let path = plugin_path(package);
     assert!(
@@ -123,7 +124,7 @@ impl Recorded {
     }
 }
 
-/// A scripted answer: status, extra headers and body.
+/// A scripted response: status, extra headers and body.
 #[derive(Debug, Clone)]
 pub struct Scripted {
     pub status: u16,
@@ -145,13 +146,13 @@ impl Scripted {
 #[derive(Default)]
 struct ServerState {
     requests: Vec<Recorded>,
-    /// Answers queued per path; a path with an empty queue answers 200.
+    /// Responses queued per path. A path with an empty queue returns 200.
     scripts: HashMap<String, VecDeque<Scripted>>,
 }
 
 /// An HTTP server on 127.0.0.1 that records every request. The token path
-/// (`/oauth2/v2.0/token`) issues `BC_ACCESS_TOKEN`; other paths answer with a
-/// queued `Scripted` answer, else 200 and a small JSON body.
+/// (`/oauth2/v2.0/token`) issues `BC_ACCESS_TOKEN`. Other paths return the
+/// next queued `Scripted` response, else 200 and a small JSON body.
 #[derive(Clone)]
 pub struct RecordingServer {
     pub address: SocketAddr,
@@ -228,4 +229,32 @@ pub async fn eventually(timeout: Duration, mut condition: impl FnMut() -> bool) 
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     condition()
+}
+
+/// Builds the `leafbridge` binary on first use and returns its path.
+///
+/// Cargo sets `CARGO_BIN_EXE_<name>` only for tests of the package that owns
+/// the binary, and this suite is a separate package, so the helper builds the
+/// binary into the same target directory and profile as the running test.
+pub fn leafbridge_binary() -> PathBuf {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY
+        .get_or_init(|| {
+            let test_exe = std::env::current_exe().expect("the test binary has a path");
+            // <target>/<profile>/deps/suite-<hash>
+            let profile_dir = test_exe.parent().and_then(|deps| deps.parent()).expect("the test binary is in <target>/<profile>/deps");
+            let target_dir = profile_dir.parent().expect("the profile directory is inside the target directory");
+            let profile = profile_dir.file_name().and_then(|name| name.to_str()).unwrap_or("debug");
+            let cargo_profile = if profile == "debug" { "dev" } else { profile };
+
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+            let status = std::process::Command::new(cargo)
+                .args(["build", "--quiet", "--package", "leafbridge", "--bin", "leafbridge", "--profile", cargo_profile])
+                .env("CARGO_TARGET_DIR", target_dir)
+                .status()
+                .expect("cargo can be started to build the leafbridge binary");
+            assert!(status.success(), "building the leafbridge binary failed");
+            profile_dir.join(format!("leafbridge{}", std::env::consts::EXE_SUFFIX))
+        })
+        .clone()
 }

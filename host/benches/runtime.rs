@@ -1,1 +1,246 @@
-fn main() {}
+//! Runtime benchmarks: instantiating a pre-instantiated plugin and making one
+//! call with a 20-line order, and the round trip of one host import, each
+//! next to a native call of the same code.
+//!
+//! Needs the `fixture-bench-order` guest in the plugin directory
+//! (`cargo xtask plugins`). Run with `cargo bench -p leafbridge --bench runtime`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use fixture_bench_order::{LineInput, price_lines};
+use leafbridge::capabilities::{Secret, TenantContext, TenantSecrets};
+use leafbridge::runtime::bindings::mapping::OrderContext;
+use leafbridge::runtime::bindings::types::{
+    BcLineType, BcSalesOrder, BcSalesOrderLine, LlCustomer, LlLineItem, LlOrder, Money, PluginError, RecordError,
+};
+use leafbridge::runtime::{HostBounds, Limits, Plugin, Runtime, RuntimeConfig, World, default_plugin_dir, now_rfc3339};
+use leafbridge::tenant::{
+    BusinessCentralEndpoint, LeafLinkEndpoint, LimitSettings, ProductMaster, TenantSettings, default_customer_match_key,
+    default_customer_numbering, default_order_statuses, default_unit_map,
+};
+
+/// Host-import calls per measured guest call. One round trip is the time of a
+/// call making this many, minus a call making none, divided by this number.
+const IMPORT_CALLS: i64 = 1000;
+
+fn setup() -> (Arc<Runtime>, Arc<Plugin>, Arc<TenantContext>) {
+    let plugin_dir = default_plugin_dir();
+    let config = RuntimeConfig {
+        cache_dir: plugin_dir.parent().unwrap_or(&plugin_dir).join("bench-component-cache"),
+        bounds: HostBounds { max_instances: 64, ..HostBounds::default() },
+        defaults: Limits::default(),
+    };
+    let runtime = Runtime::new(config).expect("the runtime starts");
+    let path = plugin_dir.join("fixture-bench-order.wasm");
+    let plugin = runtime
+        .load(&path, World::Mapper)
+        .unwrap_or_else(|error| panic!("{error}; build the guests with `cargo xtask plugins` first"));
+    // The benchmark plugin makes no requests, so these URLs are never used.
+    let settings = TenantSettings {
+        name: "bench".to_owned(),
+        go_live: "2026-01-01T00:00:00Z".parse().unwrap(),
+        time_zone: "UTC".to_owned(),
+        product_master: ProductMaster::BusinessCentral,
+        order_statuses_to_import: default_order_statuses(),
+        freight_account: "40100".to_owned(),
+        unit_map: default_unit_map(),
+        salesperson_map: Default::default(),
+        customer_numbering: default_customer_numbering(),
+        customer_match_key: default_customer_match_key(),
+        leaflink: LeafLinkEndpoint { base_url: "http://127.0.0.1:9/api/v2".into(), company_id: None, recorded_by: None },
+        business_central: BusinessCentralEndpoint {
+            base_url: "http://127.0.0.1:9/bc/api/v2.0".into(),
+            token_url: "http://127.0.0.1:9/token".into(),
+            tenant_id: "t".into(),
+            environment: "e".into(),
+            company_id: "c".into(),
+            client_id: "bench".into(),
+            scope: None,
+        },
+        limits: LimitSettings::default(),
+        notify: None,
+        plugin_settings: Default::default(),
+    };
+    let secrets = TenantSecrets { leaflink_api_key: Secret::new("k"), business_central_client_secret: Secret::new("s") };
+    let tenant = TenantContext::new(&settings, secrets).expect("the tenant context builds");
+    (runtime, plugin, tenant)
+}
+
+fn order_with_lines(lines: usize) -> (LlOrder, OrderContext) {
+    let line_items = (0..lines)
+        .map(|index| LlLineItem {
+            id: index as i64 + 1,
+            order: "6f1c2a7e-0000-4000-8000-000000000001".into(),
+            product: 1000 + index as i64,
+            sku: format!("SKU-{index:03}"),
+            name: format!("Product {index}"),
+            quantity: format!("{}.5", index + 1),
+            unit_multiplier: "1".into(),
+            unit_of_measure: Some("Unit".into()),
+            ordered_unit_price: Money { amount: format!("{}.37", 10 + index), currency: "USD".into() },
+            sale_price: None,
+            extras: Vec::new(),
+        })
+        .collect();
+    let order = LlOrder {
+        number: "6f1c2a7e-0000-4000-8000-000000000001".into(),
+        short_id: "A1B2C3".into(),
+        customer_id: 42,
+        customer_display_name: "Green Leaf Dispensary".into(),
+        status: "Submitted".into(),
+        shipping_charge: None,
+        total: None,
+        notes: None,
+        delivery_preferences: None,
+        paid: false,
+        paid_date: None,
+        created_on: "2026-03-04T05:06:07.000000Z".into(),
+        modified: "2026-03-04T05:06:07.000000Z".into(),
+        sales_reps: Vec::new(),
+        line_items,
+        extras: Vec::new(),
+    };
+    let context = OrderContext {
+        customer_number: "LL42".into(),
+        items: (0..lines).map(|index| (format!("SKU-{index:03}"), format!("ITEM-{index:03}"))).collect(),
+    };
+    (order, context)
+}
+
+/// Maps an order like the guest's `map-order` does, with the same
+/// `price_lines` and the same record construction over the host's types.
+fn map_order_natively(order: &LlOrder, context: &OrderContext) -> Result<BcSalesOrder, PluginError> {
+    let inputs = order.line_items.iter().map(|line| LineInput {
+        sku: &line.sku,
+        quantity: &line.quantity,
+        unit_price: &line.ordered_unit_price.amount,
+    });
+    let (priced, total) = price_lines(inputs, &context.items).map_err(|reason| {
+        PluginError::InvalidRecord(RecordError { record: format!("order {}", order.number), field: None, reason })
+    })?;
+    let lines = priced
+        .into_iter()
+        .map(|line| BcSalesOrderLine {
+            id: None,
+            line_type: BcLineType::Item,
+            line_object_number: Some(line.item_number),
+            description: String::new(),
+            unit_of_measure_code: None,
+            quantity: line.quantity.to_string(),
+            unit_price: line.unit_price.to_string(),
+            discount_amount: None,
+            amount_excluding_tax: Some(line.amount.to_string()),
+            shipped_quantity: None,
+            invoiced_quantity: None,
+            leaflink_line_id: None,
+            etag: None,
+            extras: Vec::new(),
+        })
+        .collect();
+    Ok(BcSalesOrder {
+        id: None,
+        number: None,
+        external_document_number: order.number.clone(),
+        order_date: order.created_on.get(..10).unwrap_or_default().to_owned(),
+        customer_id: None,
+        customer_number: Some(context.customer_number.clone()),
+        status: None,
+        fully_shipped: false,
+        total_amount_including_tax: Some(total.to_string()),
+        lines,
+        etag: None,
+        last_modified: None,
+        extras: Vec::new(),
+    })
+}
+
+fn customer(clock_calls: i64) -> LlCustomer {
+    LlCustomer {
+        id: clock_calls,
+        name: "Green Leaf Dispensary".into(),
+        nickname: None,
+        external_id: None,
+        license_number: None,
+        website: None,
+        address: None,
+        unit_number: None,
+        zipcode: None,
+        city: None,
+        county: None,
+        state: None,
+        country: None,
+        phone: None,
+        email: None,
+        currency: None,
+        status: None,
+        archived: false,
+        managers: Vec::new(),
+        modified: None,
+        extras: Vec::new(),
+    }
+}
+
+fn benches(c: &mut Criterion) {
+    let executor = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (runtime, plugin, tenant) = setup();
+    let (order, context) = order_with_lines(20);
+
+    // The guest and the native code must agree before their speed is compared.
+    let from_guest = executor.block_on(async {
+        let mut session = runtime.mapper(&plugin, &tenant).await.unwrap();
+        session.map_order(&order, &context).await.unwrap()
+    });
+    assert_eq!(from_guest, map_order_natively(&order, &context).unwrap());
+
+    let mut group = c.benchmark_group("runtime");
+    group.sample_size(50).measurement_time(Duration::from_secs(5)).warm_up_time(Duration::from_secs(1));
+
+    group.bench_function("instantiate_and_map_order_20_lines", |b| {
+        b.to_async(&executor).iter(|| async {
+            let mut session = runtime.mapper(&plugin, &tenant).await.unwrap();
+            session.map_order(&order, &context).await.unwrap()
+        })
+    });
+
+    let mut session = executor.block_on(runtime.mapper(&plugin, &tenant)).unwrap();
+    group.bench_function("map_order_20_lines_in_session", |b| {
+        b.iter(|| executor.block_on(session.map_order(&order, &context)).unwrap())
+    });
+
+    let empty_customer = customer(0);
+    group.bench_function("trivial_call_in_session", |b| {
+        b.iter(|| executor.block_on(session.map_customer(&empty_customer)).unwrap())
+    });
+
+    group.bench_function("native_map_order_20_lines", |b| {
+        b.iter(|| map_order_natively(std::hint::black_box(&order), std::hint::black_box(&context)).unwrap())
+    });
+
+    // One round trip of `clock.now`: a guest call that makes IMPORT_CALLS
+    // imports, minus a call that makes none, divided by IMPORT_CALLS.
+    let with_imports = customer(IMPORT_CALLS);
+    let without_imports = customer(0);
+    group.bench_function("host_import_clock_now", |b| {
+        b.iter_custom(|iterations| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iterations.div_ceil(IMPORT_CALLS as u64) {
+                let started = Instant::now();
+                executor.block_on(session.map_customer(&with_imports)).unwrap();
+                let loaded = started.elapsed();
+                let started = Instant::now();
+                executor.block_on(session.map_customer(&without_imports)).unwrap();
+                total += loaded.saturating_sub(started.elapsed());
+            }
+            // Scale back to exactly `iterations` round trips.
+            total.mul_f64(iterations as f64 / (iterations.div_ceil(IMPORT_CALLS as u64) * IMPORT_CALLS as u64) as f64)
+        })
+    });
+
+    group.bench_function("native_clock_now", |b| b.iter(now_rfc3339));
+    group.finish();
+}
+
+criterion_group!(runtime_benches, benches);
+criterion_main!(runtime_benches);

@@ -90,7 +90,12 @@ async fn unbounded_recursion_traps() {
 
     let CallError::Trap { reason, function, .. } = &error else { panic!("expected a trap, got {error}") };
     assert_eq!(*function, "get-order");
-    assert!(reason.contains("stack"), "the reason mentions the stack: {reason}");
+    // A Rust guest keeps its stack in linear memory, so the overflow appears
+    // as an out-of-bounds access. Deep wasm frames appear as stack exhaustion.
+    assert!(
+        reason.contains("out of bounds") || reason.contains("stack"),
+        "the reason describes the overflow: {reason}"
+    );
     assert_names_tenant_and_plugin(&error, "recursive", "fixture-recursion");
 }
 
@@ -208,7 +213,10 @@ async fn snooping_plugin_sees_no_credential() {
     for secret in [LEAFLINK_KEY, BC_CLIENT_SECRET, BC_ACCESS_TOKEN] {
         assert!(!report.contains(secret), "the plugin saw {secret}: {report}");
     }
-    assert!(report.contains("?snoop=forged -> error InvalidRequest"), "a forged Authorization header is rejected: {report}");
+    assert!(
+        report.contains("?snoop=forged -> error HttpError::InvalidRequest"),
+        "a forged Authorization header is rejected: {report}"
+    );
 
     let leaflink = server.requests_to("/leaflink/");
     assert_eq!(leaflink.len(), 1, "only the request without a forged header was sent: {leaflink:?}");

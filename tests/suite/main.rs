@@ -1,8 +1,11 @@
 //! The end-to-end suite: one module per flow and per guarantee.
 
+mod cli;
 mod hostile;
 mod http_capability;
 mod plugin_loading;
+mod secrets;
+mod serve;
 mod flow_harness;
 mod flow_orders_import;
 mod guarantee_faults;

@@ -71,7 +71,7 @@ impl AllowList {
         Ok(Self { entries })
     }
 
-    /// The API `url` belongs to, or `None` when it is outside every entry.
+    /// Returns the API `url` belongs to, or `None` when it is outside every entry.
     pub fn api_for(&self, url: &Url) -> Option<Api> {
         if !url.username().is_empty() || url.password().is_some() {
             return None;
@@ -79,8 +79,8 @@ impl AllowList {
         self.entries.iter().find(|entry| entry.matches(url)).map(|entry| entry.api)
     }
 
-    /// The host names (not IP literals) on the list, each with whether it may
-    /// resolve to a private or loopback address.
+    /// Returns the host names (not IP literals) on the list, each with whether
+    /// it may resolve to a private or loopback address.
     fn resolvable_hosts(&self) -> Vec<(String, bool)> {
         self.entries
             .iter()
@@ -141,7 +141,7 @@ fn is_local_name(name: &str) -> bool {
     name == "localhost" || name.ends_with(".localhost")
 }
 
-/// How an address may be used.
+/// The class of an address, which decides whether it may be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AddressClass {
     Public,
@@ -191,11 +191,11 @@ fn classify_v6(ip: Ipv6Addr) -> AddressClass {
 
 /// An address the policy does not allow.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{host} resolves to {address}, which is {why}")]
+#[error("{host} resolves to {address}, which is {reason}")]
 pub struct AddressRejected {
     pub host: String,
     pub address: IpAddr,
-    pub why: &'static str,
+    pub reason: &'static str,
 }
 
 /// Checks an IP literal from a configured base URL. Local addresses are fine
@@ -205,13 +205,13 @@ pub fn check_literal(ip: IpAddr) -> Result<(), AddressRejected> {
         AddressClass::Forbidden => Err(AddressRejected {
             host: ip.to_string(),
             address: ip,
-            why: "link-local, unspecified or multicast and never allowed",
+            reason: "link-local, unspecified or multicast and never allowed",
         }),
         _ => Ok(()),
     }
 }
 
-/// Whether `error` or one of its sources is an address rejection.
+/// Finds an address rejection in `error` or its chain of sources.
 pub fn find_rejection<'a>(error: &'a (dyn StdError + 'static)) -> Option<&'a AddressRejected> {
     let mut current = Some(error);
     while let Some(error) = current {
@@ -253,44 +253,43 @@ impl Resolve for PolicyResolver {
                 return Err(boxed(AddressRejected {
                     host: host.clone(),
                     address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-                    why: "not on the allow-list",
+                    reason: "not on the allow-list",
                 }));
             };
             let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let mut kept = Vec::new();
-            let mut first_rejection = None;
-            let mut seen = HashSet::new();
-            for address in resolved {
-                if !seen.insert(address.ip()) {
-                    continue;
-                }
-                match classify(address.ip()) {
-                    AddressClass::Public => kept.push(address),
-                    AddressClass::Local if allows_local => kept.push(address),
-                    AddressClass::Local => {
-                        first_rejection.get_or_insert(AddressRejected {
-                            host: host.clone(),
-                            address: address.ip(),
-                            why: "a private or loopback address and the base URL is not configured on one",
-                        });
-                    }
-                    AddressClass::Forbidden => {
-                        first_rejection.get_or_insert(AddressRejected {
-                            host: host.clone(),
-                            address: address.ip(),
-                            why: "link-local, unspecified or multicast and never allowed",
-                        });
-                    }
-                }
-            }
-            if kept.is_empty() {
-                if let Some(rejection) = first_rejection {
-                    return Err(boxed(rejection));
-                }
-            }
-            let addresses: Addrs = Box::new(kept.into_iter());
+            let allowed = filter_addresses(&host, resolved, allows_local).map_err(boxed)?;
+            let addresses: Addrs = Box::new(allowed.into_iter());
             Ok(addresses)
         })
+    }
+}
+
+/// Keeps the addresses `host` may connect to. Fails with the first rejected
+/// address when none is left.
+fn filter_addresses(host: &str, resolved: Vec<SocketAddr>, allows_local: bool) -> Result<Vec<SocketAddr>, AddressRejected> {
+    let mut allowed = Vec::new();
+    let mut first_rejection = None;
+    let mut seen = HashSet::new();
+    for address in resolved {
+        if !seen.insert(address.ip()) {
+            continue;
+        }
+        let reason = match classify(address.ip()) {
+            AddressClass::Public => None,
+            AddressClass::Local if allows_local => None,
+            AddressClass::Local => Some("a private or loopback address and the base URL is not configured on one"),
+            AddressClass::Forbidden => Some("link-local, unspecified or multicast and never allowed"),
+        };
+        match reason {
+            None => allowed.push(address),
+            Some(reason) => {
+                first_rejection.get_or_insert(AddressRejected { host: host.to_owned(), address: address.ip(), reason });
+            }
+        }
+    }
+    match first_rejection {
+        Some(rejection) if allowed.is_empty() => Err(rejection),
+        _ => Ok(allowed),
     }
 }
 
@@ -361,6 +360,30 @@ mod tests {
         let error = AllowList::new("http://169.254.169.254/api/v2", "http://127.0.0.1:1/", "http://127.0.0.1:1/token")
             .unwrap_err();
         assert_eq!(error.setting, "leaflink.base_url");
+    }
+
+    fn socket(ip: &str) -> SocketAddr {
+        SocketAddr::new(ip.parse().unwrap(), 443)
+    }
+
+    #[test]
+    fn name_resolving_to_metadata_rejected() {
+        let outcome = filter_addresses("api.example.com", vec![socket("169.254.169.254")], true);
+        let rejection = outcome.expect_err("a metadata address is never allowed");
+        assert_eq!(rejection.address, "169.254.169.254".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn name_resolving_to_private_rejected_for_public_base() {
+        let outcome = filter_addresses("app.leaflink.com", vec![socket("10.0.0.5"), socket("127.0.0.1")], false);
+        assert!(outcome.is_err(), "{outcome:?}");
+    }
+
+    #[test]
+    fn forbidden_addresses_dropped_from_mixed_answer() {
+        let resolved = vec![socket("169.254.169.254"), socket("93.184.215.14"), socket("10.0.0.5")];
+        let allowed = filter_addresses("app.leaflink.com", resolved, false).unwrap();
+        assert_eq!(allowed, vec![socket("93.184.215.14")]);
     }
 
     #[tokio::test]

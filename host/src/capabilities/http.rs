@@ -24,7 +24,7 @@ use crate::runtime::bindings::http::{HttpError, Method, Request, Response};
 const MAX_ATTEMPTS: u32 = 5;
 /// Back-off before the first retry; it doubles with each retry.
 const BASE_DELAY: Duration = Duration::from_millis(250);
-/// Back-off never exceeds this, unless `Retry-After` asks for more.
+/// Back-off never exceeds this, unless `Retry-After` requests more.
 const MAX_DELAY: Duration = Duration::from_secs(20);
 /// A `Retry-After` longer than this ends the retries instead of being waited
 /// out, because the plugin call's wall-clock timeout would end it anyway.
@@ -213,7 +213,7 @@ impl HttpCapability {
                     let response = read_response(answer).await?;
 
                     // A 401 with a cached BC token means the token was revoked
-                    // or expired early; the API did not act on the request, so
+                    // or expired early. The API did not act on the request, so
                     // one retry with a new token is safe.
                     if status == 401 && bearer.is_some() && !refreshed_token {
                         refreshed_token = true;
@@ -237,7 +237,7 @@ impl HttpCapability {
                     if delay > MAX_RETRY_AFTER {
                         return Err(HttpError::RetriesExhausted(response));
                     }
-                    tracing::info!(tenant = %self.tenant, api = %api, status, attempt, delay_ms = delay.as_millis() as u64, "Retrying request after a throttled or failed answer.");
+                    tracing::info!(tenant = %self.tenant, api = %api, status, attempt, delay_ms = delay.as_millis() as u64, "Retrying request after a throttled or failed response.");
                     delay
                 }
                 Err(error) => {
@@ -265,8 +265,8 @@ impl HttpCapability {
         }
     }
 
-    /// The `Authorization` value for `api`, and the bearer token inside it
-    /// for BC (to recognise it if the API rejects it).
+    /// Builds the `Authorization` value for `api`. For BC it also returns the
+    /// bearer token inside it, to recognise the token if the API rejects it.
     async fn authorization(&self, api: Api, stale: Option<&Secret>) -> Result<(Secret, Option<Secret>), HttpError> {
         match api {
             Api::LeafLink => {
@@ -432,12 +432,15 @@ mod tests {
         let date = jiff::fmt::rfc2822::DateTimePrinter::new().timestamp_to_rfc9110_string(&later).unwrap();
         headers.insert(reqwest::header::RETRY_AFTER, HeaderValue::from_str(&date).unwrap());
         let wait = parse_retry_after(&headers).unwrap();
-        assert!(wait > Duration::from_secs(25) && wait <= Duration::from_secs(30), "{wait:?}");
+        assert!(wait > Duration::from_secs(25), "{wait:?}");
+        assert!(wait <= Duration::from_secs(30), "{wait:?}");
     }
 
     #[test]
     fn backoff_grows_and_is_capped() {
-        assert!(backoff(1) <= BASE_DELAY && backoff(1) >= BASE_DELAY / 2);
+        let first = backoff(1);
+        assert!(first <= BASE_DELAY, "{first:?}");
+        assert!(first >= BASE_DELAY / 2, "{first:?}");
         assert!(backoff(3) >= BASE_DELAY * 2);
         assert!(backoff(30) <= MAX_DELAY);
     }

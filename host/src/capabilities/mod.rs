@@ -1,7 +1,7 @@
 //! What a plugin may import: `http`, `log`, `clock` and `settings`, and the
 //! per-tenant context behind them (name, limits, settings, credentials).
-//! A plugin never sees a secret: the host attaches credentials to requests
-//! after they leave the guest.
+//! No secret reaches a plugin, because the host attaches credentials to
+//! requests after they leave the guest.
 
 pub mod allow_list;
 pub mod http;
@@ -31,9 +31,9 @@ pub struct ApiCounters {
     pub leaflink_requests: u64,
     /// Requests sent to BC, each retry included; token requests are not.
     pub business_central_requests: u64,
-    /// 429 answers from LeafLink.
+    /// 429 responses from LeafLink.
     pub leaflink_throttled: u64,
-    /// 429 answers from BC.
+    /// 429 responses from BC.
     pub business_central_throttled: u64,
     /// Requests repeated after a 429, a 5xx or a connection error.
     pub retries: u64,
@@ -65,9 +65,9 @@ impl TenantContext {
         let allow_list = AllowList::new(&settings.leaflink.base_url, &bc.base_url, &bc.token_url)
             .map_err(|source| ContextError::InvalidBaseUrl { tenant: tenant.clone(), source })?;
 
-        // Pacers and token caches are keyed by a digest of the credential, so
-        // tenants sharing a LeafLink key or a BC identity share its limits and
-        // its token, and the registry never holds the secret itself.
+        // Pacers and token caches are keyed by a digest of the credential.
+        // Tenants sharing a LeafLink key or a BC identity thus share its limits
+        // and its token, and the registries never store the secret itself.
         let leaflink_key = format!("leaflink:{}", digest(&[secrets.leaflink_api_key.expose()]));
         let leaflink_pacer = pacing::shared_pacer(&leaflink_key, Pacer::leaflink);
         let identity = digest(&[&bc.token_url, &bc.client_id, bc.scope.as_deref().unwrap_or("")]);
@@ -106,12 +106,12 @@ impl TenantContext {
         &self.name
     }
 
-    /// The tenant's own limit settings, before clamping to the host bounds.
+    /// Returns the tenant's own limit settings, before clamping to the host bounds.
     pub fn limit_settings(&self) -> &LimitSettings {
         &self.limit_settings
     }
 
-    /// The keys and values the `settings` import serves.
+    /// Returns the keys and values the `settings` import serves.
     pub fn settings(&self) -> &BTreeMap<String, String> {
         &self.settings
     }

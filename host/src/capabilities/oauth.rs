@@ -1,6 +1,6 @@
 //! BC bearer tokens from the OAuth2 client-credentials grant, cached until
 //! shortly before they expire. BC access tokens live about an hour and the
-//! flow has no refresh token, so the host asks for a new one each time.
+//! flow has no refresh token, so the host requests a new one each time.
 
 use std::time::Duration;
 
@@ -63,8 +63,8 @@ impl TokenSource {
         &self.token_url
     }
 
-    /// A valid bearer token, from the cache unless it is about to expire or
-    /// `stale` is the token the API just rejected.
+    /// Returns a valid bearer token, from the cache unless it is about to
+    /// expire or `stale` is the token the API just rejected.
     pub async fn bearer(&self, client: &reqwest::Client, stale: Option<&Secret>) -> Result<Secret, TokenError> {
         // Holding the lock across the request means concurrent callers wait
         // for one token request instead of each sending their own.

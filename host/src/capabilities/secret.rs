@@ -14,7 +14,7 @@ impl Secret {
         Self(Zeroizing::new(value.into()))
     }
 
-    /// The secret's text, for the one place that sends it.
+    /// Returns the secret's text, for the one place that sends it.
     pub fn expose(&self) -> &str {
         &self.0
     }

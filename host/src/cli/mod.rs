@@ -22,7 +22,7 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "leafbridge", version, about, long_about = None)]
 pub struct Cli {
-    /// Directory that holds all state: store, component cache, key file.
+    /// Directory that contains all state: store, component cache, key file.
     /// Defaults to $LEAFBRIDGE_HOME, else the platform's data directory.
     #[arg(long, global = true, value_name = "DIR")]
     pub home: Option<PathBuf>,

@@ -56,16 +56,16 @@ pub struct LeafLinkFaultArgs {
     /// Latency added to every LeafLink request, in milliseconds.
     #[arg(long, default_value_t = 0, value_name = "MS")]
     pub leaflink_latency_ms: u64,
-    /// Fraction of LeafLink requests answered with 429.
+    /// Fraction of LeafLink requests that get a 429 response.
     #[arg(long, default_value_t = 0.0, value_parser = rate, value_name = "RATE")]
     pub leaflink_429_rate: f64,
-    /// Fraction of LeafLink requests answered with 502, 503 or 504.
+    /// Fraction of LeafLink requests that get a 502, 503 or 504 response.
     #[arg(long, default_value_t = 0.0, value_parser = rate, value_name = "RATE")]
     pub leaflink_5xx_rate: f64,
     /// Fraction of LeafLink connections dropped before the request is handled.
     #[arg(long, default_value_t = 0.0, value_parser = rate, value_name = "RATE")]
     pub leaflink_drop_rate: f64,
-    /// Fraction of LeafLink requests whose write happens but whose answer is dropped.
+    /// Fraction of LeafLink requests whose write happens but whose response is dropped.
     #[arg(long, default_value_t = 0.0, value_parser = rate, value_name = "RATE")]
     pub leaflink_timeout_after_commit_rate: f64,
 }
@@ -76,16 +76,16 @@ pub struct BusinessCentralFaultArgs {
     /// Latency added to every Business Central request, in milliseconds.
     #[arg(long, default_value_t = 0, value_name = "MS")]
     pub business_central_latency_ms: u64,
-    /// Fraction of Business Central requests answered with 429.
+    /// Fraction of Business Central requests that get a 429 response.
     #[arg(long, default_value_t = 0.0, value_parser = rate, value_name = "RATE")]
     pub business_central_429_rate: f64,
-    /// Fraction of Business Central requests answered with 502, 503 or 504.
+    /// Fraction of Business Central requests that get a 502, 503 or 504 response.
     #[arg(long, default_value_t = 0.0, value_parser = rate, value_name = "RATE")]
     pub business_central_5xx_rate: f64,
     /// Fraction of Business Central connections dropped before the request is handled.
     #[arg(long, default_value_t = 0.0, value_parser = rate, value_name = "RATE")]
     pub business_central_drop_rate: f64,
-    /// Fraction of Business Central requests whose write happens but whose answer is dropped.
+    /// Fraction of Business Central requests whose write happens but whose response is dropped.
     #[arg(long, default_value_t = 0.0, value_parser = rate, value_name = "RATE")]
     pub business_central_timeout_after_commit_rate: f64,
 }

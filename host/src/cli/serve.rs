@@ -11,7 +11,7 @@ use tracing::info;
 use super::Home;
 use crate::schedule::{Scheduler, SchedulerLimits};
 use crate::serve::{AppState, Metrics, bind, serve};
-use crate::store::secrets::SecretValue;
+use crate::store::secrets::Secret;
 
 /// The environment variable that may hold the admin API bearer token.
 pub const ADMIN_TOKEN_ENV: &str = "LEAFBRIDGE_ADMIN_TOKEN";
@@ -75,21 +75,21 @@ async fn wait_for_signal() {
 
 /// Reads the admin token from `LEAFBRIDGE_ADMIN_TOKEN`, else from
 /// `<home>/admin.token`, creating that file (mode 0600) with a random token.
-fn load_admin_token(home: &Home) -> anyhow::Result<SecretValue> {
+fn load_admin_token(home: &Home) -> anyhow::Result<Secret> {
     if let Ok(token) = std::env::var(ADMIN_TOKEN_ENV) {
         if token.len() < 16 {
             anyhow::bail!("{ADMIN_TOKEN_ENV} must be at least 16 characters");
         }
-        return Ok(SecretValue::new(token));
+        return Ok(Secret::new(token));
     }
     let path = home.root().join("admin.token");
     match std::fs::read_to_string(&path) {
-        Ok(token) => Ok(SecretValue::new(token.trim().to_owned())),
+        Ok(token) => Ok(Secret::new(token.trim().to_owned())),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             let token = base64_token();
             write_private_file(&path, &token).with_context(|| format!("cannot create {}", path.display()))?;
             eprintln!("created an admin API token in {}", path.display());
-            Ok(SecretValue::new(token))
+            Ok(Secret::new(token))
         }
         Err(error) => Err(error).with_context(|| format!("cannot read {}", path.display())),
     }

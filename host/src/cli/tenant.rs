@@ -100,7 +100,7 @@ pub struct TenantFields {
     /// IANA time zone for BC dates, e.g. America/Los_Angeles.
     #[arg(long, value_name = "ZONE")]
     pub time_zone: Option<String>,
-    /// Which side creates products.
+    /// The side that creates products.
     #[arg(long, value_enum)]
     pub product_master: Option<ProductMasterArg>,
     /// BC G/L account number for shipping charges.

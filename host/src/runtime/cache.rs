@@ -17,9 +17,9 @@ pub(crate) fn compile_cached(engine: &Engine, cache_dir: &Path, bytes: &[u8]) ->
     let entry = entry_path(engine, cache_dir, bytes);
 
     if entry.exists() {
-        // SAFETY: the cache directory belongs to this host and its entries
-        // are written only by `Component::serialize` below; the name includes
-        // the engine's compatibility hash, and `deserialize_file` checks it
+        // SAFETY: the cache directory belongs to this host, and only
+        // `Component::serialize` below writes its entries. The name includes
+        // the engine's compatibility hash, which `deserialize_file` checks
         // again.
         match unsafe { Component::deserialize_file(engine, &entry) } {
             Ok(component) => return Ok(component),
@@ -44,8 +44,8 @@ fn entry_path(engine: &Engine, cache_dir: &Path, bytes: &[u8]) -> PathBuf {
     cache_dir.join(format!("{content}-{compatibility:016x}.cwasm"))
 }
 
-/// Writes through a temporary file and a rename, so a concurrent reader or a
-/// crash never sees half an entry.
+/// Writes through a temporary file and a rename, so neither a concurrent
+/// reader nor a crash leaves half an entry behind.
 fn write_entry(component: &Component, entry: &Path) -> wasmtime::Result<()> {
     let serialized = component.serialize()?;
     let temporary = entry.with_extension(format!("{}.tmp", uuid::Uuid::new_v4()));

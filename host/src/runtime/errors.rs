@@ -64,7 +64,7 @@ pub enum CallError {
 }
 
 impl CallError {
-    /// The tenant the failed call ran for.
+    /// Returns the tenant the failed call ran for.
     pub fn tenant(&self) -> &str {
         match self {
             CallError::Plugin { tenant, .. }
@@ -79,7 +79,7 @@ impl CallError {
         }
     }
 
-    /// The plugin the failed call ran in.
+    /// Returns the plugin the failed call ran in.
     pub fn plugin(&self) -> &str {
         match self {
             CallError::Plugin { plugin, .. }

@@ -71,11 +71,17 @@ impl HostState {
         }
     }
 
-    /// The last line the guest wrote to stderr, if any.
-    pub fn stderr_tail(&self) -> Option<String> {
+    /// Returns what the guest wrote to stderr (a Rust guest's panic message)
+    /// on one line, without the standard hint about `RUST_BACKTRACE`.
+    pub fn stderr_text(&self) -> Option<String> {
         let contents = self.stderr.contents();
         let text = String::from_utf8_lossy(&contents);
-        text.lines().rev().find(|line| !line.trim().is_empty()).map(|line| line.trim().to_owned())
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty() && !line.starts_with("note: run with `RUST_BACKTRACE"))
+            .collect();
+        (!lines.is_empty()).then(|| lines.join(" "))
     }
 }
 
@@ -106,40 +112,82 @@ impl ResourceLimiter for MemoryLimiter {
 /// CPU time accounting of the current call, driven by the epoch ticker.
 ///
 /// The deadline callback runs each time an epoch tick passes while the guest
-/// runs. When the time since the previous callback is about one tick, the
-/// guest ran through it and is charged for it. A longer gap means the guest
-/// was suspended in between (waiting in a host import such as `http.send`,
-/// or yielded to let other tasks run), so that gap is not charged.
+/// runs. Between two callbacks with no suspension in between, the guest ran
+/// without interruption on one OS thread, so the thread's CPU clock measures
+/// exactly what it used (time the OS gave to other processes is not charged).
+/// An interval that contains a suspension (a yield, or a host import such as
+/// `http.send` that waited) is not charged, because the thread ran other tasks
+/// meanwhile.
 ///
-/// NOTE: the charge is elapsed time while the guest runs, not OS CPU time, so
-/// a guest preempted by the OS for less than half a tick is still charged;
-/// and up to one tick around each suspension is not charged. The wall-clock
-/// timeout bounds whatever this estimate misses.
+/// NOTE: the guest time right after a suspension, up to one tick, goes
+/// uncharged, and the callback yields every `YIELD_EVERY_TICKS` ticks, so a
+/// spinning guest is stopped at up to about 1.25 times its CPU deadline. The
+/// wall-clock timeout bounds whatever this estimate misses.
 pub(crate) struct CallClock {
-    last_check: Instant,
+    last_cpu: Duration,
+    last_wall: Instant,
     charged: Duration,
+    ticks: u32,
+    suspended: bool,
 }
+
+/// The deadline callback yields to the async executor every this many ticks,
+/// so the wall-clock timeout and other tasks on the same thread get a turn
+/// while a guest computes. Five 10 ms ticks bound both delays to 50 ms.
+pub(crate) const YIELD_EVERY_TICKS: u32 = 5;
 
 impl CallClock {
     fn idle() -> Self {
-        Self { last_check: Instant::now(), charged: Duration::ZERO }
+        Self { last_cpu: thread_cpu_time(), last_wall: Instant::now(), charged: Duration::ZERO, ticks: 0, suspended: false }
     }
 
     fn start() -> Self {
         Self::idle()
     }
 
-    /// Charges the time since the previous check and returns the guest's
-    /// total for this call.
-    pub fn tick(&mut self, epoch_tick: Duration) -> Duration {
-        let now = Instant::now();
-        let gap = now.duration_since(self.last_check);
-        self.last_check = now;
-        if gap <= epoch_tick + epoch_tick / 2 {
-            self.charged += gap;
-        }
-        self.charged
+    /// Marks the current interval as containing a suspension.
+    pub fn suspended(&mut self) {
+        self.suspended = true;
     }
+
+    /// Charges the interval since the previous check. Returns the guest's
+    /// total for this call and whether to yield now.
+    pub fn tick(&mut self) -> (Duration, bool) {
+        let cpu = thread_cpu_time();
+        let wall = Instant::now();
+        if !self.suspended {
+            // CPU time on one thread cannot exceed the elapsed time. The
+            // minimum also guards against an unreported thread switch.
+            let used = cpu.saturating_sub(self.last_cpu).min(wall.duration_since(self.last_wall));
+            self.charged += used;
+        }
+        self.last_cpu = cpu;
+        self.last_wall = wall;
+        self.ticks += 1;
+        let yield_now = self.ticks % YIELD_EVERY_TICKS == 0;
+        self.suspended = yield_now;
+        (self.charged, yield_now)
+    }
+}
+
+/// CPU time consumed by the calling thread.
+#[cfg(unix)]
+fn thread_cpu_time() -> Duration {
+    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `now` is a valid, writable timespec and the clock id is a
+    // constant every supported Unix defines.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    if status != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+}
+
+/// Without a thread CPU clock, elapsed time replaces CPU time.
+#[cfg(not(unix))]
+fn thread_cpu_time() -> Duration {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed()
 }
 
 /// The deadline callback error that ends a call over its CPU deadline.
@@ -198,8 +246,8 @@ fn add_wasi(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     Ok(())
 }
 
-/// The linker of one world: the WASI subset plus that world's own imports.
-/// Only the connector worlds get `http`.
+/// Builds the linker of one world: the WASI subset plus that world's own
+/// imports. Only the connector worlds get `http`.
 pub(crate) fn linker_for(engine: &Engine, world: World) -> wasmtime::Result<Linker<HostState>> {
     use wasmtime::component::HasSelf;
 
@@ -255,8 +303,8 @@ impl clock::Host for HostState {
     }
 }
 
-/// The current time as RFC 3339 UTC with microseconds, the `timestamp`
-/// format of the contract.
+/// Returns the current time as RFC 3339 UTC with microseconds, the
+/// `timestamp` format of the contract.
 pub fn now_rfc3339() -> String {
     let now = jiff::Timestamp::now();
     now.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
@@ -283,6 +331,9 @@ impl http::Host for HostState {
     async fn send(&mut self, request: http::Request) -> wasmtime::Result<Result<http::Response, http::HttpError>> {
         let tenant = self.tenant.clone();
         let outcome = tenant.http().send(request).await;
+        // The request may have waited, and the call may resume on another
+        // thread; the deadline callback must not charge this interval.
+        self.clock.suspended();
         if let Err(error) = &outcome {
             tracing::info!(tenant = %tenant.name(), plugin = %self.plugin, error = %describe_http_error(error), "Plugin HTTP request failed.");
         }
@@ -290,7 +341,7 @@ impl http::Host for HostState {
     }
 }
 
-/// A one-line description that leaves out response bodies.
+/// Describes `error` on one line, leaving out response bodies.
 fn describe_http_error(error: &http::HttpError) -> String {
     match error {
         http::HttpError::NotAllowed(message) => format!("not allowed: {message}"),
@@ -311,4 +362,24 @@ fn truncate(text: &str, max: usize) -> &str {
         end -= 1;
     }
     &text[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clock_format_has_microseconds() {
+        let now = now_rfc3339();
+        assert_eq!(now.len(), "2026-01-02T03:04:05.123456Z".len(), "{now}");
+        assert_eq!(&now[19..20], ".", "{now}");
+        assert!(now.ends_with('Z'), "{now}");
+        assert!(now.parse::<jiff::Timestamp>().is_ok(), "{now}");
+    }
+
+    #[test]
+    fn truncate_keeps_char_boundary() {
+        assert_eq!(truncate("héllo", 2), "h");
+        assert_eq!(truncate("hello", 10), "hello");
+    }
 }

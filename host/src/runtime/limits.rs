@@ -24,19 +24,19 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            // A page of 100 LeafLink orders with their line items is a few MiB
-            // of JSON; a connector holds the raw body, the parsed document and
-            // the WIT records at the same time, so about four times that. 64 MiB
-            // covers it with room to spare and stays small enough that a
-            // thousand concurrent calls fit in an ordinary host's memory.
+            // A page of 100 LeafLink orders with their line items is, by
+            // estimate, a few MiB of JSON. A connector keeps the raw body, the
+            // parsed document and the WIT records at the same time, so it needs
+            // about four times that. 64 MiB covers it with room to spare.
             memory_bytes: 64 * MIB,
             // Mapping a page of orders or parsing a page of JSON takes
-            // milliseconds; one second is two orders of magnitude of headroom
-            // and still stops a runaway loop quickly.
+            // milliseconds, so one second leaves two orders of magnitude of
+            // headroom and still stops a runaway loop quickly.
             cpu: Duration::from_secs(1),
-            // One call sends one page's requests, and the host may wait out a
-            // `Retry-After` between retries (LeafLink asks for up to a minute
-            // after a 429), so two minutes lets a throttled call finish.
+            // One call sends one page's requests, and the host backs off
+            // between retries. LeafLink counts its limit over a rolling minute,
+            // so a throttled call may wait most of a minute, and two minutes
+            // lets it finish.
             wall_clock: Duration::from_secs(120),
             // A page of 100 orders of 50 lines each, with extras, encodes to
             // roughly 10 MiB of JSON.
@@ -62,9 +62,9 @@ impl Default for HostBounds {
     fn default() -> Self {
         Self {
             // The pooling allocator reserves this much address space per slot
-            // (not resident memory), so it also sizes the pool's reservation:
-            // 1,000 slots of 256 MiB plus guard pages is about 290 GiB of
-            // virtual address space, a small share of the 128 TiB of x86-64.
+            // (not resident memory), so it also sizes the pool. 1,000 slots of
+            // 256 MiB plus 2 MiB guards are about 252 GiB of virtual address
+            // space, a small share of the 128 TiB that x86-64 gives a process.
             max_memory_bytes: 256 * MIB,
             max_cpu: Duration::from_secs(30),
             max_wall_clock: Duration::from_secs(15 * 60),

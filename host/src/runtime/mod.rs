@@ -27,10 +27,10 @@ use crate::capabilities::TenantContext;
 use host_state::{CpuDeadlineExceeded, HostState};
 
 /// How often the epoch ticker advances the engine's epoch. Each tick is a
-/// point where a running guest checks its CPU deadline and yields to the async
-/// executor, so the wall-clock timeout can end it. 10 ms stops a runaway loop
-/// within 1% of the default one-second deadline and costs one atomic
-/// increment per tick.
+/// point where a running guest checks its CPU deadline (and every few ticks
+/// yields to the async executor, so the wall-clock timeout can end it). 10 ms
+/// is 1% of the default one-second deadline and costs the ticker thread one
+/// atomic increment per tick.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// The four kinds of plugin, one per world of the contract.
@@ -43,7 +43,7 @@ pub enum World {
 }
 
 impl World {
-    /// The world's name in the WIT contract.
+    /// Returns the world's name in the WIT contract.
     pub fn wit_name(self) -> &'static str {
         match self {
             World::LeafLinkConnector => "leaflink-connector",
@@ -53,7 +53,7 @@ impl World {
         }
     }
 
-    /// The interface the world exports.
+    /// Returns the interface the world exports.
     fn export_interface(self) -> &'static str {
         match self {
             World::LeafLinkConnector => "leaflink",
@@ -70,7 +70,7 @@ impl fmt::Display for World {
     }
 }
 
-/// Where the runtime keeps compiled components and which limits it applies.
+/// Runtime settings: the compiled-component cache and the limits.
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
     /// The on-disk cache of compiled components (`Home::component_cache_dir`).
@@ -123,7 +123,7 @@ pub(crate) enum PluginPre {
 }
 
 impl Plugin {
-    /// The file name without its extension, e.g. `leafbridge-core`.
+    /// Returns the file name without its extension, e.g. `leafbridge-core`.
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -183,7 +183,7 @@ impl Runtime {
         &self.config
     }
 
-    /// The limits a call for `tenant` runs under.
+    /// Returns the limits a call for `tenant` runs under.
     pub fn limits_for(&self, tenant: &TenantContext) -> Limits {
         self.config.defaults.for_tenant(tenant.limit_settings(), &self.config.bounds)
     }
@@ -275,10 +275,11 @@ impl Runtime {
         store.limiter(|state| &mut state.memory);
         store.epoch_deadline_callback(|mut context| {
             let state = context.data_mut();
-            if state.clock.tick(EPOCH_TICK) > state.limits.cpu {
+            let (charged, yield_now) = state.clock.tick();
+            if charged > state.limits.cpu {
                 return Err(CpuDeadlineExceeded.into());
             }
-            Ok(UpdateDeadline::Yield(1))
+            Ok(if yield_now { UpdateDeadline::Yield(1) } else { UpdateDeadline::Continue(1) })
         });
         store.set_epoch_deadline(1);
         store
@@ -330,15 +331,15 @@ fn engine_config(bounds: &HostBounds) -> Config {
     config.wasm_component_model(true);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     // Reserve only what the largest permitted memory needs instead of the
-    // default 4 GiB per slot; bounds checks become explicit, which costs a
-    // few percent of guest speed and saves terabytes of address space.
+    // default 4 GiB per slot. Bounds checks then become explicit, which costs
+    // a few percent of guest speed and saves terabytes of address space.
     config.memory_reservation(bounds.max_memory_bytes);
     config.memory_guard_size(2 << 20);
     config.memory_reservation_for_growth(0);
     config
 }
 
-/// The directory plugins are loaded from by default: `$LEAFBRIDGE_PLUGIN_DIR`,
+/// Returns the directory plugins are loaded from by default: `$LEAFBRIDGE_PLUGIN_DIR`,
 /// else `plugins/` under the cargo target directory this host was built with
 /// (where `cargo xtask plugins` puts every guest as `<package-name>.wasm`).
 pub fn default_plugin_dir() -> PathBuf {

@@ -98,8 +98,8 @@ impl<E> Session<E> {
             Some(trap) => trap.to_string(),
             None => format!("{error:#}"),
         };
-        if let Some(line) = state.stderr_tail() {
-            reason.push_str(&format!(" (the plugin wrote: {line})"));
+        if let Some(text) = state.stderr_text() {
+            reason.push_str(&format!(" (the plugin wrote: {text})"));
         }
         tracing::warn!(tenant = %tenant, plugin = %plugin, function, reason = %reason, "Plugin trapped.");
         CallError::Trap { tenant, plugin, function, reason }
@@ -114,8 +114,8 @@ impl<E> Session<E> {
     }
 }
 
-/// Whether `value`'s JSON encoding fits in `limit` bytes. The encoding is
-/// counted, not stored, and stops at the first byte over the limit.
+/// Checks whether `value`'s JSON encoding fits in `limit` bytes. The encoding
+/// is counted, not stored, and stops at the first byte over the limit.
 fn fits_in<T: Serialize>(value: &T, limit: u64) -> bool {
     struct Counter {
         written: u64,

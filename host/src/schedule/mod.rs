@@ -16,7 +16,7 @@ use crate::tenant::{ProductMaster, TenantSettings};
 
 pub use scheduler::{FlowRunner, RunFuture, RunOutcome, Scheduler, SchedulerLimits, Trigger, TriggerResult};
 
-/// The tree that holds one `ScheduleEntry` per tenant and flow.
+/// The tree that contains one `ScheduleEntry` per tenant and flow.
 pub const SCHEDULES_TREE: &str = "schedules";
 
 /// Every flow that can be scheduled or run on demand, by the name the CLI,
@@ -128,7 +128,7 @@ impl Cadence {
         Ok(Cadence::Cron { expression })
     }
 
-    /// The first due time strictly after `after`, in the tenant's time zone.
+    /// Computes the first due time strictly after `after`, in the tenant's time zone.
     pub fn next_after(&self, time_zone: &str, after: jiff::Timestamp) -> Result<jiff::Timestamp, ScheduleError> {
         match self {
             Cadence::Every { seconds } => {
@@ -147,7 +147,7 @@ impl Cadence {
         }
     }
 
-    /// The nominal gap between runs, used to size the jitter.
+    /// Returns the nominal gap between runs, used to size the jitter.
     fn nominal_interval(&self) -> Duration {
         match self {
             Cadence::Every { seconds } => Duration::from_secs(*seconds),
@@ -188,8 +188,8 @@ pub struct ScheduleEntry {
     pub flow: String,
     pub cadence: Cadence,
     pub paused: bool,
-    /// When the scheduler next starts the flow; a time in the past means it
-    /// is due now (it ran late or the host was down), and it runs once.
+    /// When the scheduler next starts the flow. A time in the past means the
+    /// flow is due now because the host ran late or was down, and it runs once.
     pub next_due: jiff::Timestamp,
     pub last_started: Option<jiff::Timestamp>,
 }

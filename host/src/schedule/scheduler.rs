@@ -20,7 +20,7 @@ use tracing::{Instrument, error, info, info_span, warn};
 use crate::serve::metrics::Metrics;
 use crate::store::Store;
 
-/// What started a run.
+/// The cause of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Trigger {
@@ -62,8 +62,8 @@ pub trait FlowRunner: Send + Sync + 'static {
 pub struct SchedulerLimits {
     /// Runs in progress across all tenants.
     pub max_concurrent_runs: usize,
-    /// Runs in progress for one tenant (each flow of a tenant still runs at
-    /// most once at a time).
+    /// Runs in progress for one tenant. Independently of this bound, `trigger`
+    /// keeps each flow of a tenant to one run at a time.
     pub max_concurrent_runs_per_tenant: usize,
 }
 
@@ -76,7 +76,7 @@ impl Default for SchedulerLimits {
     }
 }
 
-/// What `trigger` did.
+/// The result of `trigger`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum TriggerResult {
@@ -154,7 +154,7 @@ impl Scheduler {
         TriggerResult::Started
     }
 
-    /// Whether `flow` of `tenant` is running or waiting for a slot.
+    /// Reports whether `flow` of `tenant` is running or waiting for a slot.
     pub fn is_active(&self, tenant: &str, flow: &str) -> bool {
         lock(&self.inner.active).contains_key(&(tenant.to_owned(), flow.to_owned()))
     }

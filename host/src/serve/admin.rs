@@ -71,8 +71,8 @@ async fn list_schedules(State(state): State<AppState>, Path(tenant): Path<String
     }
 }
 
-/// `POST /tenants/{tenant}/flows/{flow}/run`: the "pull now" button. Answers
-/// 202 with `started` or `queued` (the flow is running and one more run follows).
+/// `POST /tenants/{tenant}/flows/{flow}/run`: the "pull now" button. Returns
+/// 202 with `started`, or `queued` when the flow is running and one more run follows it.
 async fn run_flow(State(state): State<AppState>, Path((tenant, flow)): Path<(String, String)>) -> Response {
     let settings = match require_tenant(&state, &tenant) {
         Ok(settings) => settings,

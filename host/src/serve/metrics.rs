@@ -54,7 +54,7 @@ impl Metrics {
         *webhooks.entry((source, outcome)).or_default() += 1;
     }
 
-    /// The number of finished runs of a tenant and flow, by success.
+    /// Returns the number of finished runs of a tenant and flow, by success.
     pub fn run_count(&self, tenant: &str, flow: &str, succeeded: bool) -> u64 {
         let runs = self.runs.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         runs.get(&(tenant.to_owned(), flow.to_owned()))

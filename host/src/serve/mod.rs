@@ -17,7 +17,7 @@ use tracing::{error, info};
 
 use crate::schedule::Scheduler;
 use crate::store::Store;
-use crate::store::secrets::{SecretValue, Secrets};
+use crate::store::secrets::{Secret, Secrets};
 
 pub use metrics::Metrics;
 
@@ -34,7 +34,7 @@ pub enum ServeError {
     Server(std::io::Error),
 }
 
-/// What every request handler shares.
+/// The state every request handler shares.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
@@ -42,7 +42,7 @@ pub struct AppState {
     pub scheduler: Scheduler,
     pub metrics: Arc<Metrics>,
     /// The bearer token the admin API requires.
-    pub admin_token: Arc<SecretValue>,
+    pub admin_token: Arc<Secret>,
 }
 
 /// Builds the router: admin API under `/api/v1` (bearer token), webhooks

@@ -7,7 +7,7 @@
 //! body)); LeafLink documents no timestamp, so there is no replay check.
 //! Business Central: the subscription validation handshake echoes
 //! `validationToken`, and every notification must carry the tenant's
-//! `clientState`. BC deletes a subscription when the endpoint answers anything
+//! `clientState`. BC deletes a subscription when the endpoint responds with anything
 //! but 2xx, 408, 429 or 5xx, so a rejected notification gets 401 on purpose.
 
 use axum::body::Bytes;
@@ -149,7 +149,7 @@ struct Notification {
     change_type: Option<String>,
 }
 
-/// `GET|POST /webhooks/business-central/{tenant}`: answers the validation
+/// `GET|POST /webhooks/business-central/{tenant}`: responds to the validation
 /// handshake, or checks `clientState` on every notification and triggers the
 /// matching flows.
 pub async fn business_central(
@@ -171,7 +171,7 @@ pub async fn business_central(
             return (StatusCode::BAD_REQUEST, "validationToken is too long\n").into_response();
         }
         state.metrics.webhook("business-central", "handshake");
-        info!(tenant = %tenant, "answered the Business Central subscription handshake");
+        info!(tenant = %tenant, "responded to the Business Central subscription handshake");
         return (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], token).into_response();
     }
 
@@ -218,7 +218,7 @@ pub async fn business_central(
     (StatusCode::ACCEPTED, axum::Json(serde_json::json!({ "triggered": flows }))).into_response()
 }
 
-/// The entity set a notification `resource` names, e.g. `items` in
+/// Extracts the entity set a notification `resource` names, e.g. `items` in
 /// `api/v2.0/companies(<id>)/items(<id>)` or in a `collection` resource with a
 /// `$filter`.
 fn entity_set(resource: &str) -> Option<&str> {
@@ -228,7 +228,7 @@ fn entity_set(resource: &str) -> Option<&str> {
     if name.is_empty() { None } else { Some(name) }
 }
 
-/// The flows that read changes of a BC entity set.
+/// Returns the flows that read changes of a BC entity set.
 fn business_central_flows(resource: &str) -> &'static [&'static str] {
     match entity_set(resource) {
         Some("items") => &["products-push", "inventory-push"],

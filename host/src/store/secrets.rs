@@ -22,13 +22,15 @@ use rand::RngCore;
 use zeroize::{Zeroize, Zeroizing};
 
 use super::{Store, StoreError, tenant_key};
+pub use crate::capabilities::Secret;
+use crate::capabilities::TenantSecrets;
 
-/// The tree that holds the encrypted values.
+/// The tree that contains the encrypted values.
 pub const SECRETS_TREE: &str = "secrets";
 /// The environment variable that may hold the key, as base64 of 32 bytes.
 pub const KEY_ENV: &str = "LEAFBRIDGE_SECRET_KEY";
-/// The environment variable that holds the next key when rotating a key that
-/// comes from `LEAFBRIDGE_SECRET_KEY`.
+/// The environment variable that contains the next key when rotating a key
+/// that comes from `LEAFBRIDGE_SECRET_KEY`.
 pub const NEW_KEY_ENV: &str = "LEAFBRIDGE_NEW_SECRET_KEY";
 
 const FORMAT_VERSION: u8 = 1;
@@ -92,7 +94,7 @@ impl SecretName {
     pub const OPERATOR_SUPPLIED: [SecretName; 3] =
         [SecretName::LeafLinkApiKey, SecretName::BusinessCentralClientSecret, SecretName::LeafLinkWebhookKey];
 
-    /// The name used on the command line and in the store.
+    /// Returns the name used on the command line and in the store.
     pub fn as_str(self) -> &'static str {
         match self {
             SecretName::LeafLinkApiKey => "leaflink.api_key",
@@ -117,29 +119,6 @@ impl FromStr for SecretName {
             .into_iter()
             .find(|candidate| candidate.as_str() == name)
             .ok_or_else(|| SecretError::UnknownName(name.to_owned()))
-    }
-}
-
-/// A decrypted secret. Its `Debug` and `Display` print `[redacted]`, and the
-/// memory is overwritten when it is dropped.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SecretValue(Zeroizing<String>);
-
-impl SecretValue {
-    pub fn new(value: String) -> Self {
-        Self(Zeroizing::new(value))
-    }
-
-    /// The plain text, for the one place that sends it (an HTTP header, a
-    /// token request or an HMAC key).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for SecretValue {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("[redacted]")
     }
 }
 
@@ -276,7 +255,7 @@ impl Secrets {
     }
 
     /// Decrypts one secret; `None` when it was never set.
-    pub fn get(&self, tenant: &str, name: SecretName) -> Result<Option<SecretValue>, SecretError> {
+    pub fn get(&self, tenant: &str, name: SecretName) -> Result<Option<Secret>, SecretError> {
         let Some(sealed) = self.tree.get(tenant_key(tenant, name.as_str()))? else {
             return Ok(None);
         };
@@ -284,12 +263,20 @@ impl Secrets {
             .ok_or_else(|| SecretError::Decrypt { tenant: tenant.to_owned(), name })?;
         let text = String::from_utf8(plain.to_vec())
             .map_err(|_| SecretError::Decrypt { tenant: tenant.to_owned(), name })?;
-        Ok(Some(SecretValue::new(text)))
+        Ok(Some(Secret::new(text)))
     }
 
     /// Decrypts one secret that must be set.
-    pub fn require(&self, tenant: &str, name: SecretName) -> Result<SecretValue, SecretError> {
+    pub fn require(&self, tenant: &str, name: SecretName) -> Result<Secret, SecretError> {
         self.get(tenant, name)?.ok_or_else(|| SecretError::NotSet { tenant: tenant.to_owned(), name })
+    }
+
+    /// Decrypts the credentials the capabilities attach to a tenant's requests.
+    pub fn tenant_secrets(&self, tenant: &str) -> Result<TenantSecrets, SecretError> {
+        Ok(TenantSecrets {
+            leaflink_api_key: self.require(tenant, SecretName::LeafLinkApiKey)?,
+            business_central_client_secret: self.require(tenant, SecretName::BusinessCentralClientSecret)?,
+        })
     }
 
     /// Reports whether a secret is stored, without decrypting it.
@@ -299,7 +286,7 @@ impl Secrets {
 
     /// Returns the tenant's BC `clientState`, generating and storing a random
     /// one on first use.
-    pub fn client_state(&self, tenant: &str) -> Result<SecretValue, SecretError> {
+    pub fn client_state(&self, tenant: &str) -> Result<Secret, SecretError> {
         if let Some(existing) = self.get(tenant, SecretName::BusinessCentralClientState)? {
             return Ok(existing);
         }
@@ -308,7 +295,7 @@ impl Secrets {
         let value = hex::encode(bytes);
         bytes.zeroize();
         self.set(tenant, SecretName::BusinessCentralClientState, &value)?;
-        Ok(SecretValue::new(value))
+        Ok(Secret::new(value))
     }
 
     /// Removes one secret; returns whether it was set.
@@ -351,8 +338,8 @@ impl Secrets {
 /// over the old one. Returns how many secrets were re-encrypted.
 ///
 /// NOTE: a crash between the re-encryption and the rename leaves the new key
-/// in `<key_file>.new` and the secrets encrypted under it; the error on the
-/// next start names that file so an operator can move it into place.
+/// in `<key_file>.new` and the secrets encrypted under it. The next rotation
+/// fails and names that file, so an operator can move it into place.
 pub fn rotate_key_file(store: &Store, key_file: &Path) -> Result<usize, SecretError> {
     let (old_key, source) = SecretKey::load_or_create(key_file)?;
     if source == KeySource::Environment {
@@ -390,7 +377,7 @@ pub fn rotate_key_env(store: &Store) -> Result<usize, SecretError> {
     Ok(count)
 }
 
-/// The file a rotation writes the new key to before it takes effect.
+/// Returns the path a rotation writes the new key to before it takes effect.
 pub fn pending_key_file(key_file: &Path) -> PathBuf {
     let mut name = key_file.as_os_str().to_owned();
     name.push(".new");

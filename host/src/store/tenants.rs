@@ -5,7 +5,7 @@ use crate::tenant::TenantSettings;
 
 use super::{Store, StoreError, tenant_key};
 
-/// The tree that holds one serialised `TenantSettings` per tenant.
+/// The tree that contains one serialised `TenantSettings` per tenant.
 pub const TENANTS_TREE: &str = "tenants";
 
 /// Errors of tenant registration and lookup.
@@ -112,8 +112,8 @@ impl Tenants {
     }
 }
 
-/// The key of a tenant's settings: the tenant prefix with nothing after it,
-/// so the prefix scan in `remove` covers it.
+/// Returns the key of a tenant's settings: the tenant prefix with nothing
+/// after it, so the prefix scan in `remove` covers it.
 fn settings_key(name: &str) -> Vec<u8> {
     tenant_key(name, "")
 }

@@ -7,7 +7,8 @@ use url::Url;
 
 use super::TenantSettings;
 
-/// The longest tenant name; names appear in store keys, URLs and metric labels.
+/// The maximum tenant name length, because names appear in store keys, URLs
+/// and metric labels.
 pub const MAX_TENANT_NAME_LEN: usize = 64;
 
 /// One problem with a tenant definition, naming the field and the value.

@@ -201,7 +201,7 @@ fn etag_or_any(etag: &Option<String>) -> String {
     etag.clone().filter(|e| !e.is_empty()).unwrap_or_else(|| "*".into())
 }
 
-/// The GUID an update addresses; a missing or malformed id rejects the write.
+/// Returns the GUID an update addresses; a missing or malformed id rejects the write.
 fn record_id(what: &str, id: Option<&str>, number: Option<&str>) -> Result<String, PluginError> {
     match id.map(str::trim) {
         Some(id) if is_guid(id) => Ok(id.to_string()),
@@ -216,7 +216,7 @@ fn record_id(what: &str, id: Option<&str>, number: Option<&str>) -> Result<Strin
     }
 }
 
-/// A decimal string as a JSON number with the same digits.
+/// Returns a decimal string as a JSON number with the same digits.
 fn number(text: &str) -> Value {
     serde_json::from_str::<serde_json::Number>(text.trim()).map(Value::Number).unwrap_or_else(|_| Value::String(text.to_string()))
 }
@@ -263,7 +263,7 @@ fn item_body(i: &BcItem) -> Value {
     Value::Object(body)
 }
 
-/// The header (and, on create, the lines) of a sales order. `status` and the
+/// Builds the body of a sales order: the header, plus the lines on create. `status` and the
 /// totals are read-only, so they are never sent.
 fn sales_order_body(o: &BcSalesOrder, with_lines: bool) -> Value {
     let mut body = Map::new();
@@ -299,8 +299,8 @@ fn new_line_body(line: &BcSalesOrderLine) -> Value {
     Value::Object(body)
 }
 
-/// A line update sends description, quantity, unit price and discount only:
-/// re-sending the item number or unit of measure makes BC re-validate the line
+/// Builds a line update body with description, quantity, unit price and
+/// discount only, because re-sending the item number or unit of measure makes BC re-validate the line
 /// and reset its price.
 fn line_update_body(line: &BcSalesOrderLine) -> Value {
     let mut body = Map::new();

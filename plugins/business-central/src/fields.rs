@@ -15,7 +15,7 @@ use serde_json::value::RawValue;
 
 use crate::types::{Extra, Money};
 
-/// Why a field could not be read.
+/// A field that could not be read, and the reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {
     pub field: String,
@@ -40,18 +40,18 @@ impl<'a> Fields<'a> {
         self.map.remove(key).filter(|raw| raw.get().trim() != "null")
     }
 
-    /// The raw value of `key`, left in place.
+    /// Returns the raw value of `key`, left in place.
     pub fn peek(&self, key: &str) -> Option<&'a RawValue> {
         self.map.get(key).copied()
     }
 
-    /// A string field; numbers and booleans are accepted as their text.
+    /// Returns a string field; numbers and booleans are accepted as their text.
     pub fn string(&mut self, key: &str) -> Result<Option<String>, FieldError> {
         let Some(raw) = self.take_raw(key) else { return Ok(None) };
         scalar_text(raw).map(Some).ok_or_else(|| invalid(key, "expected a string"))
     }
 
-    /// An integer id, sent as a number, as a numeric string, or as an object
+    /// Returns an integer id, sent as a number, as a numeric string, or as an object
     /// with an `id` (LeafLink expands some references).
     pub fn integer(&mut self, key: &str) -> Result<Option<i64>, FieldError> {
         let Some(raw) = self.take_raw(key) else { return Ok(None) };
@@ -68,20 +68,20 @@ impl<'a> Fields<'a> {
         }
     }
 
-    /// A decimal sent as a JSON number or a string, as a canonical string.
+    /// Returns a decimal sent as a JSON number or a string, as a canonical string.
     pub fn decimal(&mut self, key: &str) -> Result<Option<String>, FieldError> {
         let Some(raw) = self.take_raw(key) else { return Ok(None) };
         decimal_value(raw).map(Some).ok_or_else(|| invalid(key, &format!("expected a decimal, got {}", short(raw.get()))))
     }
 
-    /// A money value: `{amount, currency}` with `amount` a number or a string,
+    /// Returns a money value: `{amount, currency}` with `amount` a number or a string,
     /// or a bare amount in `default_currency`.
     pub fn money(&mut self, key: &str, default_currency: &str) -> Result<Option<Money>, FieldError> {
         let Some(raw) = self.take_raw(key) else { return Ok(None) };
         money_value(raw, default_currency).map_err(|reason| invalid(key, &reason))
     }
 
-    /// A date-time with any offset, as RFC 3339 UTC (`Z`).
+    /// Returns a date-time with any offset, as RFC 3339 UTC (`Z`).
     pub fn timestamp(&mut self, key: &str) -> Result<Option<String>, FieldError> {
         let Some(text) = self.string(key)? else { return Ok(None) };
         if text.trim().is_empty() {
@@ -90,7 +90,7 @@ impl<'a> Fields<'a> {
         normalise_timestamp(&text).map(Some).ok_or_else(|| invalid(key, &format!("{text:?} is not a date-time")))
     }
 
-    /// A list of integer ids; elements may be ids or objects with an `id`.
+    /// Returns a list of integer ids; elements may be ids or objects with an `id`.
     pub fn id_list(&mut self, key: &str) -> Result<Vec<i64>, FieldError> {
         let Some(raw) = self.take_raw(key) else { return Ok(Vec::new()) };
         let items = serde_json::from_str::<Vec<&RawValue>>(raw.get()).map_err(|_| invalid(key, "expected a list"))?;
@@ -133,7 +133,7 @@ fn scalar_text(raw: &RawValue) -> Option<String> {
     }
 }
 
-/// An integer id from a number, a numeric string or an object with an `id`.
+/// Returns an integer id from a number, a numeric string or an object with an `id`.
 pub fn integer_value(raw: &RawValue) -> Option<i64> {
     let text = raw.get().trim();
     if text.starts_with('{') {
@@ -143,7 +143,7 @@ pub fn integer_value(raw: &RawValue) -> Option<i64> {
     scalar_text(raw)?.trim().parse().ok()
 }
 
-/// A canonical decimal string (no exponent, no trailing zeros).
+/// Returns a canonical decimal string (no exponent, no trailing zeros).
 pub fn canonical_decimal(text: &str) -> Option<String> {
     let text = text.trim();
     let value = Decimal::from_str(text).ok().or_else(|| Decimal::from_scientific(text).ok())?;

@@ -1,5 +1,5 @@
 //! The `business-central` export: builds each request, sends it through the
-//! host's `http` import and parses the answer.
+//! host's `http` import and parses the response.
 
 use serde_json::value::RawValue;
 

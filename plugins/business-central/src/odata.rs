@@ -50,7 +50,7 @@ impl Api {
         format!("{}/{}", self.base, self.relative(path))
     }
 
-    /// A GET of `entity_set` filtered by `query`, or of the `@odata.nextLink`
+    /// Builds a GET of `entity_set` filtered by `query`, or of the `@odata.nextLink`
     /// `next`, which is followed verbatim when it lies under the API root.
     pub fn list(&self, entity_set: &str, query: &Query, expand: Option<&str>, next: Option<&str>) -> Result<Request, PluginError> {
         let url = match next {
@@ -85,7 +85,7 @@ impl Api {
     }
 }
 
-/// The `$filter` text for `query`, or `None` when nothing filters.
+/// Returns the `$filter` text for `query`, or `None` when nothing filters.
 pub fn filter(query: &Query) -> Result<Option<String>, PluginError> {
     let mut clauses = Vec::new();
     if let Some(after) = &query.modified_after {
@@ -114,7 +114,7 @@ pub fn filter(query: &Query) -> Result<Option<String>, PluginError> {
     Ok((!clauses.is_empty()).then(|| clauses.join(" and ")))
 }
 
-/// An OData literal: GUIDs of an id property bare, everything else a string
+/// Returns an OData literal: GUIDs of an id property bare, everything else a string
 /// in single quotes with each inner quote doubled.
 fn literal(field: &str, value: &str) -> String {
     if (field == "id" || field.ends_with("Id")) && is_guid(value) {

@@ -71,7 +71,7 @@ pub fn decode_enum(wire: &str) -> String {
     out
 }
 
-/// The `lineType` of a sales line from its wire name (or its caption).
+/// Returns the `lineType` of a sales line from its wire name (or its caption).
 pub fn line_type(wire: &str) -> Option<BcLineType> {
     let decoded = decode_enum(wire);
     let key: String = decoded.chars().filter(|c| c.is_alphanumeric()).collect::<String>().to_lowercase();
@@ -87,7 +87,7 @@ pub fn line_type(wire: &str) -> Option<BcLineType> {
     }
 }
 
-/// The wire name BC expects for a line type.
+/// Returns the wire name BC expects for a line type.
 pub fn line_type_wire(line_type: BcLineType) -> &'static str {
     match line_type {
         BcLineType::Comment => "Comment",
@@ -303,7 +303,7 @@ pub fn item_ledger_entry(raw: &RawValue) -> Result<BcItemLedgerEntry, PluginErro
     })
 }
 
-/// The body of a 2xx response as text, or BC's error (`{"error": {code,
+/// Returns the body of a 2xx response as text, or BC's error (`{"error": {code,
 /// message}}`) as `remote`.
 pub fn success_body(status: u16, body: &[u8]) -> Result<&str, PluginError> {
     let text = std::str::from_utf8(body)
@@ -314,7 +314,7 @@ pub fn success_body(status: u16, body: &[u8]) -> Result<&str, PluginError> {
     Err(remote_error(status, serde_json::from_str::<serde_json::Value>(text).ok().as_ref(), text))
 }
 
-/// A `remote` error from an error body, falling back to the raw text.
+/// Returns a `remote` error from an error body, falling back to the raw text.
 pub fn remote_error(status: u16, body: Option<&serde_json::Value>, text: &str) -> PluginError {
     let error = body.and_then(|b| b.get("error"));
     let code = error.and_then(|e| e.get("code")).and_then(|c| c.as_str()).map(str::to_string);

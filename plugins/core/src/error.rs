@@ -2,7 +2,7 @@
 
 use crate::types::{PluginError, RecordError};
 
-/// An `invalid-record` error: `record` names the record ("order 3f2a... line
+/// Returns an `invalid-record` error: `record` names the record ("order 3f2a... line
 /// 17"), `field` the field at fault.
 pub fn invalid_record(record: impl Into<String>, field: Option<&str>, reason: impl Into<String>) -> PluginError {
     PluginError::InvalidRecord(RecordError {
@@ -12,7 +12,7 @@ pub fn invalid_record(record: impl Into<String>, field: Option<&str>, reason: im
     })
 }
 
-/// A `configuration` error about one tenant setting.
+/// Returns a `configuration` error about one tenant setting.
 pub fn configuration(reason: impl Into<String>) -> PluginError {
     PluginError::Configuration(reason.into())
 }

@@ -26,7 +26,7 @@ fn line_record(order: &LlOrder, line: &LlLineItem) -> String {
     format!("order {} line {}", order.number, line.id)
 }
 
-/// The BC `orderDate` for a LeafLink `created_on`: its calendar date in the
+/// Returns the BC `orderDate` for a LeafLink `created_on`: its calendar date in the
 /// tenant's time zone, so an order placed at 23:30 local time keeps that local
 /// day whatever the UTC date is.
 pub fn order_date(settings: &Settings, order: &LlOrder) -> Result<String, PluginError> {
@@ -169,7 +169,7 @@ impl LinePrice {
     }
 }
 
-/// An Account line on `freight_account` for a positive shipping charge.
+/// Returns an Account line on `freight_account` for a positive shipping charge.
 fn freight_line(settings: &Settings, order: &LlOrder) -> Result<Option<BcSalesOrderLine>, PluginError> {
     let Some(charge) = order.shipping_charge.as_ref() else { return Ok(None) };
     let amount = decimal_field(&order_record(order), "shipping_charge", &charge.amount)?;
@@ -232,7 +232,7 @@ fn status_rank(status: &str) -> Option<u8> {
 /// The transition actions and the status rank each one reaches.
 const TRANSITIONS: [(&str, u8); 4] = [("accept", 2), ("fulfill", 3), ("ship", 4), ("complete", 5)];
 
-/// orders-push: what a BC order's state asks of its LeafLink order.
+/// Computes the LeafLink transitions and line changes a BC order requires (orders-push).
 ///
 /// Status map (BC -> LeafLink): `status` Open -> `accept`; fully shipped ->
 /// `fulfill`, then `ship`; fully invoiced (every Item line invoiced in full) ->
@@ -293,7 +293,7 @@ pub fn order_changes_for_leaflink(order: &BcSalesOrder, current: &LlOrder) -> Re
     Ok(LeaflinkOrderChanges { transitions, lines })
 }
 
-/// orders-pull: what a LeafLink order's state asks of its BC order. Each BC
+/// Computes the BC line changes a LeafLink order requires (orders-pull). Each BC
 /// Item line linked to a LeafLink line is re-priced per the shared rule and
 /// returned (with its `id` and `etag`) when quantity, unit price or discount
 /// differ; `discountAmount` is always set on a returned line so a discount

@@ -19,7 +19,7 @@ const PAYMENT_TYPES: [&str; 8] = ["other", "cash", "check", "credit", "trade", "
 /// midnight of the BC posting date in the tenant's time zone, so LeafLink
 /// shows the same day. `payment_type` comes from `plugin.payment_type`
 /// (default `other`). `extras` carries `fully_paid` (the invoice has nothing
-/// left to pay), which tells the host to mark the order paid.
+/// left to pay), and the host uses it to mark the order paid.
 pub fn payment(
     settings: &Settings,
     payment: &BcCustomerPayment,

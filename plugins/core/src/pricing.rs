@@ -33,7 +33,7 @@ pub fn round2(value: Decimal) -> Decimal {
     value.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
 }
 
-/// The BC unit price for a LeafLink case price: `price / unit_multiplier`,
+/// Returns the BC unit price for a LeafLink case price: `price / unit_multiplier`,
 /// rounded up to 5 decimal places only when it has more.
 pub fn bc_unit_price(case_price: Decimal, unit_multiplier: Decimal) -> Decimal {
     let exact = case_price / unit_multiplier;
@@ -53,7 +53,7 @@ pub fn price_line(case_price: Decimal, quantity: Decimal, unit_multiplier: Decim
     LinePricing { amount: amount.normalize(), unit_price, discount_amount: discount_amount.normalize() }
 }
 
-/// The LeafLink case price for a BC unit price: `unit_price × unit_multiplier`
+/// Returns the LeafLink case price for a BC unit price: `unit_price × unit_multiplier`
 /// in cents.
 pub fn leaflink_case_price(unit_price: Decimal, unit_multiplier: Decimal) -> Decimal {
     round2(unit_price * unit_multiplier).normalize()
@@ -65,7 +65,7 @@ pub fn parse_decimal(text: &str) -> Option<Decimal> {
     Decimal::from_str(text).ok().or_else(|| Decimal::from_scientific(text).ok())
 }
 
-/// The canonical string of a decimal: no trailing zeros, no exponent.
+/// Returns the canonical string of a decimal: no trailing zeros, no exponent.
 pub fn canonical(value: Decimal) -> String {
     value.normalize().to_string()
 }

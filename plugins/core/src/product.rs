@@ -11,7 +11,7 @@ use crate::settings::{ProductMaster, Settings};
 use crate::text::{bc_len, fit_field, json_string};
 use crate::types::{BcItem, Extra, LlNewProduct, LlProduct, LlProductPatch, Money, PluginError};
 
-/// BC `items.number` is a Code[20]; `items.gtin` holds 14 characters.
+/// BC `items.number` is a Code[20]; `items.gtin` is a Text[14].
 const ITEM_NUMBER_MAX: usize = 20;
 const GTIN_MAX: usize = 14;
 
@@ -33,7 +33,7 @@ fn product_record(product: &LlProduct) -> String {
     format!("product {} (sku {})", product.id, product.sku)
 }
 
-/// The BC item number for a SKU: the SKU upper-cased (BC stores Code fields
+/// Returns the BC item number for a SKU: the SKU upper-cased (BC stores Code fields
 /// upper-cased) when it fits a Code[20], else `None`.
 pub fn item_number_for_sku(sku: &str) -> Option<String> {
     let sku = sku.trim();
@@ -98,7 +98,7 @@ pub fn map_product(settings: &Settings, product: &LlProduct) -> Result<BcItem, P
     })
 }
 
-/// The BC unit price for a product's wholesale (case) price.
+/// Returns the BC unit price for a product's wholesale (case) price.
 fn product_unit_price(record: &str, product: &LlProduct) -> Result<Option<String>, PluginError> {
     let Some(price) = product.wholesale_price.as_ref() else { return Ok(None) };
     let price = decimal_field(record, "wholesale_price", &price.amount)?;
@@ -114,7 +114,7 @@ fn positive_multiplier(record: &str, text: &str) -> Result<Decimal, PluginError>
     Ok(multiplier)
 }
 
-/// products-pull: the changes a LeafLink product asks of its BC item.
+/// Computes the BC item update a LeafLink product requires (products-pull).
 ///
 /// Only the fields this flow carries are set (`displayName`, `unitPrice`,
 /// `baseUnitOfMeasureCode`), so an update sends nothing else. Stock is not
@@ -143,7 +143,7 @@ pub fn item_update(settings: &Settings, product: &LlProduct, item: &BcItem) -> R
     })
 }
 
-/// products-export: the LeafLink product to create for a BC item.
+/// Builds the LeafLink product to create for a BC item (products-export).
 ///
 /// SKU, name, wholesale price and unit come from the item. The unit
 /// multiplier, sale and retail prices, order limits, inventory management and
@@ -220,7 +220,7 @@ pub fn new_product(settings: &Settings, item: &BcItem) -> Result<LlNewProduct, P
     })
 }
 
-/// A setting value as JSON: the value itself when it is valid JSON (`49`,
+/// Returns a setting value as JSON: the value itself when it is valid JSON (`49`,
 /// `true`, `[1,2]`), else a JSON string.
 fn setting_as_json(value: &str) -> String {
     match serde_json::from_str::<serde_json::Value>(value) {
@@ -229,7 +229,7 @@ fn setting_as_json(value: &str) -> String {
     }
 }
 
-/// products-push: the changes a BC item asks of its LeafLink product. Only the
+/// Computes the LeafLink product patch a BC item requires (products-push). Only the
 /// fields that differ are set: `displayName` -> `name`, `unitPrice` ->
 /// `wholesale_price` (per case, in the company currency), `inventory` ->
 /// `quantity`.

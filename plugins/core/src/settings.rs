@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use crate::error::configuration;
 use crate::types::PluginError;
 
-/// How BC customer numbers are assigned (`customer_numbering`).
+/// The BC customer numbering scheme (`customer_numbering`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CustomerNumbering {
     /// `number` = `customer_numbering.prefix` + the LeafLink customer id.
@@ -14,7 +14,7 @@ pub enum CustomerNumbering {
     BcSeries,
 }
 
-/// Which side creates products (`product_master`).
+/// The side that creates products (`product_master`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProductMaster {
     BusinessCentral,
@@ -57,7 +57,7 @@ impl Settings {
         crate::bindings::leafbridge::plugin::settings::entries("").into_iter().collect()
     }
 
-    /// The trimmed value of `key`; a blank value counts as unset.
+    /// Returns the trimmed value of `key`; a blank value counts as unset.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.values.get(key).map(|v| v.trim()).filter(|v| !v.is_empty())
     }
@@ -70,7 +70,7 @@ impl Settings {
             .map(move |(k, v)| (&k[prefix.len()..], v.as_str()))
     }
 
-    /// The IANA time zone that turns LeafLink timestamps into BC dates.
+    /// Returns the IANA time zone that turns LeafLink timestamps into BC dates.
     pub fn time_zone(&self) -> Result<jiff::tz::TimeZone, PluginError> {
         let name = self
             .get("time_zone")
@@ -79,7 +79,7 @@ impl Settings {
             .map_err(|e| configuration(format!("the setting `time_zone` = {name:?} is not a known IANA time zone: {e}")))
     }
 
-    /// The G/L account for shipping charges; required only when an order has one.
+    /// Returns the G/L account for shipping charges; required only when an order has one.
     pub fn freight_account(&self) -> Result<&str, PluginError> {
         self.get("freight_account").ok_or_else(|| {
             configuration("the setting `freight_account` is missing; set it to the BC G/L account number for shipping charges")
@@ -112,13 +112,13 @@ impl Settings {
         }
     }
 
-    /// The company's own currency (`company_currency`, default USD), which BC
+    /// Returns the company's own currency (`company_currency`, default USD), which BC
     /// expresses as a blank currency code.
     pub fn company_currency(&self) -> &str {
         self.get("company_currency").unwrap_or(DEFAULT_COMPANY_CURRENCY)
     }
 
-    /// The BC unit of measure code for a LeafLink unit: `unit_map.<unit>`, else
+    /// Returns the BC unit of measure code for a LeafLink unit: `unit_map.<unit>`, else
     /// the documented default. An unknown unit, or one a tenant set to blank,
     /// is a configuration error, never a guess.
     pub fn bc_unit(&self, leaflink_unit: &str) -> Result<String, PluginError> {
@@ -141,7 +141,7 @@ impl Settings {
             })
     }
 
-    /// The LeafLink unit for a BC unit of measure code (the reverse of the unit
+    /// Returns the LeafLink unit for a BC unit of measure code (the reverse of the unit
     /// map). Tenant settings take precedence over the defaults; codes compare
     /// case-insensitively because BC stores Code fields upper-cased.
     pub fn leaflink_unit(&self, bc_code: &str) -> Result<String, PluginError> {
@@ -161,12 +161,12 @@ impl Settings {
             })
     }
 
-    /// The BC salesperson code for a LeafLink company-staff id, if mapped.
+    /// Returns the BC salesperson code for a LeafLink company-staff id, if mapped.
     pub fn salesperson_code(&self, staff_id: i64) -> Option<String> {
         self.get(&format!("salesperson_map.{staff_id}")).map(str::to_uppercase)
     }
 
-    /// A tenant default under `plugin.<key>`.
+    /// Returns a tenant default under `plugin.<key>`.
     pub fn plugin_default(&self, key: &str) -> Option<&str> {
         self.get(&format!("plugin.{key}"))
     }

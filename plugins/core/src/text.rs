@@ -6,12 +6,12 @@
 
 use crate::types::Extra;
 
-/// The length of `text` as BC counts it.
+/// Returns the length of `text` as BC counts it.
 pub fn bc_len(text: &str) -> usize {
     text.encode_utf16().count()
 }
 
-/// The longest prefix of `text` that fits `max` UTF-16 units, ending on a
+/// Returns the longest prefix of `text` that fits `max` UTF-16 units, ending on a
 /// character boundary.
 fn fitting_prefix(text: &str, max: usize) -> &str {
     let mut units = 0;

@@ -1,5 +1,5 @@
 //! The `leaflink` export: builds each request, sends it through the host's
-//! `http` import and parses the answer.
+//! `http` import and parses the response.
 
 use crate::bindings::leafbridge::plugin::settings;
 use crate::http::{self, HttpError, Request};
@@ -22,12 +22,12 @@ fn api() -> Result<Api, PluginError> {
     Api::new(&base)
 }
 
-/// The currency of a bare money amount.
+/// Returns the currency of a bare money amount.
 fn currency() -> String {
     settings::get("company_currency").filter(|c| !c.trim().is_empty()).unwrap_or_else(|| "USD".into())
 }
 
-/// Sends `request`; a non-2xx answer becomes `remote`.
+/// Sends `request`; a non-2xx response becomes `remote`.
 fn send(request: Request) -> Result<(u16, Vec<u8>), PluginError> {
     match http::send(&request) {
         Ok(response) => Ok((response.status, response.body)),
@@ -50,7 +50,7 @@ fn describe(error: &HttpError) -> String {
     }
 }
 
-/// Sends `request` and returns the body of a 2xx answer.
+/// Sends `request` and returns the body of a 2xx response.
 fn fetch(request: Request) -> Result<String, PluginError> {
     let (status, body) = send(request)?;
     parse::success_body(status, &body).map(str::to_string)

@@ -128,7 +128,7 @@ pub fn order(raw: &RawValue, currency: &str) -> Result<LlOrder, PluginError> {
     Ok(order)
 }
 
-/// The order's `customer`: the light `{id, display_name}` shape or a full
+/// Returns the order's `customer`: the light `{id, display_name}` shape or a full
 /// customer (`include_children=customer`), whose display name is the nickname
 /// if set, else the name.
 fn order_customer(raw: &RawValue) -> Result<(Option<i64>, Option<String>), FieldError> {
@@ -150,6 +150,8 @@ fn order_customer(raw: &RawValue) -> Result<(Option<i64>, Option<String>), Field
 ///
 /// The response has no `sku` or `name` of its own; they are read from an
 /// expanded `product` object or from `frozen_data` when present.
+/// NOTE: the layout of `frozen_data` is undocumented. A line with neither
+/// source gets an empty SKU, which the core mapping rejects for that order.
 pub fn line_item(raw: &RawValue, order: Option<&str>, currency: &str) -> Result<LlLineItem, PluginError> {
     let mut fields = Fields::new(raw).map_err(|e| record_error("line item", e))?;
     let id = fields.integer("id").map_err(|e| record_error("line item", e))?.ok_or_else(|| {
@@ -305,7 +307,7 @@ pub fn staff(raw: &RawValue) -> Result<LlCompanyStaff, PluginError> {
     })
 }
 
-/// The message of a LeafLink error body: DRF's `detail`, else the body text
+/// Returns the message of a LeafLink error body: DRF's `detail`, else the body text
 /// (at most 500 characters).
 pub fn error_message(body: &str) -> String {
     #[derive(Deserialize)]
@@ -322,7 +324,7 @@ pub fn error_message(body: &str) -> String {
     }
 }
 
-/// The body of a 2xx response as text, or the API's error as `remote`.
+/// Returns the body of a 2xx response as text, or the API's error as `remote`.
 pub fn success_body(status: u16, body: &[u8]) -> Result<&str, PluginError> {
     let text = std::str::from_utf8(body)
         .map_err(|e| PluginError::Internal(format!("LeafLink returned a response that is not UTF-8 (status {status}): {e}")))?;

@@ -51,8 +51,8 @@ impl Api {
         url
     }
 
-    /// A `next` URL from LeafLink, used verbatim when it lies under the API
-    /// root; anything else is rejected rather than followed.
+    /// Checks a `next` URL from LeafLink: it is used verbatim when it lies under
+    /// the API root and rejected otherwise.
     fn next_url(&self, next: &str) -> Result<String, PluginError> {
         if next.starts_with(&format!("{}/", self.base)) {
             Ok(next.to_string())
@@ -78,6 +78,8 @@ impl Api {
             params.push(("status", statuses.join(",")));
         }
         if !query.numbers.is_empty() {
+            // NOTE: the spec documents `number` as one UUID; a comma list
+            // follows the general filter convention but is unverified.
             params.push(("number", query.numbers.join(",")));
         }
         Ok(get(self.url(&["orders-received"], &params)))
@@ -171,7 +173,7 @@ impl Api {
         if let Some(name) = &product.unit_of_measure_name {
             body.entry("unit_denomination").or_insert_with(|| json!({ "name": name }));
         }
-        // The description is required on create; the name stands in for it.
+        // The description is required on create; so the name is used in its place.
         body.entry("description").or_insert_with(|| Value::String(product.name.clone()));
         Ok(request(Method::Post, self.url(&["products"], &[]), Some(Value::Object(body)), false))
     }
@@ -253,13 +255,13 @@ fn join_ids(ids: &[i64]) -> String {
     ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
 }
 
-/// A money value as LeafLink writes it: `{amount, currency}` with the amount
+/// Returns a money value as LeafLink writes it: `{amount, currency}` with the amount
 /// as a decimal string, never a float.
 fn money(value: &Money) -> Value {
     json!({ "amount": value.amount, "currency": value.currency })
 }
 
-/// An integer-valued decimal as a JSON number (`unit_multiplier` is an int),
+/// Returns an integer-valued decimal as a JSON number (`unit_multiplier` is an int),
 /// else the decimal string.
 fn decimal_number(text: &str) -> Value {
     match text.parse::<i64>() {
@@ -311,7 +313,7 @@ const PRODUCT_FIELDS: &[&str] = &[
     "product_data_items",
 ];
 
-/// The tenant defaults for a product create: `seller` from
+/// Returns the tenant defaults for a product create: `seller` from
 /// `leaflink.company_id`, then each `plugin.<field>` setting that names a
 /// `ProductCreate` field (a setting that is valid JSON is sent as that JSON,
 /// anything else as a string). `entries` are the `plugin.` settings.

@@ -96,8 +96,8 @@ pub struct Server {
 }
 
 impl std::fmt::Debug for Server {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.debug_struct("business_central::Server").field("base_url", &self.info.base_url).finish_non_exhaustive()
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").field("address", &self.address).finish_non_exhaustive()
     }
 }
 

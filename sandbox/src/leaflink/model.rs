@@ -606,10 +606,10 @@ impl Store {
 
     pub fn totals(&self, order: &Order) -> Totals {
         let subtotal: Decimal = order.lines.iter().map(|&line| self.lines[line as usize].amount()).sum();
-        // NOTE: how LeafLink combines `discount`, `tax_amount` and
-        // `shipping_charge` is not documented; this assumes the discount comes
-        // off the subtotal, the tax percentage applies after it, and shipping
-        // is added last. Every published example has all three at zero.
+        // NOTE: LeafLink does not document how `discount`, `tax_amount` and
+        // `shipping_charge` combine. This assumes the discount comes off the
+        // subtotal, the tax percentage applies after it, and shipping is added
+        // last. Every published example has all three at zero.
         let discount = match order.discount_type {
             DiscountType::Percent => round2(subtotal * order.discount / Decimal::ONE_HUNDRED),
             DiscountType::Amount => order.discount,
@@ -673,8 +673,8 @@ impl Store {
         let line = &self.lines[line_index];
         let status = self.orders[line.order as usize].status;
         let (product, delta) = (line.product, quantity - line.quantity);
-        // Moving from a state that holds nothing to the order's state counts
-        // the delta exactly as a transition would have counted the line.
+        // Treating the delta as a move from Draft (which reserves nothing) to
+        // the order's state counts it exactly as a transition counts a line.
         self.apply_inventory(product, delta, Status::Draft, status);
         self.lines[line_index].quantity = quantity;
     }

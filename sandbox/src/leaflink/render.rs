@@ -305,7 +305,7 @@ impl Renderer<'_> {
     /// nullable, so absent text is an empty string.
     pub fn customer(&self, customer: &Customer) -> Value {
         let address_json = address(&customer.address);
-        json!({
+        let mut body = json!({
             "id": customer.id,
             "owner": customer.owner,
             "partner": customer.partner,
@@ -342,7 +342,13 @@ impl Renderer<'_> {
             "external_ids": {},
             "created_on": timestamp(customer.created_on),
             "modified": timestamp(customer.modified),
-        })
+        });
+        if customer.partner.is_none() {
+            // `partner` is typed integer without `nullable`: a customer with
+            // no buyer company on LeafLink leaves it out.
+            body.as_object_mut().map(|map| map.remove("partner"));
+        }
+        body
     }
 
     pub fn company(&self, company: &Company) -> Value {

@@ -201,7 +201,7 @@ fn apply_line_change(store: &mut Store, index: usize, change: LineChange) {
 }
 
 /// `PATCH /line-items/{id}/`. Any change to a line bumps its order's
-/// `modified`, so an incremental poll of orders sees a changed quantity or
+/// `modified`, so an incremental poll of orders finds a changed quantity or
 /// price.
 pub fn patch_line_item(request: &Request<'_>, id: &str, mut reader: BodyReader<'_>) -> Response {
     let change = read_line_change(&mut reader);
@@ -586,10 +586,10 @@ pub fn archive_product(request: &Request<'_>, id: &str) -> Response {
 /// `POST /order-payments/`: `order`, `recorded_by`, `total` and
 /// `payment_date` are required.
 ///
-/// NOTE: whether a payment that covers the balance sets the order's `paid`
-/// is not documented (reference notes, section 3.5); the sandbox leaves
-/// `paid` alone, so a client must set `paid` and `paid_date` itself, as the
-/// notes advise. The payment lowers `payment_balance` and bumps the order's
+/// NOTE: LeafLink does not document whether a payment that covers the
+/// balance sets the order's `paid` (reference notes, section 3.5). The
+/// sandbox leaves `paid` alone, so a client must set `paid` and `paid_date`
+/// itself, as the notes advise. The payment lowers `payment_balance` and bumps the order's
 /// `modified`.
 pub fn create_payment(request: &Request<'_>, mut reader: BodyReader<'_>) -> Response {
     reader.require(&["order", "recorded_by", "total", "payment_date"]);

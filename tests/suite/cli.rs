@@ -1,0 +1,265 @@
+//! The `leafbridge` command line end to end, each test in its own temporary home.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use leafbridge_tests::leafbridge_binary;
+
+/// Runs `leafbridge --home HOME args...` with `stdin` piped in, under a fixed
+/// secret key so runs of one test share it. Logging is at trace level so the
+/// secret-scanning tests see everything the process can log.
+pub fn leafbridge(home: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(leafbridge_binary())
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .env("LEAFBRIDGE_LOG", "trace")
+        .env_remove("LEAFBRIDGE_SECRET_KEY")
+        .env_remove("LEAFBRIDGE_HOME")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("leafbridge starts");
+    child.stdin.take().expect("stdin is piped").write_all(stdin.as_bytes()).expect("stdin accepts input");
+    child.wait_with_output().expect("leafbridge finishes")
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Returns the flags of a valid tenant pointed at loopback sandboxes.
+pub fn tenant_flags(name: &str) -> Vec<String> {
+    [
+        name,
+        "--go-live",
+        "2025-01-01T00:00:00Z",
+        "--time-zone",
+        "America/Los_Angeles",
+        "--product-master",
+        "business-central",
+        "--freight-account",
+        "6100",
+        "--leaflink-url",
+        "http://127.0.0.1:9001/api/v2",
+        "--bc-url",
+        "http://127.0.0.1:9002/v2.0/t/Production/api/v2.0",
+        "--bc-token-url",
+        "http://127.0.0.1:9002/t/oauth2/v2.0/token",
+        "--bc-tenant-id",
+        "t",
+        "--bc-environment",
+        "Production",
+        "--bc-company-id",
+        "00000000-0000-0000-0000-000000000001",
+        "--bc-client-id",
+        "client-1",
+    ]
+    .iter()
+    .map(|flag| (*flag).to_owned())
+    .collect()
+}
+
+/// Runs `tenant add` with the valid flags, with `flag` replaced by `value`.
+fn add_with(home: &Path, name: &str, flag: &str, value: &str) -> Output {
+    let mut flags = tenant_flags(name);
+    let position = flags.iter().position(|candidate| candidate == flag).expect("flag is in the list");
+    flags[position + 1] = value.to_owned();
+    let mut args = vec!["tenant", "add"];
+    args.extend(flags.iter().map(String::as_str));
+    leafbridge(home, &args, "")
+}
+
+fn add_valid(home: &Path, name: &str) -> Output {
+    let flags = tenant_flags(name);
+    let mut args = vec!["tenant", "add"];
+    args.extend(flags.iter().map(String::as_str));
+    leafbridge(home, &args, "")
+}
+
+/// Returns the error lines a failed command printed, without log lines.
+fn error_lines(output: &Output) -> Vec<String> {
+    stderr(output).lines().filter(|line| line.starts_with("error:")).map(str::to_owned).collect()
+}
+
+#[test]
+fn tenant_add_rejects_invalid_input() {
+    let home = tempfile::tempdir().unwrap();
+    let cases = [
+        ("--time-zone", "Mars/Olympus_Mons", "unknown time zone"),
+        ("--go-live", "next tuesday", "invalid go_live"),
+        ("--go-live", "2025-01-01", "invalid go_live"),
+        ("--leaflink-url", "not a url", "invalid URL in leaflink.base_url"),
+        ("--bc-url", "http://example.com/api/v2.0", "plain http is allowed only for loopback"),
+        ("--bc-token-url", "https://user:pw@login.example.com/token", "user name or password"),
+    ];
+    for (flag, value, reason) in cases {
+        let output = add_with(home.path(), "acme", flag, value);
+        assert!(!output.status.success(), "{flag} {value} was accepted");
+        let errors = error_lines(&output);
+        assert_eq!(errors.len(), 1, "{flag} {value}: expected one error line, got {errors:?}");
+        assert!(errors[0].contains(reason), "{flag} {value}: {:?} does not name {reason:?}", errors[0]);
+        assert!(!errors[0].contains('\n'));
+    }
+
+    let bad_name = add_valid(home.path(), "Bad Name");
+    assert!(!bad_name.status.success());
+    assert!(error_lines(&bad_name)[0].contains("invalid tenant name"));
+
+    let list = leafbridge(home.path(), &["tenant", "list", "--json"], "");
+    assert!(list.status.success());
+    let tenants: serde_json::Value = serde_json::from_str(&stdout(&list)).unwrap();
+    assert_eq!(tenants.as_array().unwrap().len(), 0, "a rejected tenant was stored");
+}
+
+#[test]
+fn tenant_lifecycle() {
+    let home = tempfile::tempdir().unwrap();
+
+    let added = add_valid(home.path(), "acme");
+    assert!(added.status.success(), "{}", stderr(&added));
+    let duplicate = add_valid(home.path(), "acme");
+    assert!(!duplicate.status.success());
+    assert!(error_lines(&duplicate)[0].contains("already exists"));
+
+    let list = leafbridge(home.path(), &["tenant", "list", "--json"], "");
+    assert!(list.status.success());
+    let tenants: serde_json::Value = serde_json::from_str(&stdout(&list)).unwrap();
+    assert_eq!(tenants[0]["name"], "acme");
+    assert_eq!(tenants[0]["time_zone"], "America/Los_Angeles");
+    assert_eq!(tenants[0]["product_master"], "business-central");
+
+    let show = leafbridge(home.path(), &["tenant", "show", "acme"], "");
+    assert!(show.status.success());
+    assert!(stdout(&show).contains("America/Los_Angeles"));
+    assert!(stdout(&show).contains("leaflink.api_key: not set"));
+
+    let edit = leafbridge(home.path(), &["tenant", "edit", "acme", "--time-zone", "America/Denver"], "");
+    assert!(edit.status.success(), "{}", stderr(&edit));
+    let bad_edit = leafbridge(home.path(), &["tenant", "edit", "acme", "--time-zone", "Nowhere/City"], "");
+    assert!(!bad_edit.status.success());
+    let shown_json = leafbridge(home.path(), &["tenant", "show", "acme", "--json"], "");
+    let settings: serde_json::Value = serde_json::from_str(&stdout(&shown_json)).unwrap();
+    assert_eq!(settings["time_zone"], "America/Denver", "a rejected edit changed the tenant");
+
+    let unconfirmed = leafbridge(home.path(), &["tenant", "remove", "acme"], "");
+    assert!(!unconfirmed.status.success());
+    let removed = leafbridge(home.path(), &["tenant", "remove", "acme", "--yes"], "");
+    assert!(removed.status.success(), "{}", stderr(&removed));
+    let missing = leafbridge(home.path(), &["tenant", "show", "acme"], "");
+    assert!(!missing.status.success());
+    assert!(error_lines(&missing)[0].contains("not found"));
+}
+
+#[test]
+fn tenant_add_from_toml_file() {
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("globex.toml");
+    std::fs::write(
+        &file,
+        r#"
+name = "globex"
+go_live = "2025-03-01T08:00:00Z"
+time_zone = "America/New_York"
+product_master = "leaflink"
+freight_account = "6200"
+
+[leaflink]
+base_url = "https://app.leaflink.com/api/v2"
+company_id = 42
+
+[business_central]
+base_url = "https://api.businesscentral.dynamics.com/v2.0/t/Production/api/v2.0"
+token_url = "https://login.microsoftonline.com/t/oauth2/v2.0/token"
+tenant_id = "t"
+environment = "Production"
+company_id = "c"
+client_id = "id"
+"#,
+    )
+    .unwrap();
+
+    let added = leafbridge(home.path(), &["tenant", "add", "--from-file", file.to_str().unwrap()], "");
+    assert!(added.status.success(), "{}", stderr(&added));
+    let shown_json = leafbridge(home.path(), &["tenant", "show", "globex", "--json"], "");
+    let settings: serde_json::Value = serde_json::from_str(&stdout(&shown_json)).unwrap();
+    assert_eq!(settings["product_master"], "leaflink");
+    assert_eq!(settings["leaflink"]["company_id"], 42);
+    assert_eq!(settings["unit_map"]["Gram"], "GR", "defaults apply to fields the file leaves out");
+}
+
+#[test]
+fn credentials_from_stdin_show_as_set() {
+    let home = tempfile::tempdir().unwrap();
+    assert!(add_valid(home.path(), "acme").status.success());
+
+    let input = "leaflink.api_key=cli-test-ll-key-5c1f\nbusiness_central.client_secret=cli-test-bc-secret-9a7e\n";
+    let output = leafbridge(home.path(), &["tenant", "credentials", "acme"], input);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let printed = stdout(&output);
+    assert!(printed.contains("leaflink.api_key: set"));
+    assert!(printed.contains("business_central.client_secret: set"));
+    assert!(printed.contains("leaflink.webhook_key: not set"));
+    for secret in ["cli-test-ll-key-5c1f", "cli-test-bc-secret-9a7e"] {
+        assert!(!printed.contains(secret));
+        assert!(!stderr(&output).contains(secret));
+    }
+
+    let unknown = leafbridge(home.path(), &["tenant", "credentials", "acme"], "leaflink.password=hunter2-cli\n");
+    assert!(!unknown.status.success());
+    assert!(error_lines(&unknown)[0].contains("unknown secret name"));
+    assert!(!stderr(&unknown).contains("hunter2-cli"), "a rejected value was echoed");
+
+    let malformed = leafbridge(home.path(), &["tenant", "credentials", "acme"], "just-a-value-7f3b\n");
+    assert!(!malformed.status.success());
+    assert!(!stderr(&malformed).contains("just-a-value-7f3b"), "a malformed line was echoed");
+}
+
+#[test]
+fn schedule_set_list_pause_resume() {
+    let home = tempfile::tempdir().unwrap();
+    assert!(add_valid(home.path(), "acme").status.success());
+
+    let set = leafbridge(home.path(), &["schedule", "set", "acme", "orders-import", "--every", "15m"], "");
+    assert!(set.status.success(), "{}", stderr(&set));
+    let cron = leafbridge(home.path(), &["schedule", "set", "acme", "inventory-push", "--cron", "0 */2 * * *"], "");
+    assert!(cron.status.success(), "{}", stderr(&cron));
+
+    let exclusive = leafbridge(home.path(), &["schedule", "set", "acme", "products-import", "--every", "1h"], "");
+    assert!(!exclusive.status.success(), "products-import was scheduled under a business-central product master");
+    assert!(error_lines(&exclusive)[0].contains("product_master"));
+    let unknown = leafbridge(home.path(), &["schedule", "set", "acme", "orders-teleport", "--every", "1h"], "");
+    assert!(!unknown.status.success());
+    let too_often = leafbridge(home.path(), &["schedule", "set", "acme", "orders-import", "--every", "5s"], "");
+    assert!(!too_often.status.success());
+
+    let pause = leafbridge(home.path(), &["schedule", "pause", "acme", "orders-import"], "");
+    assert!(pause.status.success());
+    let list = leafbridge(home.path(), &["schedule", "list", "acme", "--json"], "");
+    let entries: serde_json::Value = serde_json::from_str(&stdout(&list)).unwrap();
+    let entries = entries.as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    let orders = entries.iter().find(|entry| entry["flow"] == "orders-import").unwrap();
+    assert_eq!(orders["paused"], true);
+    assert_eq!(orders["cadence"]["seconds"], 900);
+
+    let resume = leafbridge(home.path(), &["schedule", "resume", "acme", "orders-import"], "");
+    assert!(resume.status.success());
+
+    let switch = leafbridge(home.path(), &["tenant", "edit", "acme", "--product-master", "leaflink"], "");
+    assert!(switch.status.success(), "{}", stderr(&switch));
+    let export = leafbridge(home.path(), &["schedule", "set", "acme", "products-export", "--every", "1h"], "");
+    assert!(!export.status.success(), "products-export was scheduled under a leaflink product master");
+
+    // Removing the tenant removes its schedules with it.
+    assert!(leafbridge(home.path(), &["tenant", "remove", "acme", "--yes"], "").status.success());
+    let after = leafbridge(home.path(), &["schedule", "list", "--json"], "");
+    let entries: serde_json::Value = serde_json::from_str(&stdout(&after)).unwrap();
+    assert_eq!(entries.as_array().unwrap().len(), 0);
+}
