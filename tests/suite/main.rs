@@ -11,3 +11,4 @@ mod flow_orders_import;
 mod guarantee_faults;
 mod guarantee_link;
 mod guarantee_lost_store;
+mod guarantee_crash;

@@ -1,0 +1,132 @@
+//! Crash safety: `leafbridge run TENANT orders-import` is killed at 20 random
+//! instants during an import of about 500 orders, then rerun until it reports
+//! done; no sales order, customer or item is duplicated or missing.
+
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use leafbridge::store::Store;
+use leafbridge::store::secrets::{SecretKey, SecretName};
+use leafbridge_sandbox::{Sandbox, SeedConfig};
+use leafbridge_tests::leafbridge_binary;
+
+use crate::flow_harness::{sandbox_config, settings_for};
+
+const KILLS: usize = 20;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_import_never_duplicates() {
+    let sandbox = Sandbox::start(sandbox_config(SeedConfig { customers: 80, products: 150, orders: 1000, random_seed: 77 })).await.unwrap();
+    let settings = settings_for("crash", &sandbox);
+    let home = tempfile::tempdir().unwrap();
+    {
+        // The child processes open the store themselves, so this handle
+        // closes before the first one starts.
+        let store = Store::open(&home.path().join("store")).unwrap();
+        store.tenants().unwrap().register(&settings).unwrap();
+        let (key, _) = SecretKey::load_or_create(&home.path().join("secrets.key")).unwrap();
+        let secrets = store.secrets(&key).unwrap();
+        secrets.set("crash", SecretName::LeafLinkApiKey, &sandbox.info().leaflink.api_key).unwrap();
+        secrets.set("crash", SecretName::BusinessCentralClientSecret, &sandbox.info().business_central.client_secret).unwrap();
+        store.flush().unwrap();
+    }
+    let expected: Vec<String> = {
+        let leaflink = sandbox.leaflink();
+        leaflink
+            .order_numbers()
+            .iter()
+            .filter_map(|number| leaflink.order_json(number))
+            .filter(|order| {
+                let created: jiff::Timestamp = order["created_on"].as_str().unwrap().parse().unwrap();
+                let status = order["status"].as_str().unwrap();
+                created >= settings.go_live && settings.order_statuses_to_import.iter().any(|wanted| wanted == status)
+            })
+            .map(|order| order["short_id"].as_str().unwrap().to_uppercase())
+            .collect()
+    };
+    assert!(expected.len() >= 400, "the seed should give about 500 importable orders, got {}", expected.len());
+
+    let binary = leafbridge_binary();
+    let run = || {
+        tokio::process::Command::new(&binary)
+            .args(["--home", home.path().to_str().unwrap(), "run", "crash", "orders-import", "--json"])
+            .env("LEAFBRIDGE_LOG", "error")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the leafbridge binary starts")
+    };
+
+    // Learn how long a full run takes from an uninterrupted child, then kill
+    // the next ones at random instants within that span.
+    let mut kills = 0;
+    let mut span = Duration::from_millis(1500);
+    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    while kills < KILLS {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let delay = Duration::from_millis(seed % span.as_millis().max(50) as u64);
+        let started = Instant::now();
+        let mut child = run();
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {
+                child.kill().await.unwrap();
+                kills += 1;
+            }
+            status = child.wait() => {
+                assert!(status.unwrap().success() || kills > 0, "a run failed before any kill");
+                span = span.max(started.elapsed());
+                break;
+            }
+        }
+    }
+    assert!(kills >= KILLS, "the import was killed only {kills} times before a run finished");
+
+    let mut done = false;
+    for _ in 0..10 {
+        let output = run().wait_with_output().await.unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+        if report["outcome"] == "done" {
+            done = true;
+            break;
+        }
+    }
+    assert!(done, "the import should finish after the kills");
+
+    let mut orders: HashMap<String, usize> = HashMap::new();
+    let company = sandbox.info().business_central.company_id;
+    let list = |set: &'static str| {
+        let sandbox = &sandbox;
+        let company = company.clone();
+        async move {
+            let reply = sandbox
+                .business_central()
+                .request(axum::http::Method::GET, &format!("companies({company})/{set}"), None)
+                .await;
+            match reply.body {
+                leafbridge_sandbox::business_central::ReplyBody::Json(value) => value["value"].as_array().cloned().unwrap_or_default(),
+                other => panic!("GET {set}: {other:?}"),
+            }
+        }
+    };
+    for order in list("salesOrders").await {
+        *orders.entry(order["externalDocumentNumber"].as_str().unwrap_or_default().to_uppercase()).or_default() += 1;
+    }
+    for short_id in &expected {
+        assert_eq!(orders.get(short_id).copied().unwrap_or(0), 1, "order {short_id} should exist exactly once");
+    }
+    let mut customers: HashMap<String, usize> = HashMap::new();
+    for customer in list("customers").await {
+        *customers.entry(customer["number"].as_str().unwrap_or_default().to_owned()).or_default() += 1;
+    }
+    assert!(customers.values().all(|count| *count == 1), "a customer number repeats");
+    let mut items: HashMap<String, usize> = HashMap::new();
+    for item in list("items").await {
+        *items.entry(item["number"].as_str().unwrap_or_default().to_owned()).or_default() += 1;
+    }
+    assert!(items.values().all(|count| *count == 1), "an item number repeats");
+    eprintln!("killed {kills} times; {} orders imported once each", expected.len());
+}
