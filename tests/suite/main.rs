@@ -12,3 +12,4 @@ mod guarantee_faults;
 mod guarantee_link;
 mod guarantee_lost_store;
 mod guarantee_crash;
+mod guarantee_echo;
