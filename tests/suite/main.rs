@@ -13,3 +13,4 @@ mod guarantee_link;
 mod guarantee_lost_store;
 mod guarantee_crash;
 mod guarantee_echo;
+mod flow_import_throughput;
