@@ -120,7 +120,7 @@ impl Harness {
         }
     }
 
-    /// Every entity of a BC set, following `@odata.nextLink`-free in-process paging.
+    /// Returns every entity of a BC set in one in-process page.
     pub async fn bc_all(&self, set: &str) -> Vec<Value> {
         let page = self.bc_get(&format!("{set}?$top=100000")).await;
         page["value"].as_array().cloned().unwrap_or_default()

@@ -2,7 +2,7 @@
 //! sandbox with rate limits off. Ignored by default; run it with
 //! `cargo test -p leafbridge-tests --test suite --release -- --ignored import_throughput --nocapture`.
 //! NOTE: the sandbox runs in the same process, so the figures include its
-//! CPU time and memory; BENCHMARKS.md says so.
+//! CPU time and memory, as BENCHMARKS.md states.
 
 use std::time::Instant;
 

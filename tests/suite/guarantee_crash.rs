@@ -1,6 +1,6 @@
 //! Crash safety: `leafbridge run TENANT orders-import` is killed at 20 random
 //! instants during an import of about 500 orders, then rerun until it reports
-//! done; no sales order, customer or item is duplicated or missing.
+//! done. No sales order, customer or item may be duplicated or missing.
 
 use std::collections::HashMap;
 use std::process::Stdio;

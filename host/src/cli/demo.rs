@@ -502,7 +502,7 @@ impl Day<'_> {
         Ok(())
     }
 
-    /// A product is renamed in BC.
+    /// Renames a product in BC.
     async fn rename_item(&self, prepared: &Prepared) -> anyhow::Result<()> {
         let product = Self::leaflink_json(self.sandbox.leaflink().product_json(prepared.linked_products[2]), "product")?;
         let sku = product["sku"].as_str().unwrap_or_default();
@@ -517,7 +517,7 @@ impl Day<'_> {
         found["value"].get(0).and_then(|item| item["id"].as_str()).map(str::to_owned).with_context(|| format!("BC has no item {number}"))
     }
 
-    /// The seller changes two wholesale prices in LeafLink.
+    /// Changes two wholesale prices in LeafLink, as the seller would.
     fn change_prices(&self, prepared: &Prepared) -> anyhow::Result<()> {
         for product in prepared.linked_products.iter().skip(3).take(2) {
             let json = Self::leaflink_json(self.sandbox.leaflink().product_json(*product), "product")?;
@@ -527,7 +527,7 @@ impl Day<'_> {
         Ok(())
     }
 
-    /// A buyer changes the quantity of the first line of an open order.
+    /// Changes the quantity of the first line of an open order, as a buyer would.
     fn change_order(&self, open: &[String]) -> anyhow::Result<()> {
         let Some(number) = open.first() else { return Ok(()) };
         let order = Self::leaflink_json(self.sandbox.leaflink().order_json(number), "order")?;

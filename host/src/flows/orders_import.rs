@@ -63,7 +63,7 @@ pub(crate) async fn run<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), F
     }
 
     // The cursor moves only after the whole crawl: LeafLink lists are not
-    // ordered by `modified`, so a page's newest order says nothing about the
+    // ordered by `modified`, so a page's newest order is no bound on the
     // pages after it. A crawl cut short rereads from the old cursor and skips
     // what it already imported through the cross-references. Records that
     // failed for a reason a rerun may fix hold the cursor back.

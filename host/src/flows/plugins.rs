@@ -49,7 +49,7 @@ fn api_error(error: CallError) -> ApiError {
     }
 }
 
-/// Which kind of session a `Lazy` opens.
+/// The kind of session a `Lazy` opens.
 #[allow(async_fn_in_trait)]
 pub trait OpenSession: Sized {
     async fn open(runtime: &Runtime, plugin: &Plugin, tenant: &Arc<TenantContext>) -> Result<Self, CallError>;
