@@ -421,6 +421,11 @@ pub(crate) fn save_order_xref<P: Plugins>(
     stored.insert("created_on".to_owned(), order.created_on.clone());
     stored.insert("modified".to_owned(), order.modified.clone());
     stored.insert("customer_id".to_owned(), order.customer_id.to_string());
+    // The LeafLink line ids in order: the mapping emits one BC item line per
+    // LeafLink line in this order, which pairs the lines when BC's response
+    // did not return them.
+    let line_ids: Vec<String> = order.line_items.iter().map(|line| line.id.to_string()).collect();
+    stored.insert("line_ids".to_owned(), line_ids.join(","));
     for line in &order.line_items {
         stored.insert(format!("line:{}:product", line.id), line.product.to_string());
         if let Some(sale_price) = &line.sale_price {

@@ -15,7 +15,7 @@ use super::resolve::{LEAFLINK_PAGE, LOOKUP_CHUNK, query_on};
 use super::{FlowError, SyncContext};
 use crate::runtime::bindings::business_central::{Query, Write, Written};
 use crate::runtime::bindings::leaflink::{LineItemPatch, OrderQuery};
-use crate::runtime::bindings::types::{BcSalesOrder, LlOrder};
+use crate::runtime::bindings::types::{BcLineType, BcSalesOrder, LlOrder};
 use crate::store::{Conflict, CrossReference, RecordKind};
 
 /// LeafLink statuses in the order an order moves through them, with the
@@ -47,6 +47,20 @@ fn attach_line_ids(order: &mut BcSalesOrder, xref: &CrossReference) {
     for line in &mut order.lines {
         if line.leaflink_line_id.is_none() {
             line.leaflink_line_id = line.id.as_deref().and_then(|id| by_bc_id.get(id).copied());
+        }
+    }
+
+    // Lines still unmatched pair by position: the k-th item line came from
+    // the k-th LeafLink line, as stored at import.
+    let in_order: Vec<i64> = xref
+        .stored
+        .get("line_ids")
+        .map(|ids| ids.split(',').filter_map(|id| id.parse().ok()).collect())
+        .unwrap_or_default();
+    let item_lines = order.lines.iter_mut().filter(|line| line.line_type == BcLineType::Item);
+    for (line, leaflink_id) in item_lines.zip(in_order) {
+        if line.leaflink_line_id.is_none() {
+            line.leaflink_line_id = Some(leaflink_id);
         }
     }
 }
