@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use leafbridge::store::Store;
 use leafbridge::store::secrets::{SecretKey, SecretName};
@@ -14,6 +14,9 @@ use leafbridge_tests::leafbridge_binary;
 use crate::flow_harness::{sandbox_config, settings_for};
 
 const KILLS: usize = 20;
+/// Kill instants are drawn from this span after each start; a full import
+/// of the seeded orders takes longer on the test machine.
+const KILL_WINDOW: Duration = Duration::from_millis(1500);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_import_never_duplicates() {
@@ -59,17 +62,16 @@ async fn killed_import_never_duplicates() {
             .expect("the leafbridge binary starts")
     };
 
-    // Learn how long a full run takes from an uninterrupted child, then kill
-    // the next ones at random instants within that span.
+    // Each child is killed at a random instant within KILL_WINDOW of its
+    // start. A child that finishes first ends the killing; the assertion below
+    // then requires that 20 kills happened before it.
     let mut kills = 0;
-    let mut span = Duration::from_millis(1500);
     let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
     while kills < KILLS {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        let delay = Duration::from_millis(seed % span.as_millis().max(50) as u64);
-        let started = Instant::now();
+        let delay = Duration::from_millis(seed % KILL_WINDOW.as_millis() as u64);
         let mut child = run();
         tokio::select! {
             _ = tokio::time::sleep(delay) => {
@@ -77,8 +79,7 @@ async fn killed_import_never_duplicates() {
                 kills += 1;
             }
             status = child.wait() => {
-                assert!(status.unwrap().success() || kills > 0, "a run failed before any kill");
-                span = span.max(started.elapsed());
+                assert!(status.unwrap().success(), "an uninterrupted run failed");
                 break;
             }
         }
