@@ -2,8 +2,11 @@
 //! call with a 20-line order, and the round trip of one host import, each
 //! next to a native call of the same code.
 //!
-//! Needs the `fixture-bench-order` guest in the plugin directory
-//! (`cargo xtask plugins`). Run with `cargo bench -p leafbridge --bench runtime`.
+//! The same two rows run against the real core plugin, `leafbridge-core`,
+//! next to its mapping code called natively.
+//!
+//! Needs the `fixture-bench-order` and `leafbridge-core` guests in the plugin
+//! directory (`cargo xtask plugins`). Run with `cargo bench -p leafbridge --bench runtime`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,7 +28,7 @@ use leafbridge::tenant::{
 /// call making this many, minus a call making none, divided by this number.
 const IMPORT_CALLS: i64 = 1000;
 
-fn setup() -> (Arc<Runtime>, Arc<Plugin>, Arc<TenantContext>) {
+fn setup() -> (Arc<Runtime>, Arc<Plugin>, Arc<Plugin>, Arc<TenantContext>) {
     let plugin_dir = default_plugin_dir();
     let config = RuntimeConfig {
         cache_dir: plugin_dir.parent().unwrap_or(&plugin_dir).join("bench-component-cache"),
@@ -36,6 +39,9 @@ fn setup() -> (Arc<Runtime>, Arc<Plugin>, Arc<TenantContext>) {
     let path = plugin_dir.join("fixture-bench-order.wasm");
     let plugin = runtime
         .load(&path, World::Mapper)
+        .unwrap_or_else(|error| panic!("{error}; build the guests with `cargo xtask plugins` first"));
+    let core = runtime
+        .load(&plugin_dir.join("leafbridge-core.wasm"), World::Mapper)
         .unwrap_or_else(|error| panic!("{error}; build the guests with `cargo xtask plugins` first"));
     // The benchmark plugin makes no requests, so these URLs are never used.
     let settings = TenantSettings {
@@ -65,7 +71,13 @@ fn setup() -> (Arc<Runtime>, Arc<Plugin>, Arc<TenantContext>) {
     };
     let secrets = TenantSecrets { leaflink_api_key: Secret::new("k"), business_central_client_secret: Secret::new("s") };
     let tenant = TenantContext::new(&settings, secrets).expect("the tenant context builds");
-    (runtime, plugin, tenant)
+    (runtime, plugin, core, tenant)
+}
+
+/// Converts a host binding record into the core crate's record of the same
+/// WIT type. Both sides derive serde with the WIT field names.
+fn to_core<T: serde::Serialize, U: serde::de::DeserializeOwned>(value: &T) -> U {
+    serde_json::from_value(serde_json::to_value(value).unwrap()).unwrap()
 }
 
 fn order_with_lines(lines: usize) -> (LlOrder, OrderContext) {
@@ -184,8 +196,11 @@ fn customer(clock_calls: i64) -> LlCustomer {
 
 fn benches(c: &mut Criterion) {
     let executor = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let (runtime, plugin, tenant) = setup();
+    let (runtime, plugin, core, tenant) = setup();
     let (order, context) = order_with_lines(20);
+    let core_settings: leafbridge_core::Settings = tenant.settings().clone().into_iter().collect();
+    let core_order: leafbridge_core::types::LlOrder = to_core(&order);
+    let core_context: leafbridge_core::OrderContext = to_core(&context);
 
     // The guest and the native code must agree before their speed is compared.
     let from_guest = executor.block_on(async {
@@ -193,6 +208,12 @@ fn benches(c: &mut Criterion) {
         session.map_order(&order, &context).await.unwrap()
     });
     assert_eq!(from_guest, map_order_natively(&order, &context).unwrap());
+    let from_core_guest = executor.block_on(async {
+        let mut session = runtime.mapper(&core, &tenant).await.unwrap();
+        session.map_order(&order, &context).await.unwrap()
+    });
+    let from_core_native = leafbridge_core::order::map_order(&core_settings, &core_order, &core_context).unwrap();
+    assert_eq!(from_core_guest, to_core::<_, BcSalesOrder>(&from_core_native));
 
     let mut group = c.benchmark_group("runtime");
     group.sample_size(50).measurement_time(Duration::from_secs(5)).warm_up_time(Duration::from_secs(1));
@@ -239,6 +260,25 @@ fn benches(c: &mut Criterion) {
     });
 
     group.bench_function("native_clock_now", |b| b.iter(now_rfc3339));
+
+    group.bench_function("core_instantiate_and_map_order_20_lines", |b| {
+        b.to_async(&executor).iter(|| async {
+            let mut session = runtime.mapper(&core, &tenant).await.unwrap();
+            session.map_order(&order, &context).await.unwrap()
+        })
+    });
+
+    let mut core_session = executor.block_on(runtime.mapper(&core, &tenant)).unwrap();
+    group.bench_function("core_map_order_20_lines_in_session", |b| {
+        b.iter(|| executor.block_on(core_session.map_order(&order, &context)).unwrap())
+    });
+
+    group.bench_function("core_native_map_order_20_lines", |b| {
+        b.iter(|| {
+            let order = std::hint::black_box(&core_order);
+            leafbridge_core::order::map_order(&core_settings, order, std::hint::black_box(&core_context)).unwrap()
+        })
+    });
     group.finish();
 }
 
