@@ -3,6 +3,7 @@
 mod cli;
 mod hostile;
 mod http_capability;
+mod ops_store_commands;
 mod plugin_loading;
 mod secrets;
 mod serve;

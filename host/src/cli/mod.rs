@@ -6,6 +6,8 @@ pub mod demo;
 mod home;
 pub mod link;
 mod output;
+pub mod plugin;
+mod plugin_test;
 pub mod run;
 pub mod runs;
 mod sandbox;
@@ -81,6 +83,9 @@ pub enum Command {
     /// List, accept or reject the pairs the link flow left to a person.
     #[command(subcommand)]
     Link(link::LinkCommand),
+    /// Add, list, remove and test a tenant's override plugin.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
     /// Start local LeafLink and Business Central stand-ins and serve until Ctrl-C.
     Sandbox(sandbox::SandboxArgs),
 }
@@ -117,6 +122,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Schedule(command) => schedule::run(&Home::resolve(home)?, command),
         Command::Serve(args) => serve::run(&Home::resolve(home)?, args).await,
         Command::Sandbox(args) => sandbox::run(args).await,
+        Command::Plugin(command) => plugin::run(&Home::resolve(home)?, command).await,
         Command::Status(args) => status::run(&Home::resolve(home)?, args),
         Command::Runs(args) => runs::run(&Home::resolve(home)?, args),
         Command::Conflicts(args) => conflicts::run(&Home::resolve(home)?, args),
