@@ -92,12 +92,12 @@ pub async fn run(home: &Home, command: PluginCommand) -> anyhow::Result<()> {
     }
 }
 
-/// The directory under the home that holds installed override plugins.
+/// Returns the directory under the home that contains installed override plugins.
 pub fn installed_plugin_dir(home: &Home) -> PathBuf {
     home.root().join("plugins")
 }
 
-/// The installed override plugin of `tenant`, if any.
+/// Reads the record of `tenant`'s installed override plugin, if any.
 pub fn installed(store: &Store, tenant: &str) -> anyhow::Result<Option<InstalledPlugin>> {
     let tree = store.tree(PLUGINS_TREE)?;
     let Some(bytes) = tree.get(tenant_key(tenant, "overrides"))? else {
@@ -191,7 +191,7 @@ fn remove(store: &Store, tenant: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The core plugin path inside `plugin_dir`.
+/// Returns the path of the core plugin inside `plugin_dir`.
 pub fn core_plugin(plugin_dir: &Path) -> PathBuf {
     plugin_dir.join(CORE_PLUGIN)
 }

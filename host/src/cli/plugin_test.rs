@@ -93,8 +93,8 @@ pub fn field_changes<T: Serialize>(record: &str, before: &T, after: &T) -> anyho
     Ok(changes)
 }
 
-/// A LeafLink customer with every common field set, as the LeafLink plugin
-/// parses one.
+/// Builds a LeafLink customer with every common field set, as the LeafLink
+/// plugin parses one.
 fn sample_customer() -> LlCustomer {
     LlCustomer {
         id: 148515,
@@ -121,7 +121,7 @@ fn sample_customer() -> LlCustomer {
     }
 }
 
-/// A LeafLink product with prices and stock, as the LeafLink plugin parses one.
+/// Builds a LeafLink product with prices and stock, as the LeafLink plugin parses one.
 fn sample_product() -> LlProduct {
     LlProduct {
         id: 2093,
@@ -146,7 +146,7 @@ fn sample_product() -> LlProduct {
     }
 }
 
-/// A BC item as the BC plugin parses one, for the `new-product` override.
+/// Builds a BC item as the BC plugin parses one, for the `new-product` override.
 fn sample_item() -> BcItem {
     BcItem {
         id: Some("fca5738a-44e3-ea11-bb43-000d3a2feca1".into()),

@@ -6,7 +6,7 @@ use super::xref::RecordKind;
 use super::{Candidate, CrossReference, DeadLetter, LinkProposal, ProposalStatus, Store, StoreError};
 
 impl Store {
-    /// The dead letter of one record, if any.
+    /// Reads the dead letter of one record, if any.
     pub fn dead_letter(&self, tenant: &str, flow: &str, record: &str) -> Result<Option<DeadLetter>, StoreError> {
         let tree = self.tree(DEAD_LETTERS_TREE)?;
         get_json(&tree, &compound_key(tenant, &[flow, record]))
@@ -26,7 +26,7 @@ impl Store {
         Ok(Some(letter))
     }
 
-    /// The link proposal of one LeafLink record, if any.
+    /// Finds the link proposal of one LeafLink record, if any.
     pub fn link_proposal(&self, tenant: &str, kind: RecordKind, leaflink_key: &str) -> Result<Option<LinkProposal>, StoreError> {
         Ok(self
             .link_proposals(tenant)?
