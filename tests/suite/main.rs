@@ -3,6 +3,7 @@
 mod cli;
 mod hostile;
 mod http_capability;
+mod ops_isolation;
 mod ops_notify;
 mod ops_plugin;
 mod ops_store_commands;

@@ -2,7 +2,7 @@
 //! and emails logged as not delivered.
 
 use leafbridge::schedule::{FlowRunner, RunFuture, RunOutcome, Trigger};
-use leafbridge::serve::notify::{Delivery, NotifyingRunner, notify_after_run};
+use leafbridge::serve::notify::{Delivery, NotifyingRunner, RunWatch};
 use leafbridge::store::{RunCounts, RunRecord, Store};
 use leafbridge_tests::{RecordingServer, tenant_settings};
 
@@ -79,10 +79,10 @@ async fn digest_is_one_post_per_run() {
 async fn email_digest_is_not_delivered() {
     let server = RecordingServer::start().await;
     let (_dir, store) = store_with_tenant(Some("ops@acme.example".to_owned()), &server);
-    let started = jiff::Timestamp::now();
+    let watch = RunWatch::start(&store, "acme", "orders-import");
     FailingRun { store: store.clone(), fail: true }.run("acme", "orders-import", Trigger::OnDemand).await.unwrap();
 
-    let delivery = notify_after_run(&store, "acme", "orders-import", started).await;
+    let delivery = watch.finish(&store).await;
     assert_eq!(delivery, Delivery::NotDelivered("not delivered: no mail transport configured".to_owned()));
     assert!(server.requests().is_empty(), "an email target caused an HTTP request");
 }
@@ -93,9 +93,9 @@ async fn webhook_error_is_reported() {
     server.script("/hooks/admin", [leafbridge_tests::Scripted::status(503)]);
     let url = format!("http://{}/hooks/admin", server.address);
     let (_dir, store) = store_with_tenant(Some(url), &server);
-    let started = jiff::Timestamp::now();
+    let watch = RunWatch::start(&store, "acme", "orders-import");
     FailingRun { store: store.clone(), fail: true }.run("acme", "orders-import", Trigger::OnDemand).await.unwrap();
 
-    let delivery = notify_after_run(&store, "acme", "orders-import", started).await;
+    let delivery = watch.finish(&store).await;
     assert_eq!(delivery, Delivery::NotDelivered("the webhook returned HTTP 503".to_owned()));
 }

@@ -119,11 +119,13 @@ fn add(home: &Home, store: &Store, tenant: &str, file: &Path) -> anyhow::Result<
         .load(file, World::TenantOverrides)
         .with_context(|| format!("tenant {tenant}: {} is not a valid override plugin", file.display()))?;
 
+    // NOTE: `TenantPlugins::load` reads only `<plugin-dir>/<tenant>-overrides.wasm`,
+    // so `run` and `serve` do not use this copy yet.
     let dir = installed_plugin_dir(home);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let target = dir.join(overrides_plugin_file(tenant));
-    // Write a temporary file and rename it, so a running flow never reads a
-    // half-written component.
+    // Write a temporary file and rename it, so no reader sees a half-written
+    // component.
     let partial = target.with_extension("wasm.partial");
     std::fs::write(&partial, &bytes).with_context(|| format!("cannot write {}", partial.display()))?;
     std::fs::rename(&partial, &target).with_context(|| format!("cannot install {}", target.display()))?;

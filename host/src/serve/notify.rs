@@ -48,16 +48,22 @@ pub enum Delivery {
     NotDelivered(String),
 }
 
-/// Collects what the run `run_id` of `flow`, started at `started`, left for a
-/// person. A dead letter or conflict counts when its time is at or after the
-/// start; a proposal counts while it is open.
-pub fn collect(store: &Store, tenant: &str, flow: &str, run_id: &str, started: jiff::Timestamp) -> Result<Digest, StoreError> {
-    // `record_dead_letter` sets the next retry from the time of the failure,
-    // so a letter touched by this run has its next retry after the start.
+/// Collects what the run `run_id` of `flow` left for a person. A dead letter
+/// counts when it is new or changed since `before`, the tenant's dead letters
+/// when the run started. A conflict counts when it was detected at or after
+/// `started`, and a proposal counts while it is open.
+pub fn collect(
+    store: &Store,
+    tenant: &str,
+    flow: &str,
+    run_id: &str,
+    started: jiff::Timestamp,
+    before: &[DeadLetter],
+) -> Result<Digest, StoreError> {
     let failed = store
         .dead_letters(tenant)?
         .into_iter()
-        .filter(|letter| letter.flow == flow && letter.next_retry > started)
+        .filter(|letter| letter.flow == flow && !before.contains(letter))
         .collect();
     let conflicts =
         store.conflicts(tenant)?.into_iter().filter(|conflict| conflict.flow == flow && conflict.detected >= started).collect();
@@ -129,29 +135,53 @@ impl<R: crate::schedule::FlowRunner> crate::schedule::FlowRunner for NotifyingRu
         let store = self.store.clone();
         let (tenant, flow) = (tenant.to_owned(), flow.to_owned());
         Box::pin(async move {
-            let started = jiff::Timestamp::now();
+            let watch = RunWatch::start(&store, &tenant, &flow);
             let result = inner.run(&tenant, &flow, trigger).await;
-            notify_after_run(&store, &tenant, &flow, started).await;
+            watch.finish(&store).await;
             result
         })
     }
 }
 
-/// Collects and delivers the digest of the latest run of `flow`; a store
-/// error is logged, because the run itself already finished.
-pub async fn notify_after_run(store: &Store, tenant: &str, flow: &str, started: jiff::Timestamp) -> Delivery {
-    let settings = store.tenants().map_err(crate::store::tenants::TenantError::from).and_then(|tenants| tenants.get(tenant));
-    let notify = match settings {
-        Ok(Some(settings)) => settings.notify,
-        Ok(None) => return Delivery::Nothing,
-        Err(error) => return not_delivered(format!("tenant {tenant}: cannot read the settings: {error}")),
-    };
-    let run_id = match store.runs(tenant) {
-        Ok(runs) => runs.into_iter().rev().find(|run| run.flow == flow).map(|run| run.id).unwrap_or_default(),
-        Err(error) => return not_delivered(format!("tenant {tenant}: cannot read the runs: {error}")),
-    };
-    match collect(store, tenant, flow, &run_id, started) {
-        Ok(digest) => deliver(notify.as_deref(), &digest).await,
-        Err(error) => not_delivered(format!("tenant {tenant}, flow {flow}: cannot collect the digest: {error}")),
+/// The state of a tenant when a run starts, to tell afterwards what the run
+/// added.
+#[derive(Debug, Clone)]
+pub struct RunWatch {
+    tenant: String,
+    flow: String,
+    started: jiff::Timestamp,
+    dead_letters: Vec<DeadLetter>,
+}
+
+impl RunWatch {
+    /// Records the start time and the tenant's dead letters. A store error
+    /// leaves the snapshot empty, so every dead letter of the flow is reported.
+    pub fn start(store: &Store, tenant: &str, flow: &str) -> Self {
+        let dead_letters = store.dead_letters(tenant).unwrap_or_else(|error| {
+            tracing::warn!(tenant, flow, %error, "cannot read the dead letters before the run");
+            Vec::new()
+        });
+        Self { tenant: tenant.to_owned(), flow: flow.to_owned(), started: jiff::Timestamp::now(), dead_letters }
+    }
+
+    /// Collects and delivers the digest of the latest run of the flow. A store
+    /// error is logged and returned as `NotDelivered`, because the run itself
+    /// already finished.
+    pub async fn finish(&self, store: &Store) -> Delivery {
+        let (tenant, flow) = (self.tenant.as_str(), self.flow.as_str());
+        let settings = store.tenants().map_err(crate::store::tenants::TenantError::from).and_then(|tenants| tenants.get(tenant));
+        let notify = match settings {
+            Ok(Some(settings)) => settings.notify,
+            Ok(None) => return Delivery::Nothing,
+            Err(error) => return not_delivered(format!("tenant {tenant}: cannot read the settings: {error}")),
+        };
+        let run_id = match store.runs(tenant) {
+            Ok(runs) => runs.into_iter().rev().find(|run| run.flow == flow).map(|run| run.id).unwrap_or_default(),
+            Err(error) => return not_delivered(format!("tenant {tenant}: cannot read the runs: {error}")),
+        };
+        match collect(store, tenant, flow, &run_id, self.started, &self.dead_letters) {
+            Ok(digest) => deliver(notify.as_deref(), &digest).await,
+            Err(error) => not_delivered(format!("tenant {tenant}, flow {flow}: cannot collect the digest: {error}")),
+        }
     }
 }
