@@ -37,8 +37,8 @@ fn plugin_add_test_and_remove() {
     assert_eq!(records[0]["tenant"], "acme");
     assert_eq!(records[0]["sha256"].as_str().unwrap().len(), 64);
 
-    // Cascade's plugin sets the LeafLink fields of a new product from the BC
-    // item, so the BC item sample must show changed fields.
+    // Cascade's plugin sets `minimum_order` and `retail_price` of a new
+    // product, which the core mapping leaves unset for this item.
     let tested = leafbridge(home.path(), &["plugin", "test", "acme", "--json"], "");
     assert!(tested.status.success(), "{}", stderr(&tested));
     let changes: serde_json::Value = serde_json::from_str(&stdout(&tested)).unwrap();
@@ -53,7 +53,8 @@ fn plugin_add_test_and_remove() {
         assert_ne!(change["before"], change["after"], "an unchanged field was reported: {change}");
     }
     let fields: Vec<&str> = item_changes.iter().map(|change| change["field"].as_str().unwrap()).collect();
-    assert!(fields.contains(&"wholesale_price"), "wholesale_price not among {fields:?}");
+    assert!(fields.contains(&"minimum_order"), "minimum_order not among {fields:?}");
+    assert!(fields.contains(&"retail_price"), "retail_price not among {fields:?}");
 
     let removed = leafbridge(home.path(), &["plugin", "remove", "acme"], "");
     assert!(removed.status.success(), "{}", stderr(&removed));
