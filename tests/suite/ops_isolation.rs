@@ -11,8 +11,8 @@ async fn plugin_cannot_reach_other_tenant() {
     let server_b = RecordingServer::start().await;
     let settings_b = tenant_settings("tenant-b", server_b.address);
 
-    // Tenant A's plugin settings name tenant B's endpoints, as a plugin author
-    // who knows them could arrange.
+    // Tenant A's plugin settings contain tenant B's endpoints, as a plugin
+    // author with those URLs could arrange.
     let mut settings_a = tenant_settings("tenant-a", server_a.address);
     let targets = [
         ("plugin.target.leaflink", format!("{}/orders-received/", settings_b.leaflink.base_url)),
