@@ -3,6 +3,10 @@
 mod cli;
 mod hostile;
 mod http_capability;
+mod ops_isolation;
+mod ops_notify;
+mod ops_plugin;
+mod ops_store_commands;
 mod plugin_loading;
 mod secrets;
 mod serve;

@@ -1,14 +1,22 @@
 //! The `leafbridge` command line: nouns then verbs, one file per command.
 
+pub mod conflicts;
+pub mod dead_letters;
 pub mod demo;
 mod home;
+pub mod link;
 mod output;
+pub mod plugin;
+mod plugin_test;
 pub mod run;
+pub mod runs;
 mod sandbox;
 pub mod schedule;
 pub mod secrets;
 pub mod serve;
+pub mod status;
 pub mod tenant;
+pub mod xref;
 
 pub use home::Home;
 
@@ -53,6 +61,31 @@ pub enum Command {
     ///
     /// Example: LEAFBRIDGE_ADMIN_TOKEN=... leafbridge serve --listen 127.0.0.1:8080
     Serve(serve::ServeArgs),
+    /// Show each tenant's dead letters, conflicts, open link proposals and
+    /// the last run of each flow.
+    ///
+    /// Example: leafbridge status --json
+    Status(status::StatusArgs),
+    /// List a tenant's runs, newest first.
+    ///
+    /// Example: leafbridge runs acme --flow orders-import --json
+    Runs(runs::RunsArgs),
+    /// List a tenant's conflicts.
+    ///
+    /// Example: leafbridge conflicts acme --json
+    Conflicts(conflicts::ConflictsArgs),
+    /// List, retry or discard records a flow could not process.
+    #[command(subcommand)]
+    DeadLetters(dead_letters::DeadLettersCommand),
+    /// Show cross-references between LeafLink and BC records.
+    #[command(subcommand)]
+    Xref(xref::XrefCommand),
+    /// List, accept or reject the pairs the link flow left to a person.
+    #[command(subcommand)]
+    Link(link::LinkCommand),
+    /// Add, list, remove and test a tenant's override plugin.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
     /// Start local LeafLink and Business Central stand-ins and serve until Ctrl-C.
     Sandbox(sandbox::SandboxArgs),
 }
@@ -89,6 +122,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Schedule(command) => schedule::run(&Home::resolve(home)?, command),
         Command::Serve(args) => serve::run(&Home::resolve(home)?, args).await,
         Command::Sandbox(args) => sandbox::run(args).await,
+        Command::Plugin(command) => plugin::run(&Home::resolve(home)?, command).await,
+        Command::Status(args) => status::run(&Home::resolve(home)?, args),
+        Command::Runs(args) => runs::run(&Home::resolve(home)?, args),
+        Command::Conflicts(args) => conflicts::run(&Home::resolve(home)?, args),
+        Command::DeadLetters(command) => dead_letters::run(&Home::resolve(home)?, command).await,
+        Command::Xref(command) => xref::run(&Home::resolve(home)?, command),
+        Command::Link(command) => link::run(&Home::resolve(home)?, command),
     }
 }
 

@@ -55,8 +55,10 @@ pub async fn run(home: &Home, args: RunArgs) -> anyhow::Result<()> {
     let plugin_dir = args.plugin_dir.unwrap_or_else(default_plugin_dir);
     let runner = TenantRunner::open(&runtime, &plugin_dir, settings, secrets)?;
 
+    let watch = crate::serve::notify::RunWatch::start(&store, &args.tenant, args.flow.name());
     let report = runner.run(&store, args.flow).await?;
     store.flush()?;
+    watch.finish(&store).await;
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {

@@ -41,6 +41,7 @@ pub async fn run(home: &Home, args: ServeArgs) -> anyhow::Result<()> {
     let limits = SchedulerLimits { max_concurrent_runs: args.max_runs, max_concurrent_runs_per_tenant: args.max_runs_per_tenant };
     let runtime = super::run::open_runtime(home)?;
     let engine = crate::flows::runner::FlowEngine::new(runtime, crate::runtime::default_plugin_dir(), store.clone(), secrets.clone());
+    let engine = crate::serve::notify::NotifyingRunner::new(engine, store.clone());
     let scheduler = Scheduler::new(Arc::new(engine), limits, metrics.clone());
     let state = AppState { store, secrets, scheduler, metrics, admin_token: Arc::new(admin_token) };
 

@@ -130,7 +130,10 @@ pub struct TenantFields {
     /// OAuth2 client id of the tenant's Entra application.
     #[arg(long, value_name = "ID")]
     pub bc_client_id: Option<String>,
-    /// Webhook URL that receives failure digests.
+    /// Admin contact for failed records, conflicts and link proposals. An
+    /// http(s) webhook URL receives one JSON digest per run. An email address
+    /// is accepted, but leafbridge has no mail transport, so each digest is
+    /// logged as "not delivered: no mail transport configured".
     #[arg(long, value_name = "URL")]
     pub notify: Option<String>,
 }

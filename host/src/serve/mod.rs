@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod metrics;
+pub mod notify;
 pub mod webhooks;
 
 use std::net::SocketAddr;

@@ -9,6 +9,7 @@ pub mod conflicts;
 pub mod cursors;
 pub mod dead_letters;
 pub mod link_proposals;
+mod operations;
 mod records;
 pub mod runs;
 pub mod secrets;

@@ -1,0 +1,149 @@
+//! `leafbridge dead-letters list|retry|discard`: records a flow could not
+//! process, and what a person does about them.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+
+use super::Home;
+use super::output::{print_json, print_table};
+use crate::flows::Flow;
+use crate::flows::runner::TenantRunner;
+use crate::runtime::default_plugin_dir;
+
+#[derive(Debug, Subcommand)]
+pub enum DeadLettersCommand {
+    /// List a tenant's dead letters with their reasons and next retry.
+    ///
+    /// Example: leafbridge dead-letters list acme --json
+    List {
+        /// The registered tenant's name.
+        tenant: String,
+        /// Show only the dead letters of this flow.
+        #[arg(long)]
+        flow: Option<Flow>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a dead letter due now, so the next run of its flow retries the
+    /// record; with --run, run that flow once right away.
+    ///
+    /// Example: leafbridge dead-letters retry acme orders-import "order 3F9A-12" --run
+    Retry(RetryArgs),
+    /// Remove a dead letter; the flow stops retrying the record.
+    ///
+    /// Example: leafbridge dead-letters discard acme orders-import "order 3F9A-12"
+    Discard {
+        /// The registered tenant's name.
+        tenant: String,
+        /// The flow that recorded the dead letter.
+        flow: Flow,
+        /// The record as `list` shows it, e.g. "order 3F9A-12".
+        record: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RetryArgs {
+    /// The registered tenant's name.
+    pub tenant: String,
+    /// The flow that recorded the dead letter.
+    pub flow: Flow,
+    /// The record as `list` shows it, e.g. "order 3F9A-12".
+    pub record: String,
+    /// Run the flow once now instead of waiting for its next scheduled run.
+    #[arg(long)]
+    pub run: bool,
+    /// Directory of the plugin components, for --run; defaults to
+    /// $LEAFBRIDGE_PLUGIN_DIR, else where `cargo xtask plugins` writes them.
+    #[arg(long, value_name = "DIR")]
+    pub plugin_dir: Option<PathBuf>,
+}
+
+pub async fn run(home: &Home, command: DeadLettersCommand) -> anyhow::Result<()> {
+    match command {
+        DeadLettersCommand::List { tenant, flow, json } => list(home, &tenant, flow, json),
+        DeadLettersCommand::Retry(args) => retry(home, args).await,
+        DeadLettersCommand::Discard { tenant, flow, record } => discard(home, &tenant, flow, &record),
+    }
+}
+
+fn list(home: &Home, tenant: &str, flow: Option<Flow>, json: bool) -> anyhow::Result<()> {
+    let store = super::open_store(home)?;
+    store.tenants()?.require(tenant)?;
+    let mut letters = store.dead_letters(tenant)?;
+    if let Some(flow) = flow {
+        letters.retain(|letter| letter.flow == flow.name());
+    }
+    if json {
+        return print_json(&letters);
+    }
+    if letters.is_empty() {
+        println!("Tenant {tenant} has no dead letters.");
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = letters
+        .iter()
+        .map(|letter| {
+            vec![
+                letter.flow.clone(),
+                letter.record.clone(),
+                letter.attempts.to_string(),
+                letter.next_retry.strftime("%Y-%m-%d %H:%M:%S UTC").to_string(),
+                letter.reason.clone(),
+            ]
+        })
+        .collect();
+    print_table(&["flow", "record", "attempts", "next retry", "reason"], &rows);
+    Ok(())
+}
+
+async fn retry(home: &Home, args: RetryArgs) -> anyhow::Result<()> {
+    let store = super::open_store(home)?;
+    let settings = store.tenants()?.require(&args.tenant)?;
+    let flow = args.flow.name();
+    store
+        .make_dead_letter_due(&args.tenant, flow, &args.record)?
+        .with_context(|| not_found(&args.tenant, flow, &args.record))?;
+    store.flush()?;
+    if !args.run {
+        println!("Tenant {}, flow {flow}: {} is due and will be retried on the next run.", args.tenant, args.record);
+        return Ok(());
+    }
+
+    let secrets = super::run::load_secrets(home, &store, &settings)?;
+    let runtime = super::run::open_runtime(home)?;
+    let plugin_dir = args.plugin_dir.unwrap_or_else(default_plugin_dir);
+    let runner = TenantRunner::open(&runtime, &plugin_dir, settings, secrets)?;
+    let report = runner.run(&store, args.flow).await?;
+    store.flush()?;
+    super::run::print_table(&[report]);
+    match store.dead_letter(&args.tenant, flow, &args.record)? {
+        None => println!("{} succeeded and its dead letter is removed.", args.record),
+        Some(letter) => anyhow::bail!(
+            "tenant {}, flow {flow}: {} failed again (attempt {}): {}",
+            args.tenant,
+            args.record,
+            letter.attempts,
+            letter.reason
+        ),
+    }
+    Ok(())
+}
+
+fn discard(home: &Home, tenant: &str, flow: Flow, record: &str) -> anyhow::Result<()> {
+    let store = super::open_store(home)?;
+    store.tenants()?.require(tenant)?;
+    let flow = flow.name();
+    store.dead_letter(tenant, flow, record)?.with_context(|| not_found(tenant, flow, record))?;
+    store.clear_dead_letter(tenant, flow, record)?;
+    store.flush()?;
+    println!("Tenant {tenant}, flow {flow}: the dead letter of {record} is discarded.");
+    Ok(())
+}
+
+fn not_found(tenant: &str, flow: &str, record: &str) -> String {
+    format!("tenant {tenant}, flow {flow}: no dead letter for {record:?}; `leafbridge dead-letters list {tenant}` shows them")
+}

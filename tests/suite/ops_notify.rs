@@ -1,0 +1,101 @@
+//! Admin notification digests: one message per run to the tenant's webhook,
+//! and emails logged as not delivered.
+
+use leafbridge::schedule::{FlowRunner, RunFuture, RunOutcome, Trigger};
+use leafbridge::serve::notify::{Delivery, NotifyingRunner, RunWatch};
+use leafbridge::store::{RunCounts, RunRecord, Store};
+use leafbridge_tests::{RecordingServer, tenant_settings};
+
+/// A runner that records a run and, when `fail` is set, two dead letters,
+/// as a flow run with two failing records does.
+struct FailingRun {
+    store: Store,
+    fail: bool,
+}
+
+impl FlowRunner for FailingRun {
+    fn run(&self, tenant: &str, flow: &str, _trigger: Trigger) -> RunFuture {
+        let (store, fail) = (self.store.clone(), self.fail);
+        let (tenant, flow) = (tenant.to_owned(), flow.to_owned());
+        Box::pin(async move {
+            let started = jiff::Timestamp::now();
+            if fail {
+                store.record_dead_letter(&tenant, &flow, "order A-1", "unknown SKU ZZZ-9").unwrap();
+                store.record_dead_letter(&tenant, &flow, "order A-2", "customer not linked").unwrap();
+            }
+            let counts = RunCounts { read: 2, failed: if fail { 2 } else { 0 }, ..RunCounts::default() };
+            store
+                .record_run(&RunRecord {
+                    id: format!("run-{}", started.as_microsecond()),
+                    tenant,
+                    flow,
+                    started,
+                    finished: jiff::Timestamp::now(),
+                    counts,
+                    outcome: leafbridge::store::RunOutcome::Done,
+                    reason: None,
+                })
+                .unwrap();
+            Ok(RunOutcome { read: 2, written: 0, skipped: 0, failed: if fail { 2 } else { 0 } })
+        })
+    }
+}
+
+fn store_with_tenant(notify: Option<String>, server: &RecordingServer) -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    let mut settings = tenant_settings("acme", server.address);
+    settings.notify = notify;
+    store.tenants().unwrap().register(&settings).unwrap();
+    (dir, store)
+}
+
+#[tokio::test]
+async fn digest_is_one_post_per_run() {
+    let server = RecordingServer::start().await;
+    let url = format!("http://{}/hooks/admin", server.address);
+    let (_dir, store) = store_with_tenant(Some(url), &server);
+
+    let runner = NotifyingRunner::new(FailingRun { store: store.clone(), fail: true }, store.clone());
+    runner.run("acme", "orders-import", Trigger::OnDemand).await.unwrap();
+
+    let posts = server.requests_to("/hooks/admin");
+    assert_eq!(posts.len(), 1, "two failed records must make one digest");
+    assert_eq!(posts[0].method, "POST");
+    let digest: serde_json::Value = serde_json::from_str(&posts[0].body).unwrap();
+    assert_eq!(digest["tenant"], "acme");
+    assert_eq!(digest["flow"], "orders-import");
+    assert!(digest["run_id"].as_str().unwrap().starts_with("run-"));
+    let records: Vec<&str> = digest["failed"].as_array().unwrap().iter().map(|letter| letter["record"].as_str().unwrap()).collect();
+    assert_eq!(records, ["order A-1", "order A-2"]);
+
+    // A clean run leaves nothing for a person, so nothing is sent.
+    let clean = NotifyingRunner::new(FailingRun { store: store.clone(), fail: false }, store.clone());
+    clean.run("acme", "orders-import", Trigger::OnDemand).await.unwrap();
+    assert_eq!(server.requests_to("/hooks/admin").len(), 1, "a clean run sent a digest");
+}
+
+#[tokio::test]
+async fn email_digest_is_not_delivered() {
+    let server = RecordingServer::start().await;
+    let (_dir, store) = store_with_tenant(Some("ops@acme.example".to_owned()), &server);
+    let watch = RunWatch::start(&store, "acme", "orders-import");
+    FailingRun { store: store.clone(), fail: true }.run("acme", "orders-import", Trigger::OnDemand).await.unwrap();
+
+    let delivery = watch.finish(&store).await;
+    assert_eq!(delivery, Delivery::NotDelivered("not delivered: no mail transport configured".to_owned()));
+    assert!(server.requests().is_empty(), "an email target caused an HTTP request");
+}
+
+#[tokio::test]
+async fn webhook_error_is_reported() {
+    let server = RecordingServer::start().await;
+    server.script("/hooks/admin", [leafbridge_tests::Scripted::status(503)]);
+    let url = format!("http://{}/hooks/admin", server.address);
+    let (_dir, store) = store_with_tenant(Some(url), &server);
+    let watch = RunWatch::start(&store, "acme", "orders-import");
+    FailingRun { store: store.clone(), fail: true }.run("acme", "orders-import", Trigger::OnDemand).await.unwrap();
+
+    let delivery = watch.finish(&store).await;
+    assert_eq!(delivery, Delivery::NotDelivered("the webhook returned HTTP 503".to_owned()));
+}

@@ -1,0 +1,98 @@
+//! `leafbridge plugin add|list|remove|test` with real components.
+
+use leafbridge_tests::plugin_path;
+
+use super::cli::{leafbridge, stderr, stdout, tenant_flags};
+
+fn home_with_tenant() -> tempfile::TempDir {
+    let home = tempfile::tempdir().unwrap();
+    let flags = tenant_flags("acme");
+    let mut args = vec!["tenant", "add"];
+    args.extend(flags.iter().map(String::as_str));
+    let added = leafbridge(home.path(), &args, "");
+    assert!(added.status.success(), "{}", stderr(&added));
+    home
+}
+
+fn error_line(output: &std::process::Output) -> String {
+    let errors: Vec<String> = stderr(output).lines().filter(|line| line.starts_with("error:")).map(str::to_owned).collect();
+    assert_eq!(errors.len(), 1, "expected one error line, got {errors:?}");
+    errors[0].clone()
+}
+
+#[test]
+fn plugin_add_test_and_remove() {
+    let home = home_with_tenant();
+    let component = plugin_path("cascade-cultivation-overrides");
+    assert!(component.exists(), "{} is missing; run `cargo xtask plugins`", component.display());
+
+    let added = leafbridge(home.path(), &["plugin", "add", "acme", component.to_str().unwrap()], "");
+    assert!(added.status.success(), "{}", stderr(&added));
+    let installed = home.path().join("plugins").join("acme-overrides.wasm");
+    assert_eq!(std::fs::read(&installed).unwrap(), std::fs::read(&component).unwrap(), "the installed copy differs");
+
+    let list = leafbridge(home.path(), &["plugin", "list", "--json"], "");
+    assert!(list.status.success(), "{}", stderr(&list));
+    let records: serde_json::Value = serde_json::from_str(&stdout(&list)).unwrap();
+    assert_eq!(records[0]["tenant"], "acme");
+    assert_eq!(records[0]["sha256"].as_str().unwrap().len(), 64);
+
+    // Cascade's plugin sets `minimum_order` and `retail_price` of a new
+    // product, which the core mapping leaves unset for this item.
+    let tested = leafbridge(home.path(), &["plugin", "test", "acme", "--json"], "");
+    assert!(tested.status.success(), "{}", stderr(&tested));
+    let changes: serde_json::Value = serde_json::from_str(&stdout(&tested)).unwrap();
+    let item_changes: Vec<&serde_json::Value> = changes
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|change| change["record"].as_str().unwrap().starts_with("BC item"))
+        .collect();
+    assert!(!item_changes.is_empty(), "no change reported: {changes}");
+    for change in &item_changes {
+        assert_ne!(change["before"], change["after"], "an unchanged field was reported: {change}");
+    }
+    let fields: Vec<&str> = item_changes.iter().map(|change| change["field"].as_str().unwrap()).collect();
+    assert!(fields.contains(&"minimum_order"), "minimum_order not among {fields:?}");
+    assert!(fields.contains(&"retail_price"), "retail_price not among {fields:?}");
+
+    let removed = leafbridge(home.path(), &["plugin", "remove", "acme"], "");
+    assert!(removed.status.success(), "{}", stderr(&removed));
+    assert!(!installed.exists(), "remove left the component file");
+    let list = leafbridge(home.path(), &["plugin", "list", "--json"], "");
+    assert_eq!(stdout(&list).trim(), "[]");
+    let again = leafbridge(home.path(), &["plugin", "remove", "acme"], "");
+    assert!(error_line(&again).contains("no override plugin"));
+    let untested = leafbridge(home.path(), &["plugin", "test", "acme"], "");
+    assert!(error_line(&untested).contains("no override plugin"));
+}
+
+#[test]
+fn plugin_add_rejects_wrong_components() {
+    let home = home_with_tenant();
+
+    // A LeafLink connector exports the wrong interface for an override plugin.
+    let connector = plugin_path("fixture-well-behaved");
+    let wrong_world = leafbridge(home.path(), &["plugin", "add", "acme", connector.to_str().unwrap()], "");
+    assert!(!wrong_world.status.success());
+    assert!(error_line(&wrong_world).contains("not a valid override plugin"));
+
+    let not_wasm = home.path().join("notes.wasm");
+    std::fs::write(&not_wasm, b"hello").unwrap();
+    let garbage = leafbridge(home.path(), &["plugin", "add", "acme", not_wasm.to_str().unwrap()], "");
+    assert!(!garbage.status.success());
+    assert!(error_line(&garbage).contains("not a valid override plugin"));
+
+    let missing = leafbridge(home.path(), &["plugin", "add", "acme", "/nonexistent/x.wasm"], "");
+    assert!(!missing.status.success());
+    assert!(error_line(&missing).contains("cannot read"));
+
+    let component = plugin_path("cascade-cultivation-overrides");
+    let unknown_tenant = leafbridge(home.path(), &["plugin", "add", "nobody", component.to_str().unwrap()], "");
+    assert!(!unknown_tenant.status.success());
+    assert!(error_line(&unknown_tenant).contains("nobody"));
+
+    assert!(!home.path().join("plugins").join("acme-overrides.wasm").exists(), "a rejected component was installed");
+    let list = leafbridge(home.path(), &["plugin", "list", "--json"], "");
+    assert_eq!(stdout(&list).trim(), "[]");
+}
