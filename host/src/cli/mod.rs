@@ -1,5 +1,6 @@
 //! The `leafbridge` command line: nouns then verbs, one file per command.
 
+mod bench;
 pub mod demo;
 mod home;
 mod output;
@@ -55,6 +56,9 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Start local LeafLink and Business Central stand-ins and serve until Ctrl-C.
     Sandbox(sandbox::SandboxArgs),
+    /// Measure throughput against a sandbox in a child process.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 /// Parses the command line, runs the command and turns an error into a
@@ -89,6 +93,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Schedule(command) => schedule::run(&Home::resolve(home)?, command),
         Command::Serve(args) => serve::run(&Home::resolve(home)?, args).await,
         Command::Sandbox(args) => sandbox::run(args).await,
+        Command::Bench(command) => bench::run(command).await,
     }
 }
 
