@@ -56,11 +56,28 @@ const FORBIDDEN_HEADERS: &[&str] = &[
 ];
 const CREDENTIAL_WORDS: &[&str] = &["auth", "token", "secret", "api-key", "apikey", "cookie", "credential", "password"];
 
+/// The number of inner requests of a JSON `$batch` request, `None` for
+/// any other request.
+fn batch_operation_count(url: &Url, body: Option<&[u8]>) -> Option<u64> {
+    if !url.path().ends_with("/$batch") {
+        return None;
+    }
+    #[derive(serde::Deserialize)]
+    struct Batch {
+        requests: Vec<serde::de::IgnoredAny>,
+    }
+    let batch: Batch = serde_json::from_slice(body?).ok()?;
+    Some(batch.requests.len() as u64)
+}
+
 /// Request counts of one tenant.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     pub leaflink_requests: AtomicU64,
     pub business_central_requests: AtomicU64,
+    /// BC operations: one per plain request, one per inner request of a
+    /// `$batch`.
+    pub business_central_operations: AtomicU64,
     pub leaflink_throttled: AtomicU64,
     pub business_central_throttled: AtomicU64,
     pub retries: AtomicU64,
@@ -189,7 +206,7 @@ impl HttpCapability {
             if !permit.waited.is_zero() {
                 tracing::debug!(tenant = %self.tenant, api = %api, waited_ms = permit.waited.as_millis() as u64, "Paced request under the API's rate limit.");
             }
-            self.count_request(api);
+            self.count_request(api, url, body);
 
             let mut authorization = HeaderValue::from_str(authorization.expose())
                 .map_err(|_| HttpError::Credentials(format!("the {api} credential is not a valid header value")))?;
@@ -287,12 +304,16 @@ impl HttpCapability {
         }
     }
 
-    fn count_request(&self, api: Api) {
+    fn count_request(&self, api: Api, url: &Url, body: Option<&[u8]>) {
         let counter = match api {
             Api::LeafLink => &self.counters.leaflink_requests,
             _ => &self.counters.business_central_requests,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        if api != Api::LeafLink {
+            let operations = batch_operation_count(url, body).unwrap_or(1);
+            self.counters.business_central_operations.fetch_add(operations, Ordering::Relaxed);
+        }
     }
 
     fn count_throttled(&self, api: Api) {

@@ -31,6 +31,9 @@ pub struct ApiCounters {
     pub leaflink_requests: u64,
     /// Requests sent to BC, each retry included; token requests are not.
     pub business_central_requests: u64,
+    /// BC operations: one per plain request, one per inner request of a
+    /// `$batch`, each retry included.
+    pub business_central_operations: u64,
     /// 429 responses from LeafLink.
     pub leaflink_throttled: u64,
     /// 429 responses from BC.
@@ -125,6 +128,7 @@ impl TenantContext {
         ApiCounters {
             leaflink_requests: counters.leaflink_requests.load(Ordering::Relaxed),
             business_central_requests: counters.business_central_requests.load(Ordering::Relaxed),
+            business_central_operations: counters.business_central_operations.load(Ordering::Relaxed),
             leaflink_throttled: counters.leaflink_throttled.load(Ordering::Relaxed),
             business_central_throttled: counters.business_central_throttled.load(Ordering::Relaxed),
             retries: counters.retries.load(Ordering::Relaxed),

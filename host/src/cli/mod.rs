@@ -1,5 +1,6 @@
 //! The `leafbridge` command line: nouns then verbs, one file per command.
 
+mod bench;
 pub mod conflicts;
 pub mod dead_letters;
 pub mod demo;
@@ -88,6 +89,9 @@ pub enum Command {
     Plugin(plugin::PluginCommand),
     /// Start local LeafLink and Business Central stand-ins and serve until Ctrl-C.
     Sandbox(sandbox::SandboxArgs),
+    /// Measure throughput against a sandbox in a child process.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 /// Parses the command line, runs the command and turns an error into a
@@ -122,6 +126,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Schedule(command) => schedule::run(&Home::resolve(home)?, command),
         Command::Serve(args) => serve::run(&Home::resolve(home)?, args).await,
         Command::Sandbox(args) => sandbox::run(args).await,
+        Command::Bench(command) => bench::run(command).await,
         Command::Plugin(command) => plugin::run(&Home::resolve(home)?, command).await,
         Command::Status(args) => status::run(&Home::resolve(home)?, args),
         Command::Runs(args) => runs::run(&Home::resolve(home)?, args),

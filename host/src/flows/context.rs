@@ -8,6 +8,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::ports::{ApiError, Plugins};
+use crate::runtime::bindings::types::LlCustomer;
 use super::{Flow, FlowError};
 use crate::store::{Conflict, RunCounts, RunOutcome, RunRecord, Store, StoreError};
 use crate::tenant::TenantSettings;
@@ -36,6 +37,31 @@ pub struct RunCache {
     pub customers: HashMap<i64, (Option<String>, String)>,
     /// SKU -> BC item number.
     pub items: HashMap<String, String>,
+    /// LeafLink product id -> SKU, for order lines that name only their
+    /// product.
+    pub product_skus: HashMap<i64, String>,
+    /// LeafLink customers read ahead by a crawl of the whole customer list,
+    /// by id; each is removed when its order page uses it.
+    pub leaflink_customers: HashMap<i64, LlCustomer>,
+    /// The size of the order crawl, set by `orders-import` from its first
+    /// page; it decides whether reading a whole list is cheaper than reading
+    /// by id page after page.
+    pub crawl: Option<CrawlSize>,
+    /// Whether the product catalog was read (or found too large to read) in
+    /// this run.
+    pub products_read_ahead: bool,
+    /// Whether the customer list was read (or found too large to read) in
+    /// this run.
+    pub customers_read_ahead: bool,
+}
+
+/// The expected size of an order crawl, estimated from its first page.
+#[derive(Debug, Clone, Copy)]
+pub struct CrawlSize {
+    /// Orders the list reports in total (`count`).
+    pub orders: u64,
+    /// Order lines expected in total: `orders` times the first page's mean.
+    pub lines: u64,
 }
 
 pub struct SyncContext<'a, P: Plugins> {

@@ -18,6 +18,7 @@ mod payments;
 pub mod plugins;
 pub mod runner;
 pub mod ports;
+mod read_ahead;
 mod products;
 mod resolve;
 

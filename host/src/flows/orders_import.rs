@@ -15,6 +15,7 @@ use std::collections::{BTreeSet, HashMap};
 use super::fields;
 use super::ports::{ApiError, BusinessCentralApi, LeafLinkApi, MappingApi, OverridesApi, Plugins};
 use super::resolve::{self, LEAFLINK_PAGE, LOOKUP_CHUNK, query_on};
+use super::context::CrawlSize;
 use super::{FlowError, SyncContext};
 use crate::runtime::bindings::business_central::{Write, Written};
 use crate::runtime::bindings::leaflink::{OrderQuery, ProductQuery};
@@ -50,6 +51,11 @@ pub(crate) async fn run<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), F
             .list_orders(&query, next)
             .await
             .map_err(|error| cx.api_error("listing LeafLink orders", error))?;
+        if cx.cache.crawl.is_none() && !page.orders.is_empty() {
+            let lines: u64 = page.orders.iter().map(|order| order.line_items.len() as u64).sum();
+            let orders = page.count.max(page.orders.len() as u64);
+            cx.cache.crawl = Some(CrawlSize { orders, lines: orders * lines / page.orders.len() as u64 });
+        }
         for order in &page.orders {
             if let Ok(modified) = order.modified.parse::<jiff::Timestamp>() {
                 newest = newest.max(Some(modified));
@@ -263,22 +269,26 @@ async fn import_page<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<LlOrde
     Ok(())
 }
 
-/// Sets each line's `sku` from its product when the line has none, reading
-/// the products by id in one request per 100. An order whose product cannot
-/// be read fails.
+/// Sets each line's `sku` from its product when the line has none. Product
+/// SKUs are cached for the run; a large crawl reads the whole catalog once,
+/// and products still unknown are read by id, 100 per request. An order whose
+/// product cannot be read fails.
 async fn fill_missing_skus<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<LlOrder>) -> Result<Vec<LlOrder>, FlowError> {
-    let ids: Vec<i64> = orders
-        .iter()
-        .flat_map(|order| order.line_items.iter())
-        .filter(|line| line.sku.trim().is_empty())
-        .map(|line| line.product)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    if ids.is_empty() {
-        return Ok(orders);
+    let unknown_ids = |cx: &SyncContext<'_, P>| -> Vec<i64> {
+        orders
+            .iter()
+            .flat_map(|order| order.line_items.iter())
+            .filter(|line| line.sku.trim().is_empty() && !cx.cache.product_skus.contains_key(&line.product))
+            .map(|line| line.product)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    };
+    let mut ids = unknown_ids(cx);
+    if !ids.is_empty() {
+        super::read_ahead::read_product_catalog(cx).await;
+        ids = unknown_ids(cx);
     }
-    let mut skus: HashMap<i64, String> = HashMap::new();
     let mut failure = None;
     for chunk in ids.chunks(LEAFLINK_PAGE as usize) {
         let query = ProductQuery { modified_from: None, skus: Vec::new(), ids: chunk.to_vec(), limit: Some(LEAFLINK_PAGE) };
@@ -286,7 +296,7 @@ async fn fill_missing_skus<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<
         loop {
             match cx.leaflink.list_products(&query, next).await {
                 Ok(page) => {
-                    skus.extend(page.products.into_iter().map(|product| (product.id, product.sku)));
+                    cx.cache.product_skus.extend(page.products.into_iter().map(|product| (product.id, product.sku)));
                     next = page.next;
                 }
                 Err(error) => {
@@ -299,7 +309,6 @@ async fn fill_missing_skus<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<
             }
         }
     }
-
     let mut filled = Vec::with_capacity(orders.len());
     for mut order in orders {
         let mut missing = None;
@@ -307,7 +316,7 @@ async fn fill_missing_skus<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<
             if !line.sku.trim().is_empty() {
                 continue;
             }
-            match skus.get(&line.product) {
+            match cx.cache.product_skus.get(&line.product) {
                 Some(sku) => line.sku = sku.clone(),
                 None => missing = Some(line.product),
             }

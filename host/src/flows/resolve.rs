@@ -182,8 +182,21 @@ pub(crate) async fn resolve_customers<P: Plugins>(
         return Ok((resolved, failed));
     }
 
-    let customers = match fetch_leaflink_customers(cx, &missing).await {
-        Ok(customers) => customers,
+    // A large crawl reads the whole customer list once; the rest by id.
+    super::read_ahead::read_customer_list(cx).await;
+    let mut read_ahead = Vec::new();
+    let mut unread = Vec::new();
+    for &id in &missing {
+        match cx.cache.leaflink_customers.remove(&id) {
+            Some(customer) => read_ahead.push(customer),
+            None => unread.push(id),
+        }
+    }
+    let customers = match fetch_leaflink_customers(cx, &unread).await {
+        Ok(mut customers) => {
+            customers.append(&mut read_ahead);
+            customers
+        }
         Err(error) => {
             for &id in &missing {
                 cx.fail_api(&customer_record(id), &error)?;

@@ -1,0 +1,220 @@
+//! `leafbridge bench import`: times one `orders-import` run against a
+//! sandbox that runs as a child process, so the peak RSS measured here is
+//! the importer's own.
+//!
+//! The child is `leafbridge sandbox --no-rate-limits` started from this same
+//! executable. This process reads its JSON line, registers a tenant in a
+//! temporary home, runs the import once and prints one JSON line of figures.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use leafbridge_sandbox::SandboxInfo;
+use serde::Serialize;
+
+use super::Home;
+use super::run::open_runtime;
+use crate::capabilities::{Secret, TenantSecrets};
+use crate::flows::Flow;
+use crate::flows::runner::TenantRunner;
+use crate::runtime::default_plugin_dir;
+use crate::store::{RecordKind, Store};
+use crate::tenant::{
+    BusinessCentralEndpoint, LeafLinkEndpoint, LimitSettings, ProductMaster, TenantSettings, default_customer_match_key,
+    default_customer_numbering, default_order_statuses, default_unit_map,
+};
+
+/// The seller company of the sandbox's API key.
+const SANDBOX_SELLER_COMPANY: i64 = 1;
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Time one orders-import run against a sandbox in a child process and
+    /// print one JSON line of figures.
+    ///
+    /// Example: leafbridge bench import --orders 10000 --customers 2000 --products 5000
+    Import(ImportArgs),
+}
+
+/// Options of `leafbridge bench import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Number of orders the sandbox generates.
+    #[arg(long, default_value_t = 10_000, value_name = "COUNT")]
+    pub orders: usize,
+    /// Number of customers the sandbox generates.
+    #[arg(long, default_value_t = 2_000, value_name = "COUNT")]
+    pub customers: usize,
+    /// Number of products the sandbox generates.
+    #[arg(long, default_value_t = 5_000, value_name = "COUNT")]
+    pub products: usize,
+    /// Seed of the sandbox's data generator.
+    #[arg(long, default_value_t = 101, value_name = "SEED")]
+    pub seed: u64,
+    /// Directory of the plugin components; defaults to
+    /// $LEAFBRIDGE_PLUGIN_DIR, else where `cargo xtask plugins` writes them.
+    #[arg(long, value_name = "DIR")]
+    pub plugin_dir: Option<PathBuf>,
+}
+
+/// Figures of one import run.
+#[derive(Debug, Serialize)]
+struct ImportFigures {
+    profile: &'static str,
+    seeded_orders: usize,
+    imported_orders: usize,
+    failed: u64,
+    seconds: f64,
+    orders_per_second: f64,
+    leaflink_requests: u64,
+    leaflink_requests_per_100_orders: f64,
+    business_central_requests: u64,
+    business_central_requests_per_order: f64,
+    business_central_operations: u64,
+    business_central_operations_per_order: f64,
+    /// Peak resident set of this process (`VmHWM`), in MiB.
+    peak_rss_mib: f64,
+}
+
+/// Kills the sandbox child when the benchmark ends, on error paths too.
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
+    match command {
+        BenchCommand::Import(args) => import(args).await,
+    }
+}
+
+async fn import(args: ImportArgs) -> anyhow::Result<()> {
+    let (_child, info) = start_sandbox(&args)?;
+
+    let home = Home::at(std::env::temp_dir().join(format!("leafbridge-bench-{}", uuid::Uuid::new_v4())))?;
+    let store = Store::open(&home.store_dir())?;
+    let settings = tenant_settings(&info);
+    let secrets = TenantSecrets {
+        leaflink_api_key: Secret::new(info.leaflink.api_key.clone()),
+        business_central_client_secret: Secret::new(info.business_central.client_secret.clone()),
+    };
+    let runtime = open_runtime(&home)?;
+    let plugin_dir = args.plugin_dir.clone().unwrap_or_else(default_plugin_dir);
+    let runner = TenantRunner::open(&runtime, &plugin_dir, settings.clone(), secrets)?;
+
+    let before = runner.context.api_counters();
+    let started = Instant::now();
+    let report = runner.run(&store, Flow::OrdersImport).await?;
+    store.flush()?;
+    let seconds = started.elapsed().as_secs_f64();
+    let after = runner.context.api_counters();
+
+    let imported = store.xref_count(&settings.name, RecordKind::Order)?;
+    let per_order = |value: u64| value as f64 / imported.max(1) as f64;
+    let business_central_operations = after.business_central_operations - before.business_central_operations;
+    let figures = ImportFigures {
+        profile: if cfg!(debug_assertions) { "dev" } else { "release" },
+        seeded_orders: args.orders,
+        imported_orders: imported,
+        failed: report.counts.failed,
+        seconds,
+        orders_per_second: imported as f64 / seconds,
+        leaflink_requests: report.counts.requests_leaflink,
+        leaflink_requests_per_100_orders: per_order(report.counts.requests_leaflink) * 100.0,
+        business_central_requests: report.counts.requests_business_central,
+        business_central_requests_per_order: per_order(report.counts.requests_business_central),
+        business_central_operations,
+        business_central_operations_per_order: per_order(business_central_operations),
+        peak_rss_mib: peak_rss_kib()? as f64 / 1024.0,
+    };
+    println!("{}", serde_json::to_string(&figures)?);
+
+    drop(store);
+    if let Err(error) = std::fs::remove_dir_all(home.root()) {
+        tracing::warn!(%error, home = %home.root().display(), "could not remove the benchmark's temporary home");
+    }
+    Ok(())
+}
+
+/// Starts `leafbridge sandbox` from this executable and reads its JSON line.
+fn start_sandbox(args: &ImportArgs) -> anyhow::Result<(ChildGuard, SandboxInfo)> {
+    let exe = std::env::current_exe().context("cannot find the leafbridge executable to start the sandbox")?;
+    let counts = [("--orders", args.orders), ("--customers", args.customers), ("--products", args.products)];
+    let mut command = Command::new(exe);
+    command.arg("sandbox").arg("--no-rate-limits").arg("--seed").arg(args.seed.to_string());
+    for (flag, count) in counts {
+        command.arg(flag).arg(count.to_string());
+    }
+    let mut child = ChildGuard(
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("cannot start `leafbridge sandbox`")?,
+    );
+    let stdout = child.0.stdout.take().context("the sandbox has no stdout")?;
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).context("cannot read the sandbox's JSON line")?;
+    if line.trim().is_empty() {
+        bail!("the sandbox exited before printing its connection details");
+    }
+    let info: SandboxInfo =
+        serde_json::from_str(line.trim()).with_context(|| format!("the sandbox printed an invalid JSON line: {line:?}"))?;
+    Ok((child, info))
+}
+
+fn tenant_settings(info: &SandboxInfo) -> TenantSettings {
+    TenantSettings {
+        name: "bench".to_owned(),
+        // Before the sandbox's generated data, so every generated order is
+        // importable by date.
+        go_live: jiff::Timestamp::from_second(1_704_067_200).expect("2024-01-01T00:00:00Z is a valid timestamp"),
+        time_zone: "America/Denver".to_owned(),
+        product_master: ProductMaster::LeafLink,
+        order_statuses_to_import: default_order_statuses(),
+        freight_account: "40100".to_owned(),
+        unit_map: default_unit_map(),
+        salesperson_map: Default::default(),
+        customer_numbering: default_customer_numbering(),
+        customer_match_key: default_customer_match_key(),
+        leaflink: LeafLinkEndpoint {
+            base_url: info.leaflink.base_url.clone(),
+            company_id: Some(SANDBOX_SELLER_COMPANY),
+            recorded_by: None,
+        },
+        business_central: BusinessCentralEndpoint {
+            base_url: info.business_central.base_url.clone(),
+            token_url: info.business_central.token_url.clone(),
+            tenant_id: info.business_central.tenant_id.clone(),
+            environment: info.business_central.environment.clone(),
+            company_id: info.business_central.company_id.clone(),
+            client_id: info.business_central.client_id.clone(),
+            scope: None,
+        },
+        limits: LimitSettings::default(),
+        notify: None,
+        plugin_settings: Default::default(),
+    }
+}
+
+/// The peak resident set size of this process (`VmHWM` in
+/// `/proc/self/status`), in KiB.
+fn peak_rss_kib() -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").context("cannot read /proc/self/status")?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:")).context("/proc/self/status has no VmHWM line")?;
+    line.trim_start_matches("VmHWM:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .with_context(|| format!("invalid VmHWM line {line:?}"))
+}
