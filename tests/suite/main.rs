@@ -14,3 +14,4 @@ mod guarantee_lost_store;
 mod guarantee_crash;
 mod guarantee_echo;
 mod flow_import_throughput;
+mod flow_mapping_rows;
