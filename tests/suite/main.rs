@@ -15,3 +15,4 @@ mod guarantee_crash;
 mod guarantee_echo;
 mod flow_import_throughput;
 mod flow_mapping_rows;
+mod flow_paging;
