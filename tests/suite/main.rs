@@ -16,3 +16,4 @@ mod guarantee_echo;
 mod flow_import_throughput;
 mod flow_mapping_rows;
 mod flow_paging;
+mod flow_inventory_push;
