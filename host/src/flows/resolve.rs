@@ -85,7 +85,7 @@ fn keep_full_values(stored: &mut FieldValues, previous: Option<&CrossReference>,
         return;
     };
     for extra in extras.iter().filter(|extra| extra.name.ends_with("_full")) {
-        // The core writes each extra as JSON; a full value is a JSON string.
+        // The core writes each extra as JSON, and a full value is a JSON string.
         let value = serde_json::from_str::<String>(&extra.json).unwrap_or_else(|_| extra.json.clone());
         stored.insert(extra.name.clone(), value);
     }
