@@ -35,8 +35,8 @@ fn d(text: &str) -> Decimal {
     text.parse().expect("a decimal literal")
 }
 
-/// The BC sales order whose `externalDocumentNumber` is `short_id`, with its
-/// lines. BC stores the number in upper case.
+/// Fetches the BC sales order whose `externalDocumentNumber` is `short_id`,
+/// with its lines. BC stores the number in upper case.
 async fn bc_order(harness: &Harness, short_id: &str) -> Value {
     let orders = harness.bc_get("salesOrders?$expand=salesOrderLines").await;
     let matching: Vec<Value> = orders["value"]

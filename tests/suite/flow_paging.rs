@@ -1,5 +1,5 @@
 //! Paging on both APIs: more records than several pages arrive exactly once.
-//! LeafLink pages hold at most 100 records (limit/offset); BC pages are sized
+//! LeafLink pages hold at most 100 records (limit/offset). BC pages are sized
 //! by `Prefer: odata.maxpagesize`, which `products-export` sets to 200.
 
 use std::collections::HashMap;

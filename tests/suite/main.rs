@@ -17,3 +17,4 @@ mod flow_import_throughput;
 mod flow_mapping_rows;
 mod flow_paging;
 mod flow_inventory_push;
+mod flow_orders_pull;
