@@ -18,3 +18,7 @@ mod guarantee_lost_store;
 mod guarantee_crash;
 mod guarantee_echo;
 mod flow_import_throughput;
+mod flow_mapping_rows;
+mod flow_paging;
+mod flow_inventory_push;
+mod flow_orders_pull;

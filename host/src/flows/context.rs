@@ -37,9 +37,9 @@ pub struct RunCache {
     pub customers: HashMap<i64, (Option<String>, String)>,
     /// SKU -> BC item number.
     pub items: HashMap<String, String>,
-    /// LeafLink product id -> SKU, for order lines that name only their
-    /// product.
-    pub product_skus: HashMap<i64, String>,
+    /// LeafLink product id -> (SKU, name), for order lines that name only
+    /// their product.
+    pub products: HashMap<i64, (String, String)>,
     /// LeafLink customers read ahead by a crawl of the whole customer list,
     /// by id; each is removed when its order page uses it.
     pub leaflink_customers: HashMap<i64, LlCustomer>,

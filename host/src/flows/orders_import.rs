@@ -139,7 +139,7 @@ async fn import_page<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<LlOrde
     // 2. Fill in SKUs the line items lack (LeafLink line items name their
     // product by id), then resolve customers and items; an order whose
     // customer or item failed fails with that reason.
-    let pending = fill_missing_skus(cx, pending).await?;
+    let pending = fill_line_skus_and_names(cx, pending).await?;
     let customer_ids: Vec<i64> = pending.iter().map(|order| order.customer_id).collect::<BTreeSet<_>>().into_iter().collect();
     let (customers, customer_failures) = resolve::resolve_customers(cx, &customer_ids).await?;
     let skus: Vec<String> = pending
@@ -269,16 +269,17 @@ async fn import_page<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<LlOrde
     Ok(())
 }
 
-/// Sets each line's `sku` from its product when the line has none. Product
-/// SKUs are cached for the run; a large crawl reads the whole catalog once,
-/// and products still unknown are read by id, 100 per request. An order whose
-/// product cannot be read fails.
-async fn fill_missing_skus<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<LlOrder>) -> Result<Vec<LlOrder>, FlowError> {
+/// Sets each line's `sku` and `name` from its product when the line has
+/// none: LeafLink line items carry neither of their own, and the BC line
+/// `description` is the product name. Products are cached for the run; a
+/// large crawl reads the whole catalog once, and products still unknown are
+/// read by id, 100 per request. An order whose product cannot be read fails.
+async fn fill_line_skus_and_names<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<LlOrder>) -> Result<Vec<LlOrder>, FlowError> {
     let unknown_ids = |cx: &SyncContext<'_, P>| -> Vec<i64> {
         orders
             .iter()
             .flat_map(|order| order.line_items.iter())
-            .filter(|line| line.sku.trim().is_empty() && !cx.cache.product_skus.contains_key(&line.product))
+            .filter(|line| (line.sku.trim().is_empty() || line.name.trim().is_empty()) && !cx.cache.products.contains_key(&line.product))
             .map(|line| line.product)
             .collect::<BTreeSet<_>>()
             .into_iter()
@@ -296,7 +297,7 @@ async fn fill_missing_skus<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<
         loop {
             match cx.leaflink.list_products(&query, next).await {
                 Ok(page) => {
-                    cx.cache.product_skus.extend(page.products.into_iter().map(|product| (product.id, product.sku)));
+                    cx.cache.products.extend(page.products.into_iter().map(|product| (product.id, (product.sku, product.name))));
                     next = page.next;
                 }
                 Err(error) => {
@@ -313,11 +314,21 @@ async fn fill_missing_skus<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<
     for mut order in orders {
         let mut missing = None;
         for line in &mut order.line_items {
-            if !line.sku.trim().is_empty() {
+            if !line.sku.trim().is_empty() && !line.name.trim().is_empty() {
                 continue;
             }
-            match cx.cache.product_skus.get(&line.product) {
-                Some(sku) => line.sku = sku.clone(),
+            match cx.cache.products.get(&line.product) {
+                Some((sku, name)) => {
+                    if line.sku.trim().is_empty() {
+                        line.sku = sku.clone();
+                    }
+                    if line.name.trim().is_empty() {
+                        line.name = name.clone();
+                    }
+                }
+                // A line that has its SKU can still be imported, with the
+                // SKU as its description.
+                None if !line.sku.trim().is_empty() => {}
                 None => missing = Some(line.product),
             }
         }

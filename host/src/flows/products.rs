@@ -112,7 +112,7 @@ pub(crate) async fn export<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<()
         for item in unlinked {
             let record = item_record(&item.number);
             if let Some(product) = existing.get(&item.number) {
-                resolve::save_item_xref(cx, product, &item, price_field, "found")?;
+                resolve::save_item_xref(cx, product, &item, price_field, "found", None)?;
                 cx.counts.skipped += 1;
                 cx.succeeded(&record)?;
                 continue;
@@ -124,7 +124,7 @@ pub(crate) async fn export<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<()
             };
             match created.await {
                 Ok(product) => {
-                    resolve::save_item_xref(cx, &product, &item, price_field, "created")?;
+                    resolve::save_item_xref(cx, &product, &item, price_field, "created", None)?;
                     cx.counts.written += 1;
                     cx.succeeded(&record)?;
                 }
@@ -299,7 +299,7 @@ pub(crate) async fn push<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), 
             match result {
                 Ok(updated) => {
                     let written = !patch_is_empty(&patch);
-                    resolve::save_item_xref(cx, &updated, &item, price_field, &xref.origin)?;
+                    resolve::save_item_xref(cx, &updated, &item, price_field, &xref.origin, None)?;
                     if written {
                         cx.counts.written += 1;
                     } else {
@@ -404,7 +404,7 @@ pub(crate) async fn pull<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), 
                         let record = item_record(&product.sku);
                         match result {
                             Ok(Written::Item(updated)) => {
-                                resolve::save_item_xref(cx, &product, &updated, price_field, &xref.origin)?;
+                                resolve::save_item_xref(cx, &product, &updated, price_field, &xref.origin, None)?;
                                 cx.counts.written += 1;
                                 cx.succeeded(&record)?;
                             }

@@ -26,7 +26,7 @@ const MAX_PRODUCTS_READ_AHEAD: u64 = 100_000;
 /// 1 KB each) until their orders use them, so this bounds it near 20 MB.
 const MAX_CUSTOMERS_READ_AHEAD: u64 = 20_000;
 
-/// Reads the whole product catalog into `cx.cache.product_skus`, once per
+/// Reads the whole product catalog into `cx.cache.products`, once per
 /// run, when it holds no more products than the crawl has order lines.
 pub(crate) async fn read_product_catalog<P: Plugins>(cx: &mut SyncContext<'_, P>) {
     if cx.cache.products_read_ahead {
@@ -49,7 +49,7 @@ pub(crate) async fn read_product_catalog<P: Plugins>(cx: &mut SyncContext<'_, P>
                 return;
             }
         };
-        cx.cache.product_skus.extend(page.products.into_iter().map(|product| (product.id, product.sku)));
+        cx.cache.products.extend(page.products.into_iter().map(|product| (product.id, (product.sku, product.name))));
         // The first page's `count` is the catalog size. A larger catalog
         // stops here, keeping the first page it already read.
         if first && (page.count > crawl.lines || page.count > MAX_PRODUCTS_READ_AHEAD) {

@@ -14,7 +14,7 @@ use super::ports::{ApiError, BusinessCentralApi, LeafLinkApi, MappingApi, Overri
 use super::{FlowError, SyncContext};
 use crate::runtime::bindings::business_central::{Query, Write, Written};
 use crate::runtime::bindings::leaflink::{CustomerQuery, ProductQuery};
-use crate::runtime::bindings::types::{BcCustomer, BcItem, LlCustomer, LlProduct};
+use crate::runtime::bindings::types::{BcCustomer, BcItem, Extra, LlCustomer, LlProduct};
 use crate::store::{Conflict, CrossReference, FieldValues, RecordKind};
 use crate::tenant::CustomerNumbering;
 
@@ -70,6 +70,25 @@ fn stored_product_values(product: &LlProduct) -> FieldValues {
         stored.insert("last_edit".to_owned(), last_edit.clone());
     }
     stored
+}
+
+/// Carries the `<field>_full` values into a cross-reference's `stored` map.
+/// The core mapping cuts a value longer than its BC field and puts the whole
+/// LeafLink value in the mapped record's extras as `<field>_full`. `mapped`
+/// is `Some` with the extras of a fresh mapping, which replace the previous
+/// full values, or `None` when no mapping ran, which keeps them.
+fn keep_full_values(stored: &mut FieldValues, previous: Option<&CrossReference>, mapped: Option<&[Extra]>) {
+    let Some(extras) = mapped else {
+        if let Some(previous) = previous {
+            stored.extend(previous.stored.iter().filter(|(name, _)| name.ends_with("_full")).map(|(name, value)| (name.clone(), value.clone())));
+        }
+        return;
+    };
+    for extra in extras.iter().filter(|extra| extra.name.ends_with("_full")) {
+        // The core writes each extra as JSON, and a full value is a JSON string.
+        let value = serde_json::from_str::<String>(&extra.json).unwrap_or_else(|_| extra.json.clone());
+        stored.insert(extra.name.clone(), value);
+    }
 }
 
 /// Fetches every BC customer whose `field` is one of `values`.
@@ -302,7 +321,7 @@ pub(crate) async fn ensure_customers<P: Plugins>(
                     pending.push((customer, bc));
                 } else {
                     let origin = if xref.is_some() { "created" } else { "found" };
-                    save_customer_xref(cx, &customer, current, customer_fields(current), origin)?;
+                    save_customer_xref(cx, &customer, current, customer_fields(current), origin, Some(&bc.extras))?;
                     cx.counts.skipped += 1;
                     cx.succeeded(&record)?;
                     outcome.insert(customer.id, Ok(number));
@@ -327,7 +346,7 @@ pub(crate) async fn ensure_customers<P: Plugins>(
                 match result {
                     Ok(Written::Customer(created)) => {
                         let number = created.number.clone().or(bc.number.clone()).unwrap_or_default();
-                        save_customer_xref(cx, &customer, &created, customer_fields(&bc), "created")?;
+                        save_customer_xref(cx, &customer, &created, customer_fields(&bc), "created", Some(&bc.extras))?;
                         cx.counts.written += 1;
                         cx.succeeded(&record)?;
                         outcome.insert(customer.id, Ok(number));
@@ -466,15 +485,19 @@ fn save_customer_xref<P: Plugins>(
     bc: &BcCustomer,
     bc_fields: FieldValues,
     origin: &str,
+    mapped_extras: Option<&[Extra]>,
 ) -> Result<(), FlowError> {
     let number = bc.number.clone().unwrap_or_default();
+    let previous = cx.store.xref(cx.tenant_name(), RecordKind::Customer, &customer.id.to_string()).map_err(|e| cx.store_error(e))?;
+    let mut stored = stored_customer_values(customer);
+    keep_full_values(&mut stored, previous.as_ref(), mapped_extras);
     let xref = CrossReference {
         leaflink_key: customer.id.to_string(),
         bc_id: bc.id.clone(),
         bc_number: Some(number.clone()),
         leaflink_fields: FieldValues::new(),
         bc_fields,
-        stored: stored_customer_values(customer),
+        stored,
         origin: origin.to_owned(),
         updated: None,
     };
@@ -601,7 +624,7 @@ pub(crate) async fn ensure_items<P: Plugins>(
         match found {
             Some(current) => {
                 let current = current.clone();
-                save_item_xref(cx, &product, &current, price_field, "found")?;
+                save_item_xref(cx, &product, &current, price_field, "found", Some(&item.extras))?;
                 cx.counts.skipped += 1;
                 cx.succeeded(&item_record(&product.sku))?;
                 outcome.insert(product.sku.clone(), Ok(current.number.clone()));
@@ -627,7 +650,7 @@ pub(crate) async fn ensure_items<P: Plugins>(
                         if created.number.is_empty() {
                             created.number = item.number.clone();
                         }
-                        save_item_xref(cx, &product, &created, price_field, "created")?;
+                        save_item_xref(cx, &product, &created, price_field, "created", Some(&item.extras))?;
                         cx.counts.written += 1;
                         cx.succeeded(&record)?;
                         outcome.insert(product.sku.clone(), Ok(created.number.clone()));
@@ -662,14 +685,18 @@ pub(crate) fn save_item_xref<P: Plugins>(
     item: &BcItem,
     price_field: fields::PriceField,
     origin: &str,
+    mapped_extras: Option<&[Extra]>,
 ) -> Result<(), FlowError> {
+    let previous = cx.store.xref(cx.tenant_name(), RecordKind::Item, &product.sku).map_err(|e| cx.store_error(e))?;
+    let mut stored = stored_product_values(product);
+    keep_full_values(&mut stored, previous.as_ref(), mapped_extras);
     let xref = CrossReference {
         leaflink_key: product.sku.clone(),
         bc_id: item.id.clone(),
         bc_number: Some(item.number.clone()),
         leaflink_fields: fields::product_fields_of_product(product, price_field),
         bc_fields: fields::product_fields_of_item(item),
-        stored: stored_product_values(product),
+        stored,
         origin: origin.to_owned(),
         updated: None,
     };

@@ -180,6 +180,48 @@ impl Server {
         Ok(())
     }
 
+    /// Backdates an order's `created_on` to `created_on`, shown at the order's
+    /// own UTC offset, and bumps its `modified`. Tests use it to place an order
+    /// at a chosen moment, such as just before midnight.
+    pub fn set_order_created_on(&self, number: &str, created_on: jiff::Timestamp) -> Result<(), LeafLinkError> {
+        let mut store = self.state.write();
+        let index = store
+            .order_index(number)
+            .ok_or_else(|| LeafLinkError::NotFound { kind: "order", key: number.to_owned() })?;
+        let offset = store.orders[index].created_on.offset_minutes;
+        store.orders[index].created_on = model::Stamp::new(created_on.as_microsecond(), offset);
+        store.touch_order(index, None);
+        Ok(())
+    }
+
+    /// Applies `edit` to a customer, as the seller editing it would, and
+    /// bumps its `modified`.
+    pub fn edit_customer(&self, customer_id: u32, edit: impl FnOnce(&mut model::Customer)) -> Result<(), LeafLinkError> {
+        let mut store = self.state.write();
+        let index = store
+            .customers
+            .iter()
+            .position(|customer| customer.id == customer_id)
+            .ok_or_else(|| LeafLinkError::NotFound { kind: "customer", key: customer_id.to_string() })?;
+        edit(&mut store.customers[index]);
+        let offset = store.customers[index].modified.offset_minutes;
+        store.customers[index].modified = store.now(offset);
+        Ok(())
+    }
+
+    /// Applies `edit` to a product, as the seller editing it would, and bumps
+    /// its `modified` and `last_edit`. A changed SKU is not re-indexed, so
+    /// `edit` must leave the SKU alone.
+    pub fn edit_product(&self, product_id: u32, edit: impl FnOnce(&mut model::Product)) -> Result<(), LeafLinkError> {
+        let mut store = self.state.write();
+        let index = store
+            .product_index(product_id)
+            .ok_or_else(|| LeafLinkError::NotFound { kind: "product", key: product_id.to_string() })?;
+        edit(&mut store.products[index]);
+        store.touch_product(index);
+        Ok(())
+    }
+
     /// The order as `GET /orders-received/{number}/?include_children=line_items`
     /// returns it.
     pub fn order_json(&self, number: &str) -> Option<serde_json::Value> {

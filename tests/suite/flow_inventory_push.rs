@@ -1,0 +1,78 @@
+//! `inventory-push`: an item edit and a sale in BC reach the LeafLink product's
+//! `quantity` as the absolute BC figure, never as an increment.
+
+use axum::http::Method;
+use leafbridge::flows::Flow;
+use leafbridge::store::RecordKind;
+use leafbridge_sandbox::{Sandbox, SeedConfig};
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+
+use crate::flow_harness::{Harness, decimal, sandbox_config, settings_for};
+
+async fn bc(sandbox: &Sandbox, method: Method, path: &str, body: Option<Value>) -> Value {
+    let company = sandbox.info().business_central.company_id;
+    let reply = sandbox.business_central().request(method.clone(), &format!("companies({company})/{path}"), body).await;
+    assert!(reply.status.is_success(), "{method} {path} returned {}: {:?}", reply.status, reply.body);
+    match reply.body {
+        leafbridge_sandbox::business_central::ReplyBody::Json(value) => value,
+        _ => Value::Null,
+    }
+}
+
+fn leaflink_quantity(harness: &Harness, product_id: u32) -> Decimal {
+    decimal(&harness.sandbox.leaflink().product_json(product_id).unwrap()["quantity"])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item_edit_and_sale_set_absolute_quantity() {
+    let sandbox = Sandbox::start(sandbox_config(SeedConfig { customers: 3, products: 10, orders: 1, random_seed: 41 })).await.unwrap();
+    let leaflink = sandbox.leaflink();
+    let product_id = leaflink
+        .available_product_ids()
+        .into_iter()
+        .find(|id| leaflink.product_json(*id).unwrap()["sku"].as_str().unwrap().len() <= 20)
+        .unwrap();
+    let product = leaflink.product_json(product_id).unwrap();
+    let sku = product["sku"].as_str().unwrap().to_owned();
+    // Link pairs an item only when its display name agrees with the product name.
+    let item = bc(&sandbox, Method::POST, "items", Some(json!({
+        "number": sku, "displayName": product["name"], "type": "Inventory", "baseUnitOfMeasureCode": "PCS", "unitPrice": 5,
+    })))
+    .await;
+    let item_id = item["id"].as_str().unwrap().to_owned();
+    let settings = settings_for("inventory", &sandbox);
+    let harness = Harness::with_settings(sandbox, settings);
+    let link = harness.run(Flow::Link).await;
+    assert!(harness.store.xref("inventory", RecordKind::Item, &sku).unwrap().is_some(), "link pairs the item: {link:#?}");
+
+    // An item edit: BC posts an adjustment to 40.
+    bc(&harness.sandbox, Method::PATCH, &format!("items({item_id})"), Some(json!({ "inventory": 40 }))).await;
+    let push = harness.run(Flow::InventoryPush).await;
+    assert_eq!(push.counts.failed, 0, "{push:#?}");
+    assert_eq!(leaflink_quantity(&harness, product_id), Decimal::from(40), "{push:#?}");
+
+    // A sale: shipping 3 units leaves 37 in BC.
+    let customers = harness.bc_all("customers").await;
+    let customer_number = customers[0]["number"].as_str().unwrap().to_owned();
+    let order = bc(&harness.sandbox, Method::POST, "salesOrders", Some(json!({ "customerNumber": customer_number }))).await;
+    let order_id = order["id"].as_str().unwrap().to_owned();
+    bc(
+        &harness.sandbox,
+        Method::POST,
+        &format!("salesOrders({order_id})/salesOrderLines"),
+        Some(json!({ "lineType": "Item", "lineObjectNumber": sku, "quantity": 3 })),
+    )
+    .await;
+    bc(&harness.sandbox, Method::POST, &format!("salesOrders({order_id})/Microsoft.NAV.shipAndInvoice"), None).await;
+    let in_bc = harness.bc_get(&format!("items({item_id})")).await;
+    assert_eq!(decimal(&in_bc["inventory"]), Decimal::from(37), "the BC sandbox lowers inventory on shipment");
+
+    let push = harness.run(Flow::InventoryPush).await;
+    assert_eq!(push.counts.failed, 0, "{push:#?}");
+    assert_eq!(leaflink_quantity(&harness, product_id), Decimal::from(37), "{push:#?}");
+
+    let again = harness.run(Flow::InventoryPush).await;
+    assert_eq!(again.counts.written, 0, "an unchanged figure is not pushed again: {again:#?}");
+    assert_eq!(leaflink_quantity(&harness, product_id), Decimal::from(37));
+}
