@@ -6,8 +6,9 @@
 //! them by id costs about one request per 100 new ids on every page. When the
 //! whole catalog is smaller than the crawl's line count (or the customer list
 //! is smaller than its order count), one crawl of the list costs fewer
-//! requests. Each list is read at most once per run. A failed read only logs a
-//! warning, because the by-id reads after it still fill any gap.
+//! requests. A flag in the run cache keeps each list to one read per run. A
+//! failed read only logs a warning, because the by-id reads after it still
+//! fill any gap.
 
 use super::SyncContext;
 use super::ports::{LeafLinkApi, Plugins};
@@ -27,7 +28,7 @@ const MAX_PRODUCTS_READ_AHEAD: u64 = 100_000;
 const MAX_CUSTOMERS_READ_AHEAD: u64 = 20_000;
 
 /// Reads the whole product catalog into `cx.cache.products`, once per
-/// run, when it holds no more products than the crawl has order lines.
+/// run, when the catalog has no more products than the crawl has order lines.
 pub(crate) async fn read_product_catalog<P: Plugins>(cx: &mut SyncContext<'_, P>) {
     if cx.cache.products_read_ahead {
         return;
@@ -64,7 +65,7 @@ pub(crate) async fn read_product_catalog<P: Plugins>(cx: &mut SyncContext<'_, P>
 }
 
 /// Reads the whole customer list into `cx.cache.leaflink_customers`, once
-/// per run, when it holds no more customers than the crawl has orders.
+/// per run, when the list has no more customers than the crawl has orders.
 pub(crate) async fn read_customer_list<P: Plugins>(cx: &mut SyncContext<'_, P>) {
     if cx.cache.customers_read_ahead {
         return;
