@@ -14,13 +14,19 @@ use leafbridge_tests::leafbridge_binary;
 use crate::flow_harness::{sandbox_config, settings_for};
 
 const KILLS: usize = 20;
-/// Kill instants are drawn from this span after each start; a full import
-/// of the seeded orders takes longer on the test machine.
+/// Kill instants are drawn from this span after each start.
 const KILL_WINDOW: Duration = Duration::from_millis(1500);
+/// Added to every sandbox request, so that a full import takes several
+/// times `KILL_WINDOW` however fast the host is, and every kill lands
+/// during the import rather than after it.
+const REQUEST_LATENCY: Duration = Duration::from_millis(250);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_import_never_duplicates() {
-    let sandbox = Sandbox::start(sandbox_config(SeedConfig { customers: 80, products: 150, orders: 1000, random_seed: 77 })).await.unwrap();
+    let mut config = sandbox_config(SeedConfig { customers: 80, products: 150, orders: 1000, random_seed: 77 });
+    config.leaflink_faults.latency = REQUEST_LATENCY;
+    config.business_central_faults.latency = REQUEST_LATENCY;
+    let sandbox = Sandbox::start(config).await.unwrap();
     let settings = settings_for("crash", &sandbox);
     let home = tempfile::tempdir().unwrap();
     {

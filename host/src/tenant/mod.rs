@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// Which side creates products. `products-export` runs only under
-/// `BusinessCentral`, `products-import` only under `LeafLink`.
+/// The side that creates products. `products-export` runs only under
+/// `BusinessCentral`, and `products-import` only under `LeafLink`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ProductMaster {
@@ -19,7 +19,7 @@ pub enum ProductMaster {
     LeafLink,
 }
 
-/// How BC customer numbers are chosen for customers created from LeafLink.
+/// The rule that chooses BC numbers for customers created from LeafLink.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum CustomerNumbering {
