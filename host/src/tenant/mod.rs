@@ -46,6 +46,7 @@ pub enum CustomerMatchKey {
 
 /// The LeafLink side of a tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LeafLinkEndpoint {
     /// The `/api/v2` root, e.g. `https://app.leaflink.com/api/v2`.
     pub base_url: String,
@@ -57,6 +58,7 @@ pub struct LeafLinkEndpoint {
 
 /// The Business Central side of a tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BusinessCentralEndpoint {
     /// The `/api/v2.0` root of the environment,
     /// e.g. `https://api.businesscentral.dynamics.com/v2.0/{tenant}/{env}/api/v2.0`.
@@ -73,6 +75,7 @@ pub struct BusinessCentralEndpoint {
 
 /// Per-tenant plugin limits; each is clamped to the host-wide bounds.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LimitSettings {
     pub memory_bytes: Option<u64>,
     pub cpu_millis: Option<u64>,
@@ -81,6 +84,9 @@ pub struct LimitSettings {
 
 /// Everything a flow reads about a tenant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+// A misspelt key in a tenant file must fail loudly instead of leaving the
+// setting at its default, here and in the nested tables.
+#[serde(deny_unknown_fields)]
 pub struct TenantSettings {
     pub name: String,
     /// Nothing created in LeafLink before this instant is imported.
@@ -143,4 +149,31 @@ pub fn default_customer_numbering() -> CustomerNumbering {
 
 pub fn default_customer_match_key() -> CustomerMatchKey {
     CustomerMatchKey::ExternalId
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TenantSettings;
+
+    const EXAMPLE: &str = include_str!("../../../tenants/evergreen-farms/tenant.toml");
+
+    #[test]
+    fn example_tenant_file_parses() {
+        let parsed = toml::from_str::<TenantSettings>(EXAMPLE);
+        assert!(parsed.is_ok(), "{parsed:?}");
+    }
+
+    #[test]
+    fn misspelt_key_rejected() {
+        let misspelt = EXAMPLE.replacen("customer_match_key", "customer_match_kee", 1);
+        let error = toml::from_str::<TenantSettings>(&misspelt).expect_err("a misspelt key must be rejected");
+        assert!(error.to_string().contains("customer_match_kee"), "{error}");
+    }
+
+    #[test]
+    fn misspelt_nested_key_rejected() {
+        let misspelt = EXAMPLE.replacen("recorded_by", "recorded_bye", 1);
+        let error = toml::from_str::<TenantSettings>(&misspelt).expect_err("a misspelt nested key must be rejected");
+        assert!(error.to_string().contains("recorded_bye"), "{error}");
+    }
 }
