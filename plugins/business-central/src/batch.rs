@@ -52,7 +52,7 @@ impl Plan {
             .into_iter()
             .enumerate()
             .map(|(index, result)| {
-                result.unwrap_or_else(|| Err(PluginError::Internal(format!("write {index} got no answer from Business Central"))))
+                result.unwrap_or_else(|| Err(PluginError::Internal(format!("write {index} got no response from Business Central"))))
             })
             .collect()
     }
@@ -129,7 +129,7 @@ pub fn record_response(plan: &mut Plan, batch: &Batch, status: u16, body: &[u8])
     }
     for (index, kind) in &batch.operations {
         let result = match by_id.remove(&index.to_string()) {
-            None => Err(PluginError::Internal(format!("the $batch response has no answer for write {index}"))),
+            None => Err(PluginError::Internal(format!("the $batch response has no entry for write {index}"))),
             Some(inner) => inner_result(*kind, inner.status, inner.body.as_deref()),
         };
         plan.results[*index] = Some(result);
@@ -150,7 +150,7 @@ fn inner_result(kind: Kind, status: u16, body: Option<&serde_json::value::RawVal
         return Err(parse::remote_error(status, value.as_ref(), text));
     }
     let Some(body) = body else {
-        return Err(PluginError::Internal(format!("Business Central answered status {status} with no record")));
+        return Err(PluginError::Internal(format!("Business Central returned status {status} with no record")));
     };
     Ok(match kind {
         Kind::Customer => Written::Customer(parse::customer(body)?),
