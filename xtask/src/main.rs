@@ -65,6 +65,8 @@ struct GuestPackage {
     /// The library crate name, e.g. `leafbridge_core`; names the built file.
     crate_name: String,
     manifest: PathBuf,
+    /// False for a shared library without a `cdylib` (it builds no component).
+    is_component: bool,
 }
 
 /// Builds every guest package and copies each component to `<target>/plugins/`.
@@ -77,7 +79,10 @@ fn build_plugins(workspace: &Path) -> Result<()> {
     let packages = discover_guest_packages(workspace)?
         .iter()
         .map(|manifest| read_guest_package(manifest))
-        .collect::<Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .filter(|package| package.is_component)
+        .collect::<Vec<_>>();
     if packages.is_empty() {
         bail!("no guest packages found under {}", workspace.join("plugins").display());
     }
@@ -170,7 +175,28 @@ fn read_guest_package(manifest: &Path) -> Result<GuestPackage> {
         bail!("{} has no `name` in its [package] table", manifest.display());
     };
     let crate_name = lib_name.unwrap_or_else(|| package_name.replace('-', "_"));
-    Ok(GuestPackage { package_name, crate_name, manifest: manifest.to_path_buf() })
+    let is_component = builds_cdylib(&text);
+    Ok(GuestPackage { package_name, crate_name, manifest: manifest.to_path_buf(), is_component })
+}
+
+/// Checks whether the `[lib]` table's `crate-type` includes `cdylib`. A package
+/// without one is a library that guests share (`plugins/guest-json`).
+fn builds_cdylib(text: &str) -> bool {
+    let mut in_lib = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_lib = line == "[lib]";
+            continue;
+        }
+        if in_lib
+            && let Some((key, value)) = line.split_once('=')
+            && key.trim() == "crate-type"
+        {
+            return value.contains("\"cdylib\"");
+        }
+    }
+    false
 }
 
 /// Returns the `name` values of the `[package]` and `[lib]` tables.
@@ -249,6 +275,13 @@ mod tests {
         let (package, lib) = parse_manifest_names(text);
         assert_eq!(package.as_deref(), Some("leafbridge-core"));
         assert_eq!(lib.as_deref(), Some("core_guest"));
+    }
+
+    #[test]
+    fn components_need_cdylib() {
+        assert!(builds_cdylib("[package]\nname = \"a\"\n[lib]\ncrate-type = [\"cdylib\", \"rlib\"]\n"));
+        assert!(!builds_cdylib("[package]\nname = \"a\"\n[lib]\ncrate-type = [\"rlib\"]\n"));
+        assert!(!builds_cdylib("[package]\nname = \"a\"\n[dependencies]\ncrate-type = \"cdylib\"\n"));
     }
 
     #[test]

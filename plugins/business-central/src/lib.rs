@@ -6,7 +6,6 @@
 //! host's `http` and `settings` imports when built for wasm.
 
 pub mod batch;
-pub mod fields;
 pub mod odata;
 pub mod parse;
 
@@ -19,8 +18,11 @@ pub mod bindings {
         path: "../../wit",
         world: "business-central-connector",
         additional_derives: [PartialEq],
+        // The record types come from the shared crate, so `fields` can build them.
+        with: { "leafbridge:plugin/types@0.1.0": leafbridge_guest_json::types },
     });
 }
 
 pub use bindings::exports::leafbridge::plugin::business_central;
-pub use bindings::leafbridge::plugin::{http, types};
+pub use bindings::leafbridge::plugin::http;
+pub use leafbridge_guest_json::{fields, types};

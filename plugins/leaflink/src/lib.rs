@@ -4,7 +4,6 @@
 //! functions, tested natively; `guest` wires them to the host's `http` and
 //! `settings` imports when built for wasm.
 
-pub mod fields;
 pub mod parse;
 pub mod request;
 
@@ -17,8 +16,11 @@ pub mod bindings {
         path: "../../wit",
         world: "leaflink-connector",
         additional_derives: [PartialEq],
+        // The record types come from the shared crate, so `fields` can build them.
+        with: { "leafbridge:plugin/types@0.1.0": leafbridge_guest_json::types },
     });
 }
 
 pub use bindings::exports::leafbridge::plugin::leaflink;
-pub use bindings::leafbridge::plugin::{http, types};
+pub use bindings::leafbridge::plugin::http;
+pub use leafbridge_guest_json::{fields, types};
