@@ -129,6 +129,25 @@ impl<'a, P: Plugins> SyncContext<'a, P> {
         }
     }
 
+    /// Counts a customer or item written by the shared resolve steps: in
+    /// orders-import it was written for an order and is counted apart from
+    /// the orders, elsewhere it is the run's own record.
+    pub(crate) fn count_resolved_written(&mut self) {
+        if self.flow == Flow::OrdersImport {
+            self.counts.related_written += 1;
+        } else {
+            self.counts.written += 1;
+        }
+    }
+
+    /// Counts a customer or item that needed no write; orders-import does
+    /// not count it, because its `skipped` counts orders.
+    pub(crate) fn count_resolved_skipped(&mut self) {
+        if self.flow != Flow::OrdersImport {
+            self.counts.skipped += 1;
+        }
+    }
+
     pub fn tenant_name(&self) -> &str {
         &self.tenant.name
     }
