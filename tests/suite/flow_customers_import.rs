@@ -1,6 +1,6 @@
 //! `customers-import`: every LeafLink customer becomes one BC customer,
 //! numbered `LL<customer id>` under the default numbering, with the mapped
-//! fields; a rerun creates nothing, and a LeafLink edit updates BC.
+//! fields. A rerun creates nothing, and a LeafLink edit updates BC.
 
 use std::collections::HashMap;
 

@@ -45,8 +45,8 @@ async fn orders_import_once_with_exact_amounts() {
     let report = harness.run(Flow::OrdersImport).await;
     assert_eq!(report.outcome, RunOutcome::Done, "{report:#?}");
     assert_eq!(report.counts.failed, 0, "{report:#?}");
-    // `written` counts the orders; the new customers and items they needed
-    // are counted in `related_written`.
+    // `written` counts the orders, and the new customers and items they
+    // needed are counted in `related_written`.
     assert_eq!(report.counts.written, expected.len() as u64, "{report:#?}");
     assert!(report.counts.related_written > 0, "{report:#?}");
 

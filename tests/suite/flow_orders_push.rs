@@ -1,7 +1,7 @@
-//! `orders-push` (BC order state reaches LeafLink) and what both order flows
-//! do when BC deletes an imported order before invoicing it: the status map
+//! `orders-push` (BC order state reaches LeafLink), and what both order flows
+//! do when BC deletes an imported order before invoicing it. The status map
 //! sends that order to a person through a conflict record, and LeafLink keeps
-//! its status (no automatic `reject`).
+//! its status because nothing is rejected automatically.
 
 use axum::http::Method;
 use leafbridge::flows::Flow;
@@ -22,8 +22,8 @@ async fn bc(sandbox: &Sandbox, method: Method, path: &str, body: Option<Value>) 
     }
 }
 
-/// A harness with one order placed in LeafLink and imported into BC; returns
-/// the LeafLink order number and the BC order with its lines.
+/// Places one order in LeafLink, imports it, and returns the harness, the
+/// LeafLink order number and the BC order with its lines.
 async fn imported_order(name: &str) -> (Harness, String, Value) {
     let harness = Harness::start(name, sandbox_config(SeedConfig { customers: 3, products: 8, orders: 1, random_seed: 47 })).await;
     let leaflink = harness.sandbox.leaflink();

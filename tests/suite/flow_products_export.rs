@@ -1,5 +1,5 @@
 //! `products-export` (BC is the product master): a BC item becomes one
-//! LeafLink product with the item's SKU, name and price; an item whose SKU
+//! LeafLink product with the item's SKU, name and price. An item whose SKU
 //! LeafLink already has is linked, not created again.
 
 use axum::http::Method;
@@ -43,12 +43,30 @@ async fn items_become_products_once() {
     .await;
     let mut settings = settings_for("products-export", &sandbox);
     settings.product_master = ProductMaster::BusinessCentral;
+    // LeafLink requires these product fields and BC has no value for them,
+    // so the tenant sets defaults, as the example tenant does.
+    for (field, value) in [
+        ("brand", "100"),
+        ("category", "1"),
+        ("sub_category", "10"),
+        ("manufacturer", "2002"),
+        ("license", "2619"),
+        ("listing_state", "Available"),
+        ("strain_classification", "hybrid"),
+        ("unit_denomination", "1"),
+        ("retail_price", "0"),
+        ("minimum_order", "1"),
+        ("maximum_order", "1000"),
+    ] {
+        settings.plugin_settings.insert(field.to_owned(), value.to_owned());
+    }
     let harness = Harness::with_settings(sandbox, settings);
     let products_before = harness.sandbox.leaflink().counts().products;
 
     let export = harness.run(Flow::ProductsExport).await;
     assert_eq!(export.outcome, RunOutcome::Done, "{export:#?}");
-    assert_eq!(export.counts.failed, 0, "{export:#?}");
+    let dead_letters = harness.store.dead_letters("products-export").unwrap();
+    assert_eq!(export.counts.failed, 0, "{export:#?} {dead_letters:#?}");
 
     let xref = harness.store.xref("products-export", RecordKind::Item, "EXPORT-ONE").unwrap().expect("the new item is cross-referenced");
     assert_eq!(xref.origin, "created");

@@ -31,7 +31,9 @@ async fn long_and_short_skus_reach_leaflink() {
     let long_product = *products.iter().find(|id| sku_of(&sandbox, **id).chars().count() > 20).expect("the seed has a SKU over 20 characters");
     let short_product = *products.iter().find(|id| sku_of(&sandbox, **id).chars().count() <= 20).expect("the seed has a short SKU");
     let (long_sku, short_sku) = (sku_of(&sandbox, long_product), sku_of(&sandbox, short_product));
-    let settings = settings_for("products-push", &sandbox);
+    let mut settings = settings_for("products-push", &sandbox);
+    // Before every seeded product, so products-import creates them all.
+    settings.go_live = "2000-01-01T00:00:00Z".parse().unwrap();
     let harness = Harness::with_settings(sandbox, settings);
 
     let import = harness.run(Flow::ProductsImport).await;

@@ -42,7 +42,7 @@ async fn order_line_bc_wins() {
     let bc_line_id = bc_line["id"].as_str().unwrap();
     let leaflink_line_id = leaflink.order_json(&number).unwrap()["line_items"][0]["id"].as_u64().unwrap();
 
-    // The buyer asks for 9, BC's user sets 6.
+    // The buyer changes the quantity to 9 and a BC user sets 6.
     leaflink.change_line(leaflink_line_id, Some(Decimal::from(9)), None).unwrap();
     bc(&harness.sandbox, Method::PATCH, &format!("salesOrders({order_id})/salesOrderLines({bc_line_id})"), Some(json!({ "quantity": 6 }))).await;
 

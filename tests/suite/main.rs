@@ -30,3 +30,4 @@ mod flow_products_pull;
 mod flow_customers_import;
 mod flow_payments_push;
 mod guarantee_conflict;
+mod flow_demo;

@@ -64,7 +64,7 @@ pub struct DemoArgs {
 #[derive(Debug, Clone, Serialize)]
 struct FlowSummary {
     flow: String,
-    /// What `read`, `written`, `skipped` and `failed` count ("orders", ...).
+    /// Kind of record that `read`, `written`, `skipped` and `failed` count ("orders", ...).
     records: String,
     read: u64,
     written: u64,
@@ -107,7 +107,7 @@ pub async fn run(home_flag: Option<PathBuf>, args: DemoArgs) -> anyhow::Result<(
     if !cleared.is_empty() {
         // Each demo day plays against fresh sandboxes, so the cursors and
         // cross-references of an earlier day point at records that no
-        // longer exist; keeping them would skip or double count records.
+        // longer exist. Keeping them would skip or double count records.
         eprintln!(
             "{} already held an earlier demo day for {}; its sync state (cross-references, cursors, runs, conflicts, dead letters, link proposals) was cleared, and this run starts clean.",
             home.root().display(),

@@ -107,10 +107,10 @@ pub fn print_table(reports: &[FlowReport]) {
     println!("{TABLE_NOTE}");
 }
 
-/// The column heads of the per-run table. `read` to `failed` count the
-/// records the `records` column names; `related` counts the customers and
-/// items written for them (orders-import creates an order's new customer and
-/// items).
+/// Formats the column heads of the per-run table. `read` to `failed` count
+/// the records the `records` column names. `related` counts the customers
+/// and items written for them, because orders-import creates an order's new
+/// customer and items.
 pub fn table_header() -> String {
     format!(
         "{:<22} {:<17} {:<9} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
@@ -118,11 +118,11 @@ pub fn table_header() -> String {
     )
 }
 
-/// A line under the table that says what its columns count.
+/// A line under the table that explains what its columns count.
 pub const TABLE_NOTE: &str =
     "read, written, skipped and failed count the records named in the records column; related counts the customers and items written for them";
 
-/// One row of the per-run table.
+/// Formats one row of the per-run table.
 pub fn table_row(tenant: &str, flow: crate::flows::Flow, counts: &crate::store::RunCounts, millis: u64) -> String {
     format!(
         "{:<22} {:<17} {:<9} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",

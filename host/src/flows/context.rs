@@ -140,8 +140,8 @@ impl<'a, P: Plugins> SyncContext<'a, P> {
         }
     }
 
-    /// Counts a customer or item that needed no write; orders-import does
-    /// not count it, because its `skipped` counts orders.
+    /// Counts a customer or item that needed no write, except in
+    /// orders-import, whose `skipped` counts orders.
     pub(crate) fn count_resolved_skipped(&mut self) {
         if self.flow != Flow::OrdersImport {
             self.counts.skipped += 1;

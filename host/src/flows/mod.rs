@@ -82,7 +82,8 @@ impl Flow {
 }
 
 impl Flow {
-    /// What the flow's `read`, `written`, `skipped` and `failed` counts count.
+    /// Returns the kind of record the flow's `read`, `written`, `skipped` and
+    /// `failed` counts count.
     pub fn record_noun(self) -> &'static str {
         match self {
             Flow::Link => "pairs",

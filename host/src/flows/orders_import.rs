@@ -272,12 +272,12 @@ async fn import_page<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<LlOrde
     Ok(())
 }
 
-/// Reads back the lines of created orders whose create response had none.
-/// BC answers a deep insert with the header only (the sandbox does the same),
-/// and the line ids are needed to pair each BC line with its LeafLink line.
-/// One request reads up to `LOOKUP_CHUNK` orders. A failed read is logged and
-/// leaves the order without line ids; orders-push and orders-pull then pair
-/// the lines by position.
+/// Reads back the lines of created orders whose create response had none,
+/// because each BC line id is paired with its LeafLink line id. The sandbox
+/// returns a created order without its lines. One request reads up to
+/// `LOOKUP_CHUNK` orders. A failed read is logged and leaves the order
+/// without line ids, so orders-push and orders-pull pair its lines by
+/// position.
 async fn read_created_lines<P: Plugins>(cx: &SyncContext<'_, P>, created: &mut [(LlOrder, BcSalesOrder, BcSalesOrder)]) {
     let ids: Vec<String> = created
         .iter()
@@ -507,7 +507,7 @@ pub(crate) fn save_order_xref<P: Plugins>(
         }
     }
     // An order found in BC (after a lost store) has its lines but not their
-    // LeafLink ids: the mapping emitted one Item line per LeafLink line, in
+    // LeafLink ids. The mapping emitted one Item line per LeafLink line, in
     // order, so they pair by position.
     let mut bc = bc.clone();
     let leaflink_ids: Vec<Option<i64>> = order.line_items.iter().map(|line| Some(line.id)).collect();

@@ -23,7 +23,8 @@ use crate::store::{Conflict, CrossReference, RecordKind};
 const STATUS_PATH: [(&str, &str); 4] = [("Submitted", "accept"), ("Accepted", "fulfill"), ("Fulfilled", "ship"), ("Shipped", "complete")];
 
 /// The cross-reference value that marks an order deleted in BC before it was
-/// invoiced, with the time leafbridge noticed; its conflict is recorded once.
+/// invoiced. Its value is the time leafbridge noticed, and it makes the
+/// conflict record happen once.
 const DELETED_IN_BC: &str = "deleted_in_bc";
 
 /// Statuses LeafLink owns: an order in one of them is never moved by BC.
@@ -317,9 +318,9 @@ fn record_deleted_order<P: Plugins>(cx: &mut SyncContext<'_, P>, xref: &mut Cros
 }
 
 /// Finds imported orders that are still open on both sides but that BC no
-/// longer lists: BC reports no deletions through the listing the push reads,
-/// so each open order this push did not see is looked up by number, 50 per
-/// request, and one missing from both orders and invoices is a deleted order.
+/// longer has. The BC listing the push reads does not report deletions, so
+/// each open order this push did not read is looked up by number, 50 per
+/// request. An order missing from both orders and invoices was deleted.
 /// NOTE: this reads every open imported order's cross-reference on each push,
 /// so its cost grows with the number of orders not yet invoiced.
 async fn detect_deleted_orders<P: Plugins>(cx: &mut SyncContext<'_, P>, seen: &HashSet<String>) -> Result<(), FlowError> {
@@ -492,6 +493,7 @@ async fn pull_page<P: Plugins>(cx: &mut SyncContext<'_, P>, changed: Vec<(LlOrde
             changed_fields(&xref.bc_fields, &bc_now).into_iter().filter(|name| xref.bc_fields.contains_key(name)).collect();
         let leaflink_now = fields::order_fields_of_leaflink(&order);
         let mut lines = Vec::new();
+        let mut kept_in_bc = Vec::new();
         for line in changes.lines {
             let Some(line_id) = line.leaflink_line_id else { continue };
             let contested: Vec<String> = ["quantity", "price"]
@@ -503,6 +505,7 @@ async fn pull_page<P: Plugins>(cx: &mut SyncContext<'_, P>, changed: Vec<(LlOrde
                 lines.push(line);
                 continue;
             }
+            kept_in_bc.extend(contested.iter().cloned());
             for name in contested {
                 cx.conflict(Conflict {
                     flow: cx.flow.name().to_owned(),
@@ -521,7 +524,7 @@ async fn pull_page<P: Plugins>(cx: &mut SyncContext<'_, P>, changed: Vec<(LlOrde
         for line in &lines {
             writes.push(Write::UpdateSalesOrderLine((order_id.clone(), line.clone())));
         }
-        pending.push((order, xref, current, lines.len()));
+        pending.push((order, xref, current, lines.len(), kept_in_bc));
     }
 
     let results = if writes.is_empty() {
@@ -531,7 +534,7 @@ async fn pull_page<P: Plugins>(cx: &mut SyncContext<'_, P>, changed: Vec<(LlOrde
         match cx.business_central.apply(&writes).await {
             Ok(results) => results,
             Err(error) => {
-                for (order, _, _, _) in &pending {
+                for (order, ..) in &pending {
                     cx.fail_api(&order_record(&order.number), &error)?;
                 }
                 return Ok(());
@@ -539,7 +542,7 @@ async fn pull_page<P: Plugins>(cx: &mut SyncContext<'_, P>, changed: Vec<(LlOrde
         }
     };
     let mut results = results.into_iter();
-    for (order, mut xref, mut current, line_count) in pending {
+    for (order, mut xref, mut current, line_count, kept_in_bc) in pending {
         let record = order_record(&order.number);
         let mut failure = None;
         for _ in 0..line_count {
@@ -561,7 +564,16 @@ async fn pull_page<P: Plugins>(cx: &mut SyncContext<'_, P>, changed: Vec<(LlOrde
             continue;
         }
         xref.leaflink_fields = fields::order_fields_of_leaflink(&order);
-        xref.bc_fields = fields::order_fields_of_bc(&current);
+        // A line BC kept against the buyer's change keeps its old BC value
+        // in the cross-reference. The next orders-push then finds BC's value
+        // changed and writes it to LeafLink, so both sides get the owner's value.
+        let before = std::mem::replace(&mut xref.bc_fields, fields::order_fields_of_bc(&current));
+        for name in kept_in_bc {
+            match before.get(&name) {
+                Some(value) => xref.bc_fields.insert(name, value.clone()),
+                None => xref.bc_fields.remove(&name),
+            };
+        }
         cx.store.put_xref(cx.tenant_name(), RecordKind::Order, &xref).map_err(|e| cx.store_error(e))?;
         if line_count > 0 {
             cx.counts.written += 1;
