@@ -234,7 +234,6 @@ async fn item_lines_map_to_the_cent() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: orders-import stores `line:<id>:bc_id` only when BC echoes the LeafLink line id, which it never does, so no line pair is stored"]
 async fn line_ids_cross_referenced() {
     let placed = place_chosen_order("mapping-line-xref").await;
     let harness = &placed.harness;

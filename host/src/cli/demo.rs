@@ -27,13 +27,13 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::Home;
-use super::run::{open_runtime, print_table};
+use super::run::{TABLE_NOTE, open_runtime, print_table, table_header, table_row};
 use crate::capabilities::{Secret, TenantSecrets};
 use crate::flows::runner::TenantRunner;
 use crate::flows::{Flow, FlowReport};
 use crate::runtime::{Runtime, default_plugin_dir};
 use crate::store::secrets::{SecretKey, SecretName};
-use crate::store::{RunCounts, Store};
+use crate::store::{RecordKind, RunCounts, Store};
 use crate::tenant::TenantSettings;
 
 /// The example tenants, built into the binary so the demo runs from anywhere.
@@ -64,10 +64,14 @@ pub struct DemoArgs {
 #[derive(Debug, Clone, Serialize)]
 struct FlowSummary {
     flow: String,
+    /// Kind of record that `read`, `written`, `skipped` and `failed` count ("orders", ...).
+    records: String,
     read: u64,
     written: u64,
     skipped: u64,
     failed: u64,
+    /// Customers and items written for the flow's records.
+    related_written: u64,
     requests_leaflink: u64,
     requests_business_central: u64,
     millis: u64,
@@ -99,6 +103,17 @@ pub async fn run(home_flag: Option<PathBuf>, args: DemoArgs) -> anyhow::Result<(
         }
     };
     let store = Store::open(&home.store_dir())?;
+    let cleared = clear_earlier_demo(&store)?;
+    if !cleared.is_empty() {
+        // Each demo day plays against fresh sandboxes, so the cursors and
+        // cross-references of an earlier day point at records that no
+        // longer exist. Keeping them would skip or double count records.
+        eprintln!(
+            "{} already held an earlier demo day for {}; its sync state (cross-references, cursors, runs, conflicts, dead letters, link proposals) was cleared, and this run starts clean.",
+            home.root().display(),
+            cleared.join(" and ")
+        );
+    }
     let runtime = open_runtime(&home)?;
     let plugin_dir = args.plugin_dir.clone().unwrap_or_else(default_plugin_dir);
 
@@ -120,6 +135,26 @@ pub async fn run(home_flag: Option<PathBuf>, args: DemoArgs) -> anyhow::Result<(
         print_summary(&summary, &reports, temporary);
     }
     Ok(())
+}
+
+/// Clears the sync state of each example tenant that has some and returns
+/// their names. Tenant settings and secrets stay; the demo rewrites them.
+fn clear_earlier_demo(store: &Store) -> anyhow::Result<Vec<&'static str>> {
+    let mut cleared = Vec::new();
+    for (name, _) in EXAMPLE_TENANTS {
+        let has_state = !store.runs(name)?.is_empty()
+            || [RecordKind::Customer, RecordKind::Item, RecordKind::Order, RecordKind::Payment]
+                .into_iter()
+                .map(|kind| store.xref_count(name, kind))
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .any(|count| count > 0);
+        if has_state {
+            store.clear_sync_state(name)?;
+            cleared.push(name);
+        }
+    }
+    Ok(cleared)
 }
 
 /// Plays the day for one tenant and returns its per-flow totals.
@@ -231,10 +266,12 @@ fn summarize(reports: &[FlowReport]) -> Vec<FlowSummary> {
         .into_values()
         .map(|(flow, counts, millis)| FlowSummary {
             flow: flow.name().to_owned(),
+            records: flow.record_noun().to_owned(),
             read: counts.read,
             written: counts.written,
             skipped: counts.skipped,
             failed: counts.failed,
+            related_written: counts.related_written,
             requests_leaflink: counts.requests_leaflink,
             requests_business_central: counts.requests_business_central,
             millis,
@@ -246,26 +283,23 @@ fn print_summary(summary: &Summary, reports: &[FlowReport], temporary: bool) {
     println!("Every flow run of the day, in order:\n");
     print_table(reports);
     println!("\nTotals per tenant and flow:\n");
-    println!(
-        "{:<22} {:<17} {:>6} {:>7} {:>7} {:>6} {:>8} {:>8} {:>8}",
-        "tenant", "flow", "read", "written", "skipped", "failed", "req LL", "req BC", "ms"
-    );
+    println!("{}", table_header());
     for tenant in &summary.tenants {
         for flow in &tenant.flows {
-            println!(
-                "{:<22} {:<17} {:>6} {:>7} {:>7} {:>6} {:>8} {:>8} {:>8}",
-                tenant.name,
-                flow.flow,
-                flow.read,
-                flow.written,
-                flow.skipped,
-                flow.failed,
-                flow.requests_leaflink,
-                flow.requests_business_central,
-                flow.millis
-            );
+            let counts = RunCounts {
+                read: flow.read,
+                written: flow.written,
+                skipped: flow.skipped,
+                failed: flow.failed,
+                related_written: flow.related_written,
+                requests_leaflink: flow.requests_leaflink,
+                requests_business_central: flow.requests_business_central,
+            };
+            let name: Flow = flow.flow.parse().unwrap_or(Flow::Link);
+            println!("{}", table_row(&tenant.name, name, &counts, flow.millis));
         }
     }
+    println!("{TABLE_NOTE}");
     println!("\nFinished in {:.1} s. Where to look next:", summary.seconds);
     for tenant in &summary.tenants {
         println!(

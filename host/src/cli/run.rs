@@ -94,10 +94,7 @@ pub fn open_runtime(home: &Home) -> anyhow::Result<Arc<Runtime>> {
 
 /// Prints reports as an aligned table, one row per tenant and flow.
 pub fn print_table(reports: &[FlowReport]) {
-    println!(
-        "{:<22} {:<17} {:>6} {:>7} {:>7} {:>6} {:>8} {:>8} {:>8}  outcome",
-        "tenant", "flow", "read", "written", "skipped", "failed", "req LL", "req BC", "ms"
-    );
+    println!("{}  outcome", table_header());
     for report in reports {
         let counts = &report.counts;
         let outcome = match report.outcome {
@@ -105,17 +102,40 @@ pub fn print_table(reports: &[FlowReport]) {
             RunOutcome::Incomplete => "incomplete (rerun retries the failures)".to_owned(),
             RunOutcome::Stopped => format!("stopped: {}", report.reason.as_deref().unwrap_or("")),
         };
-        println!(
-            "{:<22} {:<17} {:>6} {:>7} {:>7} {:>6} {:>8} {:>8} {:>8}  {outcome}",
-            report.tenant,
-            report.flow.name(),
-            counts.read,
-            counts.written,
-            counts.skipped,
-            counts.failed,
-            counts.requests_leaflink,
-            counts.requests_business_central,
-            report.millis,
-        );
+        println!("{}  {outcome}", table_row(&report.tenant, report.flow, counts, report.millis));
     }
+    println!("{TABLE_NOTE}");
+}
+
+/// Formats the column heads of the per-run table. `read` to `failed` count
+/// the records the `records` column names. `related` counts the customers
+/// and items written for them, because orders-import creates an order's new
+/// customer and items.
+pub fn table_header() -> String {
+    format!(
+        "{:<22} {:<17} {:<9} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "tenant", "flow", "records", "read", "written", "skipped", "failed", "related", "req LL", "req BC", "ms"
+    )
+}
+
+/// A line under the table that explains what its columns count.
+pub const TABLE_NOTE: &str =
+    "read, written, skipped and failed count the records named in the records column; related counts the customers and items written for them";
+
+/// Formats one row of the per-run table.
+pub fn table_row(tenant: &str, flow: crate::flows::Flow, counts: &crate::store::RunCounts, millis: u64) -> String {
+    format!(
+        "{:<22} {:<17} {:<9} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        tenant,
+        flow.name(),
+        flow.record_noun(),
+        counts.read,
+        counts.written,
+        counts.skipped,
+        counts.failed,
+        counts.related_written,
+        counts.requests_leaflink,
+        counts.requests_business_central,
+        millis,
+    )
 }

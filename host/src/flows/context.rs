@@ -129,6 +129,25 @@ impl<'a, P: Plugins> SyncContext<'a, P> {
         }
     }
 
+    /// Counts a customer or item written by the shared resolve steps. In
+    /// orders-import it was written for an order and is counted apart from
+    /// the orders. In other flows it is the run's own record.
+    pub(crate) fn count_resolved_written(&mut self) {
+        if self.flow == Flow::OrdersImport {
+            self.counts.related_written += 1;
+        } else {
+            self.counts.written += 1;
+        }
+    }
+
+    /// Counts a customer or item that needed no write, except in
+    /// orders-import, whose `skipped` counts orders.
+    pub(crate) fn count_resolved_skipped(&mut self) {
+        if self.flow != Flow::OrdersImport {
+            self.counts.skipped += 1;
+        }
+    }
+
     pub fn tenant_name(&self) -> &str {
         &self.tenant.name
     }
@@ -146,7 +165,11 @@ impl<'a, P: Plugins> SyncContext<'a, P> {
     /// Records a failed record as a dead letter and counts it.
     pub(crate) fn fail(&mut self, record: &str, reason: &str, transient: bool) -> Result<(), FlowError> {
         tracing::warn!(record, reason, transient, "record failed; sent to dead letters");
-        self.counts.failed += 1;
+        // In orders-import a failed customer or item also fails each order
+        // that needs it, and `failed` counts only the orders.
+        if self.flow != Flow::OrdersImport || record.starts_with("order ") {
+            self.counts.failed += 1;
+        }
         if transient {
             self.transient_failures += 1;
         }

@@ -59,7 +59,7 @@ pub(crate) async fn push<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), 
     for item in items {
         cx.counts.read += 1;
         let record = item_record(&item.number);
-        let Some(mut xref) = cx.store.xref(cx.tenant_name(), RecordKind::Item, &item.number).map_err(|e| cx.store_error(e))? else {
+        let Some(mut xref) = resolve::item_xref(cx, &item)? else {
             cx.counts.skipped += 1;
             continue;
         };

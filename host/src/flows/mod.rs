@@ -81,6 +81,20 @@ impl Flow {
     }
 }
 
+impl Flow {
+    /// Returns the kind of record the flow's `read`, `written`, `skipped` and
+    /// `failed` counts count.
+    pub fn record_noun(self) -> &'static str {
+        match self {
+            Flow::Link => "pairs",
+            Flow::OrdersImport | Flow::OrdersPush | Flow::OrdersPull => "orders",
+            Flow::CustomersImport => "customers",
+            Flow::ProductsExport | Flow::ProductsImport | Flow::ProductsPush | Flow::ProductsPull | Flow::InventoryPush => "products",
+            Flow::PaymentsPush => "payments",
+        }
+    }
+}
+
 impl fmt::Display for Flow {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         formatter.write_str(self.name())

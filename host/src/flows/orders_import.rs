@@ -20,7 +20,7 @@ use super::{FlowError, SyncContext};
 use crate::runtime::bindings::business_central::{Write, Written};
 use crate::runtime::bindings::leaflink::{OrderQuery, ProductQuery};
 use crate::runtime::bindings::mapping::OrderContext;
-use crate::runtime::bindings::types::{BcSalesOrder, LlOrder};
+use crate::runtime::bindings::types::{BcLineType, BcSalesOrder, BcSalesOrderLine, LlOrder};
 use crate::store::{CrossReference, FieldValues, RecordKind};
 
 pub(crate) fn order_record(number: &str) -> String {
@@ -253,20 +253,65 @@ async fn import_page<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<LlOrde
             return Ok(());
         }
     };
+    let mut created_orders = Vec::new();
     for ((order, sent), result) in sources.into_iter().zip(results) {
         let record = order_record(&order.number);
         match result {
-            Ok(Written::SalesOrder(mut created)) => {
-                carry_line_ids(&sent, &mut created);
-                save_order_xref(cx, &order, &created, "created")?;
-                cx.counts.written += 1;
-                cx.succeeded(&record)?;
-            }
+            Ok(Written::SalesOrder(created)) => created_orders.push((order, sent, created)),
             Ok(other) => cx.fail(&record, &format!("BC returned an unexpected record for an order write: {other:?}"), true)?,
             Err(error) => cx.fail_api(&record, &ApiError::Plugin(error))?,
         }
     }
+    read_created_lines(cx, &mut created_orders).await;
+    for (order, sent, mut created) in created_orders {
+        carry_line_ids(&sent, &mut created);
+        save_order_xref(cx, &order, &created, "created")?;
+        cx.counts.written += 1;
+        cx.succeeded(&order_record(&order.number))?;
+    }
     Ok(())
+}
+
+/// Reads back the lines of created orders whose create response had none,
+/// because each BC line id is paired with its LeafLink line id. The sandbox
+/// returns a created order without its lines. One request reads up to
+/// `LOOKUP_CHUNK` orders. A failed read is logged and leaves the order
+/// without line ids, so orders-push and orders-pull pair its lines by
+/// position.
+async fn read_created_lines<P: Plugins>(cx: &SyncContext<'_, P>, created: &mut [(LlOrder, BcSalesOrder, BcSalesOrder)]) {
+    let ids: Vec<String> = created
+        .iter()
+        .filter(|(_, sent, created)| created.lines.is_empty() && !sent.lines.is_empty())
+        .filter_map(|(_, _, created)| created.id.clone())
+        .collect();
+    let mut lines_by_id: HashMap<String, Vec<_>> = HashMap::new();
+    for chunk in ids.chunks(LOOKUP_CHUNK) {
+        let mut next = None;
+        loop {
+            match cx.business_central.list_sales_orders(&query_on("id", chunk.to_vec()), next).await {
+                Ok(page) => {
+                    for order in page.orders {
+                        if let Some(id) = order.id {
+                            lines_by_id.insert(id, order.lines);
+                        }
+                    }
+                    next = page.next;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, orders = chunk.len(), "reading the lines of created BC orders failed; their line ids are not stored");
+                    next = None;
+                }
+            }
+            if next.is_none() {
+                break;
+            }
+        }
+    }
+    for (_, _, order) in created.iter_mut() {
+        if let Some(lines) = order.id.as_ref().and_then(|id| lines_by_id.remove(id)) {
+            order.lines = lines;
+        }
+    }
 }
 
 /// Sets each line's `sku` and `name` from its product when the line has
@@ -343,16 +388,25 @@ async fn fill_line_skus_and_names<P: Plugins>(cx: &mut SyncContext<'_, P>, order
     Ok(filled)
 }
 
-/// Copies the LeafLink line id of each sent line onto the line BC returned
-/// (a deep insert returns the lines in the order they were sent), since BC
-/// has no property that carries it back.
+/// Copies the LeafLink line id of each sent Item line onto the Item line BC
+/// returned in the same position (BC keeps the lines in the order they were
+/// sent), since BC has no property that carries it back. Nothing is copied
+/// when BC returned another number of Item lines.
 fn carry_line_ids(sent: &BcSalesOrder, created: &mut BcSalesOrder) {
-    if created.lines.len() != sent.lines.len() {
+    let sent_ids: Vec<Option<i64>> = sent.lines.iter().filter(|line| line.line_type == BcLineType::Item).map(|line| line.leaflink_line_id).collect();
+    pair_item_lines(created, &sent_ids);
+}
+
+/// Sets the LeafLink line id of the k-th BC Item line to `leaflink_ids[k]`
+/// where the line has none, if the counts agree.
+fn pair_item_lines(bc: &mut BcSalesOrder, leaflink_ids: &[Option<i64>]) {
+    let item_lines: Vec<&mut BcSalesOrderLine> = bc.lines.iter_mut().filter(|line| line.line_type == BcLineType::Item).collect();
+    if item_lines.len() != leaflink_ids.len() {
         return;
     }
-    for (created_line, sent_line) in created.lines.iter_mut().zip(&sent.lines) {
-        if created_line.leaflink_line_id.is_none() {
-            created_line.leaflink_line_id = sent_line.leaflink_line_id;
+    for (line, leaflink_id) in item_lines.into_iter().zip(leaflink_ids) {
+        if line.leaflink_line_id.is_none() {
+            line.leaflink_line_id = *leaflink_id;
         }
     }
 }
@@ -452,6 +506,12 @@ pub(crate) fn save_order_xref<P: Plugins>(
             stored.insert(format!("line:{}:sale_price", line.id), sale_price.amount.clone());
         }
     }
+    // An order found in BC (after a lost store) has its lines but not their
+    // LeafLink ids. The mapping emitted one Item line per LeafLink line, in
+    // order, so they pair by position.
+    let mut bc = bc.clone();
+    let leaflink_ids: Vec<Option<i64>> = order.line_items.iter().map(|line| Some(line.id)).collect();
+    pair_item_lines(&mut bc, &leaflink_ids);
     for line in &bc.lines {
         if let (Some(leaflink_id), Some(bc_id)) = (line.leaflink_line_id, &line.id) {
             stored.insert(format!("line:{leaflink_id}:bc_id"), bc_id.clone());
@@ -462,7 +522,7 @@ pub(crate) fn save_order_xref<P: Plugins>(
         bc_id: bc.id.clone(),
         bc_number: bc.number.clone(),
         leaflink_fields: fields::order_fields_of_leaflink(order),
-        bc_fields: fields::order_fields_of_bc(bc),
+        bc_fields: fields::order_fields_of_bc(&bc),
         stored,
         origin: origin.to_owned(),
         updated: None,

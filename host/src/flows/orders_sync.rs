@@ -6,7 +6,7 @@
 //! property for the LeafLink line id, so each BC line is matched to its
 //! LeafLink line through the ids stored at import.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::fields::{self, changed_fields};
 use super::orders_import::order_record;
@@ -21,6 +21,11 @@ use crate::store::{Conflict, CrossReference, RecordKind};
 /// LeafLink statuses in the order an order moves through them, with the
 /// transition action that leaves each.
 const STATUS_PATH: [(&str, &str); 4] = [("Submitted", "accept"), ("Accepted", "fulfill"), ("Fulfilled", "ship"), ("Shipped", "complete")];
+
+/// The cross-reference value that marks an order deleted in BC before it was
+/// invoiced. Its value is the time leafbridge noticed, and it makes the
+/// conflict record happen once.
+const DELETED_IN_BC: &str = "deleted_in_bc";
 
 /// Statuses LeafLink owns: an order in one of them is never moved by BC.
 const LEAFLINK_FINAL: [&str; 3] = ["Cancelled", "Rejected", "Combined"];
@@ -80,6 +85,7 @@ pub(crate) async fn push<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), 
     let since = cursor_query(cx)?;
     let query = Query { modified_after: since, field: None, values: Vec::new(), page_size: None };
     let mut newest: Option<jiff::Timestamp> = None;
+    let mut seen = HashSet::new();
 
     let mut next = None;
     loop {
@@ -90,6 +96,7 @@ pub(crate) async fn push<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), 
             .map_err(|e| cx.api_error("listing BC sales orders", e))?;
         for order in page.orders {
             newest = newest.max(parse_time(order.last_modified.as_deref()));
+            seen.extend(order.id.clone());
             cx.counts.read += 1;
             push_order(cx, order).await?;
         }
@@ -119,6 +126,7 @@ pub(crate) async fn push<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), 
                 cx.counts.skipped += 1;
                 continue;
             }
+            seen.insert(order_id.to_owned());
             complete_order(cx, xref, &invoice.id).await?;
         }
         next = page.next;
@@ -126,6 +134,8 @@ pub(crate) async fn push<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), 
             break;
         }
     }
+
+    detect_deleted_orders(cx, &seen).await?;
 
     if let Some(newest) = newest
         && cx.transient_failures == 0
@@ -261,6 +271,105 @@ async fn complete_order<P: Plugins>(cx: &mut SyncContext<'_, P>, mut xref: Cross
     }
 }
 
+/// The reason stored on the conflict record of an order deleted in BC.
+const DELETED_REASON: &str = "the BC sales order was deleted before it was invoiced; a person decides whether to cancel or reject the LeafLink order or to create the BC order again (leafbridge never rejects it automatically)";
+
+/// BC order numbers, out of `numbers`, that a sales invoice was posted from.
+async fn posted_order_numbers<P: Plugins>(cx: &SyncContext<'_, P>, numbers: &[String]) -> Result<HashSet<String>, ApiError> {
+    let mut posted = HashSet::new();
+    for chunk in numbers.chunks(LOOKUP_CHUNK) {
+        let mut next = None;
+        loop {
+            let page = cx.business_central.list_sales_invoices(&query_on("orderNumber", chunk.to_vec()), next).await?;
+            posted.extend(page.invoices.into_iter().filter_map(|invoice| invoice.order_number));
+            next = page.next;
+            if next.is_none() {
+                break;
+            }
+        }
+    }
+    Ok(posted)
+}
+
+/// Records a conflict for an imported order that BC no longer has and never
+/// invoiced, once per order: the status map sends such an order to a person,
+/// never to an automatic `reject`.
+fn record_deleted_order<P: Plugins>(cx: &mut SyncContext<'_, P>, xref: &mut CrossReference, leaflink_status: Option<&str>) -> Result<(), FlowError> {
+    if xref.stored.contains_key(DELETED_IN_BC) {
+        cx.counts.skipped += 1;
+        return Ok(());
+    }
+    let record = order_record(&xref.leaflink_key);
+    tracing::warn!(record, bc_number = xref.bc_number.as_deref().unwrap_or(""), "the BC sales order was deleted before it was invoiced");
+    cx.conflict(Conflict {
+        flow: cx.flow.name().to_owned(),
+        record,
+        field: Some("order".to_owned()),
+        winner: "undecided".to_owned(),
+        leaflink_value: leaflink_status.map(str::to_owned).or_else(|| xref.stored.get("status").cloned()),
+        business_central_value: Some(format!("sales order {} deleted", xref.bc_number.as_deref().unwrap_or("?"))),
+        reason: DELETED_REASON.to_owned(),
+        detected: jiff::Timestamp::now(),
+    })?;
+    xref.stored.insert(DELETED_IN_BC.to_owned(), jiff::Timestamp::now().to_string());
+    cx.store.put_xref(cx.tenant_name(), RecordKind::Order, xref).map_err(|e| cx.store_error(e))?;
+    cx.counts.skipped += 1;
+    Ok(())
+}
+
+/// Finds imported orders that are still open on both sides but that BC no
+/// longer has. The BC listing the push reads does not report deletions, so
+/// each open order this push did not read is looked up by number, 50 per
+/// request. An order missing from both orders and invoices was deleted.
+/// NOTE: this reads every open imported order's cross-reference on each push,
+/// so its cost grows with the number of orders not yet invoiced.
+async fn detect_deleted_orders<P: Plugins>(cx: &mut SyncContext<'_, P>, seen: &HashSet<String>) -> Result<(), FlowError> {
+    let xrefs = cx.store.xrefs(cx.tenant_name(), RecordKind::Order).map_err(|e| cx.store_error(e))?;
+    let open: Vec<CrossReference> = xrefs
+        .into_iter()
+        .filter(|xref| !xref.stored.contains_key("invoice") && !xref.stored.contains_key(DELETED_IN_BC))
+        .filter(|xref| xref.bc_id.as_ref().is_some_and(|id| !seen.contains(id)) && xref.bc_number.is_some())
+        .filter(|xref| {
+            let status = xref.stored.get("status").map(String::as_str).unwrap_or("");
+            !LEAFLINK_FINAL.iter().chain(["Complete"].iter()).any(|done| done.eq_ignore_ascii_case(status))
+        })
+        .collect();
+    if open.is_empty() {
+        return Ok(());
+    }
+
+    let numbers: Vec<String> = open.iter().filter_map(|xref| xref.bc_number.clone()).collect();
+    let mut present = HashSet::new();
+    for chunk in numbers.chunks(LOOKUP_CHUNK) {
+        let mut next = None;
+        loop {
+            let page = cx
+                .business_central
+                .list_sales_orders(&query_on("number", chunk.to_vec()), next)
+                .await
+                .map_err(|e| cx.api_error("looking up BC sales orders by number", e))?;
+            present.extend(page.orders.into_iter().filter_map(|order| order.number));
+            next = page.next;
+            if next.is_none() {
+                break;
+            }
+        }
+    }
+    let missing: Vec<String> = numbers.into_iter().filter(|number| !present.contains(number)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let posted = posted_order_numbers(cx, &missing).await.map_err(|e| cx.api_error("reading BC sales invoices", e))?;
+    for mut xref in open {
+        let number = xref.bc_number.clone().unwrap_or_default();
+        if missing.contains(&number) && !posted.contains(&number) {
+            cx.counts.read += 1;
+            record_deleted_order(cx, &mut xref, None)?;
+        }
+    }
+    Ok(())
+}
+
 /// `orders-pull`: LeafLink orders changed since the cursor update their BC
 /// orders: the status into the store, line quantity and price into the lines.
 pub(crate) async fn pull<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), FlowError> {
@@ -329,11 +438,25 @@ async fn pull_page<P: Plugins>(cx: &mut SyncContext<'_, P>, changed: Vec<(LlOrde
         }
     }
 
+    // An order missing from `salesOrders` was either posted (shipped and
+    // invoiced, so an invoice names it) or deleted in BC.
+    let missing: Vec<String> = changed
+        .iter()
+        .filter_map(|(_, xref)| xref.bc_number.clone())
+        .filter(|number| !bc_orders.contains_key(number))
+        .collect();
+    let posted = posted_order_numbers(cx, &missing).await.map_err(|e| cx.api_error("reading BC sales invoices", e))?;
+
     let mut writes = Vec::new();
     let mut pending = Vec::new();
     for (order, mut xref) in changed {
         let record = order_record(&order.number);
         let Some(mut current) = xref.bc_number.as_ref().and_then(|number| bc_orders.get(number)).cloned() else {
+            let number = xref.bc_number.clone().unwrap_or_default();
+            if !posted.contains(&number) {
+                record_deleted_order(cx, &mut xref, Some(&order.status))?;
+                continue;
+            }
             // Posted (shipped and invoiced) in BC: nothing left to update there.
             xref.leaflink_fields = fields::order_fields_of_leaflink(&order);
             xref.stored.insert("status".to_owned(), order.status.clone());
@@ -362,11 +485,15 @@ async fn pull_page<P: Plugins>(cx: &mut SyncContext<'_, P>, changed: Vec<(LlOrde
             })?;
         }
 
-        // Lines BC changed since the last sync stay as BC has them.
+        // Lines BC changed since the last sync stay as BC has them. A line
+        // with no recorded BC value (its ids were not read at import) has no
+        // baseline, so it does not count as changed in BC.
         let bc_now = fields::order_fields_of_bc(&current);
-        let changed_in_bc = changed_fields(&xref.bc_fields, &bc_now);
+        let changed_in_bc: Vec<String> =
+            changed_fields(&xref.bc_fields, &bc_now).into_iter().filter(|name| xref.bc_fields.contains_key(name)).collect();
         let leaflink_now = fields::order_fields_of_leaflink(&order);
         let mut lines = Vec::new();
+        let mut kept_in_bc = Vec::new();
         for line in changes.lines {
             let Some(line_id) = line.leaflink_line_id else { continue };
             let contested: Vec<String> = ["quantity", "price"]
@@ -378,6 +505,7 @@ async fn pull_page<P: Plugins>(cx: &mut SyncContext<'_, P>, changed: Vec<(LlOrde
                 lines.push(line);
                 continue;
             }
+            kept_in_bc.extend(contested.iter().cloned());
             for name in contested {
                 cx.conflict(Conflict {
                     flow: cx.flow.name().to_owned(),
@@ -396,7 +524,7 @@ async fn pull_page<P: Plugins>(cx: &mut SyncContext<'_, P>, changed: Vec<(LlOrde
         for line in &lines {
             writes.push(Write::UpdateSalesOrderLine((order_id.clone(), line.clone())));
         }
-        pending.push((order, xref, current, lines.len()));
+        pending.push((order, xref, current, lines.len(), kept_in_bc));
     }
 
     let results = if writes.is_empty() {
@@ -406,7 +534,7 @@ async fn pull_page<P: Plugins>(cx: &mut SyncContext<'_, P>, changed: Vec<(LlOrde
         match cx.business_central.apply(&writes).await {
             Ok(results) => results,
             Err(error) => {
-                for (order, _, _, _) in &pending {
+                for (order, ..) in &pending {
                     cx.fail_api(&order_record(&order.number), &error)?;
                 }
                 return Ok(());
@@ -414,7 +542,7 @@ async fn pull_page<P: Plugins>(cx: &mut SyncContext<'_, P>, changed: Vec<(LlOrde
         }
     };
     let mut results = results.into_iter();
-    for (order, mut xref, mut current, line_count) in pending {
+    for (order, mut xref, mut current, line_count, kept_in_bc) in pending {
         let record = order_record(&order.number);
         let mut failure = None;
         for _ in 0..line_count {
@@ -436,7 +564,16 @@ async fn pull_page<P: Plugins>(cx: &mut SyncContext<'_, P>, changed: Vec<(LlOrde
             continue;
         }
         xref.leaflink_fields = fields::order_fields_of_leaflink(&order);
-        xref.bc_fields = fields::order_fields_of_bc(&current);
+        // A line BC kept against the buyer's change keeps its old BC value
+        // in the cross-reference. The next orders-push then finds BC's value
+        // changed and writes it to LeafLink, so both sides get the owner's value.
+        let before = std::mem::replace(&mut xref.bc_fields, fields::order_fields_of_bc(&current));
+        for name in kept_in_bc {
+            match before.get(&name) {
+                Some(value) => xref.bc_fields.insert(name, value.clone()),
+                None => xref.bc_fields.remove(&name),
+            };
+        }
         cx.store.put_xref(cx.tenant_name(), RecordKind::Order, &xref).map_err(|e| cx.store_error(e))?;
         if line_count > 0 {
             cx.counts.written += 1;

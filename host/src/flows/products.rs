@@ -256,26 +256,27 @@ pub(crate) async fn push<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), 
         // Keep the linked items whose values differ from what was last synced.
         let mut changed = Vec::new();
         for item in items {
-            let xref = cx.store.xref(cx.tenant_name(), RecordKind::Item, &item.number).map_err(|e| cx.store_error(e))?;
-            match xref {
+            match resolve::item_xref(cx, &item)? {
                 Some(xref) if fields::hash(&xref.bc_fields) != fields::hash(&fields::product_fields_of_item(&item)) => {
                     changed.push((item, xref));
                 }
                 _ => cx.counts.skipped += 1,
             }
         }
-        let skus: Vec<String> = changed.iter().map(|(item, _)| item.number.clone()).collect();
-        let products: HashMap<String, LlProduct> = resolve::fetch_leaflink_products(cx, &skus)
-            .await
-            .map_err(|e| cx.api_error("reading LeafLink products", e))?
-            .into_iter()
-            .map(|product| (product.sku.clone(), product))
-            .collect();
+        let xrefs: Vec<&CrossReference> = changed.iter().map(|(_, xref)| xref).collect();
+        let products: Vec<LlProduct> =
+            resolve::fetch_products_of_xrefs(cx, &xrefs).await.map_err(|e| cx.api_error("reading LeafLink products", e))?;
+        let by_id: HashMap<String, &LlProduct> = products.iter().map(|product| (product.id.to_string(), product)).collect();
+        let by_sku: HashMap<&str, &LlProduct> = products.iter().map(|product| (product.sku.as_str(), product)).collect();
 
         for (item, xref) in changed {
             let record = item_record(&item.number);
-            let Some(product) = products.get(&item.number) else {
-                cx.fail(&record, "the LeafLink product with this SKU was not found", false)?;
+            let product = match xref.stored.get("leaflink_product_id") {
+                Some(id) => by_id.get(id).copied(),
+                None => by_sku.get(xref.leaflink_key.as_str()).copied(),
+            };
+            let Some(product) = product else {
+                cx.fail(&record, &format!("the LeafLink product with SKU {:?} was not found", xref.leaflink_key), false)?;
                 continue;
             };
             let leaflink_now = fields::product_fields_of_product(product, price_field);

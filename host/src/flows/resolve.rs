@@ -322,7 +322,7 @@ pub(crate) async fn ensure_customers<P: Plugins>(
                 } else {
                     let origin = if xref.is_some() { "created" } else { "found" };
                     save_customer_xref(cx, &customer, current, customer_fields(current), origin, Some(&bc.extras))?;
-                    cx.counts.skipped += 1;
+                    cx.count_resolved_skipped();
                     cx.succeeded(&record)?;
                     outcome.insert(customer.id, Ok(number));
                 }
@@ -347,7 +347,7 @@ pub(crate) async fn ensure_customers<P: Plugins>(
                     Ok(Written::Customer(created)) => {
                         let number = created.number.clone().or(bc.number.clone()).unwrap_or_default();
                         save_customer_xref(cx, &customer, &created, customer_fields(&bc), "created", Some(&bc.extras))?;
-                        cx.counts.written += 1;
+                        cx.count_resolved_written();
                         cx.succeeded(&record)?;
                         outcome.insert(customer.id, Ok(number));
                     }
@@ -625,7 +625,7 @@ pub(crate) async fn ensure_items<P: Plugins>(
             Some(current) => {
                 let current = current.clone();
                 save_item_xref(cx, &product, &current, price_field, "found", Some(&item.extras))?;
-                cx.counts.skipped += 1;
+                cx.count_resolved_skipped();
                 cx.succeeded(&item_record(&product.sku))?;
                 outcome.insert(product.sku.clone(), Ok(current.number.clone()));
             }
@@ -651,7 +651,7 @@ pub(crate) async fn ensure_items<P: Plugins>(
                             created.number = item.number.clone();
                         }
                         save_item_xref(cx, &product, &created, price_field, "created", Some(&item.extras))?;
-                        cx.counts.written += 1;
+                        cx.count_resolved_written();
                         cx.succeeded(&record)?;
                         outcome.insert(product.sku.clone(), Ok(created.number.clone()));
                     }
@@ -703,6 +703,52 @@ pub(crate) fn save_item_xref<P: Plugins>(
     cx.store.put_xref(cx.tenant_name(), RecordKind::Item, &xref).map_err(|e| cx.store_error(e))?;
     cx.cache.items.insert(product.sku.clone(), item.number.clone());
     Ok(())
+}
+
+/// Finds the cross-reference of a BC item. The core mapping numbers an item
+/// with its SKU in upper case when the SKU fits BC's 20-character item
+/// number and `LL<LeafLink product id>` otherwise, while cross-references are
+/// keyed by the LeafLink SKU. So the item's BC id is looked up first, which
+/// finds every item leafbridge created or linked, and the item number is
+/// tried as a SKU second.
+pub(crate) fn item_xref<P: Plugins>(cx: &SyncContext<'_, P>, item: &BcItem) -> Result<Option<CrossReference>, FlowError> {
+    if let Some(id) = item.id.as_deref() {
+        let found = cx.store.xref_by_bc_id(cx.tenant_name(), RecordKind::Item, id).map_err(|e| cx.store_error(e))?;
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    cx.store.xref(cx.tenant_name(), RecordKind::Item, &item.number).map_err(|e| cx.store_error(e))
+}
+
+/// Fetches the LeafLink products of item cross-references: by the stored
+/// product id where there is one, else by SKU.
+pub(crate) async fn fetch_products_of_xrefs<P: Plugins>(
+    cx: &SyncContext<'_, P>,
+    xrefs: &[&CrossReference],
+) -> Result<Vec<LlProduct>, ApiError> {
+    let mut ids = Vec::new();
+    let mut skus = Vec::new();
+    for xref in xrefs {
+        match xref.stored.get("leaflink_product_id").and_then(|id| id.parse::<i64>().ok()) {
+            Some(id) => ids.push(id),
+            None => skus.push(xref.leaflink_key.clone()),
+        }
+    }
+    let mut products = fetch_leaflink_products(cx, &skus).await?;
+    for chunk in ids.chunks(LEAFLINK_PAGE as usize) {
+        let query = ProductQuery { modified_from: None, skus: Vec::new(), ids: chunk.to_vec(), limit: Some(LEAFLINK_PAGE) };
+        let mut next = None;
+        loop {
+            let page = cx.leaflink.list_products(&query, next).await?;
+            products.extend(page.products);
+            next = page.next;
+            if next.is_none() {
+                break;
+            }
+        }
+    }
+    Ok(products)
 }
 
 /// `customers-import`: every LeafLink customer modified since the cursor is

@@ -16,6 +16,11 @@ pub struct RunCounts {
     pub skipped: u64,
     /// Records sent to dead letters.
     pub failed: u64,
+    /// Customers and items created or updated for the flow's own records and
+    /// not counted in `written` (orders-import creates an order's new
+    /// customer and items before the order).
+    #[serde(default)]
+    pub related_written: u64,
     pub requests_leaflink: u64,
     pub requests_business_central: u64,
 }
@@ -26,6 +31,7 @@ impl RunCounts {
         self.written += other.written;
         self.skipped += other.skipped;
         self.failed += other.failed;
+        self.related_written += other.related_written;
         self.requests_leaflink += other.requests_leaflink;
         self.requests_business_central += other.requests_business_central;
     }

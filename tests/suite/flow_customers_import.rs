@@ -1,0 +1,75 @@
+//! `customers-import`: every LeafLink customer becomes one BC customer,
+//! numbered `LL<customer id>` under the default numbering, with the mapped
+//! fields. A rerun creates nothing, and a LeafLink edit updates BC.
+
+use std::collections::HashMap;
+
+use leafbridge::flows::Flow;
+use leafbridge::store::RunOutcome;
+use leafbridge_sandbox::SeedConfig;
+use serde_json::Value;
+
+use crate::flow_harness::{Harness, sandbox_config};
+
+fn customers_by_number(customers: &[Value]) -> HashMap<String, Vec<Value>> {
+    let mut by_number: HashMap<String, Vec<Value>> = HashMap::new();
+    for customer in customers {
+        by_number.entry(customer["number"].as_str().unwrap().to_owned()).or_default().push(customer.clone());
+    }
+    by_number
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customers_created_once_then_updated() {
+    let harness = Harness::start("customers-import", sandbox_config(SeedConfig { customers: 6, products: 4, orders: 1, random_seed: 71 })).await;
+    let leaflink = harness.sandbox.leaflink();
+    let chosen = leaflink.active_customer_ids()[0];
+    leaflink
+        .edit_customer(chosen, |customer| {
+            customer.name = "Høgberg Wellness Collective".into();
+            customer.dba = "".into();
+            customer.nickname = None;
+            customer.email = "buyer@hogberg.example".into();
+            customer.phone = "303-555-0199".into();
+            customer.address.address = "88 Larimer St".into();
+            customer.address.unit_number = "Unit 2".into();
+            customer.address.city = "Denver".into();
+            customer.address.state = "CO".into();
+            customer.address.zipcode = "80202".into();
+        })
+        .unwrap();
+
+    let import = harness.run(Flow::CustomersImport).await;
+    assert_eq!(import.outcome, RunOutcome::Done, "{import:#?}");
+    assert_eq!(import.counts.failed, 0, "{import:#?}");
+    let customers = harness.bc_all("customers").await;
+    let by_number = customers_by_number(&customers);
+    for id in leaflink.active_customer_ids() {
+        let found = by_number.get(&format!("LL{id}")).map(Vec::len).unwrap_or(0);
+        assert_eq!(found, 1, "LeafLink customer {id} has exactly one BC customer");
+    }
+
+    let bc = &by_number[&format!("LL{chosen}")][0];
+    assert_eq!(bc["displayName"], "Høgberg Wellness Collective");
+    assert_eq!(bc["email"], "buyer@hogberg.example");
+    assert_eq!(bc["phoneNumber"], "303-555-0199");
+    assert_eq!(bc["addressLine1"], "88 Larimer St");
+    assert_eq!(bc["addressLine2"], "Unit 2");
+    assert_eq!(bc["city"], "Denver");
+    assert_eq!(bc["state"], "CO");
+    assert_eq!(bc["postalCode"], "80202");
+
+    let again = harness.run(Flow::CustomersImport).await;
+    assert_eq!(again.counts.written, 0, "{again:#?}");
+    assert_eq!(harness.bc_all("customers").await.len(), customers.len(), "a rerun creates no customer");
+
+    leaflink.edit_customer(chosen, |customer| customer.phone = "303-555-0100".into()).unwrap();
+    let update = harness.run(Flow::CustomersImport).await;
+    assert_eq!(update.counts.failed, 0, "{update:#?}");
+    assert_eq!(update.counts.written, 1, "{update:#?}");
+    let customers = harness.bc_all("customers").await;
+    let by_number = customers_by_number(&customers);
+    let matching = &by_number[&format!("LL{chosen}")];
+    assert_eq!(matching.len(), 1, "the update does not create another customer");
+    assert_eq!(matching[0]["phoneNumber"], "303-555-0100");
+}

@@ -1,0 +1,127 @@
+//! `orders-push` (BC order state reaches LeafLink), and what both order flows
+//! do when BC deletes an imported order before invoicing it. The status map
+//! sends that order to a person through a conflict record, and LeafLink keeps
+//! its status because nothing is rejected automatically.
+
+use axum::http::Method;
+use leafbridge::flows::Flow;
+use leafbridge_sandbox::leaflink::{NewLine, NewOrder};
+use leafbridge_sandbox::{Sandbox, SeedConfig};
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+
+use crate::flow_harness::{Harness, decimal, sandbox_config};
+
+async fn bc(sandbox: &Sandbox, method: Method, path: &str, body: Option<Value>) -> Value {
+    let company = sandbox.info().business_central.company_id;
+    let reply = sandbox.business_central().request(method.clone(), &format!("companies({company})/{path}"), body).await;
+    assert!(reply.status.is_success(), "{method} {path} returned {}: {:?}", reply.status, reply.body);
+    match reply.body {
+        leafbridge_sandbox::business_central::ReplyBody::Json(value) => value,
+        _ => Value::Null,
+    }
+}
+
+/// Places one order in LeafLink, imports it, and returns the harness, the
+/// LeafLink order number and the BC order with its lines.
+async fn imported_order(name: &str) -> (Harness, String, Value) {
+    let harness = Harness::start(name, sandbox_config(SeedConfig { customers: 3, products: 8, orders: 1, random_seed: 47 })).await;
+    let leaflink = harness.sandbox.leaflink();
+    let customer = leaflink.active_customer_ids()[0];
+    let product = leaflink.available_product_ids()[0];
+    let line = NewLine { ordered_unit_price: Some(Decimal::new(1200, 2)), ..NewLine::new(product, Decimal::from(5)) };
+    let number = leaflink.place_order(NewOrder::new(customer, vec![line])).unwrap();
+    let import = harness.run(Flow::OrdersImport).await;
+    assert_eq!(import.counts.failed, 0, "{import:#?}");
+
+    let short_id = leaflink.order_json(&number).unwrap()["short_id"].as_str().unwrap().to_owned();
+    let orders = harness.bc_get("salesOrders?$expand=salesOrderLines").await;
+    let bc_order = orders["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|order| order["externalDocumentNumber"].as_str().is_some_and(|value| value.eq_ignore_ascii_case(&short_id)))
+        .cloned()
+        .expect("the imported order is in BC");
+    (harness, number, bc_order)
+}
+
+fn leaflink_status(harness: &Harness, number: &str) -> String {
+    harness.sandbox.leaflink().order_json(number).unwrap()["status"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invoiced_order_completes_in_leaflink() {
+    let (harness, number, bc_order) = imported_order("orders-push-complete").await;
+    let order_id = bc_order["id"].as_str().unwrap();
+    bc(&harness.sandbox, Method::POST, &format!("salesOrders({order_id})/Microsoft.NAV.shipAndInvoice"), None).await;
+
+    let push = harness.run(Flow::OrdersPush).await;
+    assert_eq!(push.counts.failed, 0, "{push:#?}");
+    assert_eq!(push.counts.written, 1, "{push:#?}");
+    assert_eq!(leaflink_status(&harness, &number), "Complete", "{push:#?}");
+
+    let again = harness.run(Flow::OrdersPush).await;
+    assert_eq!(again.counts.written, 0, "a completed order is not pushed again: {again:#?}");
+    let conflicts = harness.store.conflicts(&harness.settings.name).unwrap();
+    assert!(conflicts.is_empty(), "an invoiced order is not a deleted order: {conflicts:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bc_line_quantity_reaches_leaflink() {
+    let (harness, number, bc_order) = imported_order("orders-push-line").await;
+    let order_id = bc_order["id"].as_str().unwrap();
+    let item_line = bc_order["salesOrderLines"].as_array().unwrap().iter().find(|line| line["lineType"] == "Item").unwrap();
+    let line_id = item_line["id"].as_str().unwrap();
+    bc(&harness.sandbox, Method::PATCH, &format!("salesOrders({order_id})/salesOrderLines({line_id})"), Some(json!({ "quantity": 7 }))).await;
+
+    let push = harness.run(Flow::OrdersPush).await;
+    assert_eq!(push.counts.failed, 0, "{push:#?}");
+    assert_eq!(push.counts.written, 1, "{push:#?}");
+    let order = harness.sandbox.leaflink().order_json(&number).unwrap();
+    assert_eq!(decimal(&order["line_items"][0]["quantity"]), Decimal::from(7), "{push:#?}");
+
+    let pull = harness.run(Flow::OrdersPull).await;
+    assert_eq!(pull.counts.written, 0, "the pushed line is an echo, not a change to pull: {pull:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_bc_order_push_records_conflict() {
+    let (harness, number, bc_order) = imported_order("orders-push-deleted").await;
+    let status_before = leaflink_status(&harness, &number);
+    let order_id = bc_order["id"].as_str().unwrap();
+    bc(&harness.sandbox, Method::DELETE, &format!("salesOrders({order_id})"), None).await;
+
+    let push = harness.run(Flow::OrdersPush).await;
+    assert_eq!(push.counts.failed, 0, "{push:#?}");
+    let record = format!("order {number}");
+    let conflict = harness.store.conflict(&harness.settings.name, "orders-push", &record, Some("order")).unwrap();
+    let conflict = conflict.unwrap_or_else(|| panic!("a conflict record names the deleted order: {push:#?}"));
+    assert_eq!(conflict.winner, "undecided", "a person decides");
+    assert!(conflict.reason.contains("deleted"), "{conflict:#?}");
+    assert_eq!(leaflink_status(&harness, &number), status_before, "LeafLink is never rejected automatically");
+
+    let again = harness.run(Flow::OrdersPush).await;
+    assert_eq!(again.counts.failed, 0, "{again:#?}");
+    let conflicts = harness.store.conflicts(&harness.settings.name).unwrap();
+    assert_eq!(conflicts.len(), 1, "the deletion is recorded once: {conflicts:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_bc_order_pull_records_conflict() {
+    let (harness, number, bc_order) = imported_order("orders-pull-deleted").await;
+    harness.run(Flow::OrdersPull).await;
+    let order_id = bc_order["id"].as_str().unwrap();
+    bc(&harness.sandbox, Method::DELETE, &format!("salesOrders({order_id})"), None).await;
+
+    // The buyer changes the order, so the pull reads it and looks for it in BC.
+    let leaflink = harness.sandbox.leaflink();
+    let line_id = leaflink.order_json(&number).unwrap()["line_items"][0]["id"].as_u64().unwrap();
+    leaflink.change_line(line_id, Some(Decimal::from(6)), None).unwrap();
+    let pull = harness.run(Flow::OrdersPull).await;
+    assert_eq!(pull.counts.failed, 0, "{pull:#?}");
+    assert_eq!(pull.counts.written, 0, "{pull:#?}");
+    let record = format!("order {number}");
+    let conflict = harness.store.conflict(&harness.settings.name, "orders-pull", &record, Some("order")).unwrap();
+    assert!(conflict.is_some(), "a conflict record names the deleted order: {pull:#?}");
+}
