@@ -5,6 +5,7 @@ pub mod bindings;
 mod cache;
 mod errors;
 mod host_state;
+mod json_size;
 mod limits;
 mod sessions;
 
