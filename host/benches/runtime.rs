@@ -7,6 +7,12 @@
 //!
 //! Needs the `fixture-bench-order` and `leafbridge-core` guests in the plugin
 //! directory (`cargo xtask plugins`). Run with `cargo bench -p leafbridge --bench runtime`.
+//!
+//! With `RUNTIME_BENCH_LOOP=<row>` set (`instantiate`, `core_instantiate`
+//! or one of the map-order rows), the binary skips criterion, runs that row
+//! `RUNTIME_BENCH_ROUNDS` times (default 3,000) and prints the elapsed and
+//! the process CPU time per round. The CPU time is the steadier figure on a
+//! loaded machine, and the loop is a convenient target for `perf record`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -194,6 +200,55 @@ fn customer(clock_calls: i64) -> LlCustomer {
     }
 }
 
+/// Returns the CPU time used by the whole process (the benchmark thread and
+/// the epoch ticker). On a machine shared with other work, it varies far less
+/// than elapsed time.
+fn process_cpu_time() -> Duration {
+    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `now` is a valid, writable timespec.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut now) };
+    assert_eq!(status, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID) failed");
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+}
+
+/// Runs `round` `rounds` times and prints the elapsed and the CPU time per
+/// round, in microseconds.
+fn run_loop(row: &str, rounds: u32, mut round: impl FnMut()) {
+    let started = Instant::now();
+    let cpu_started = process_cpu_time();
+    for _ in 0..rounds {
+        round();
+    }
+    let cpu = process_cpu_time() - cpu_started;
+    let per_round = |total: Duration| total.as_secs_f64() * 1e6 / f64::from(rounds);
+    println!("{row}: {:.2} µs elapsed, {:.2} µs CPU per round", per_round(started.elapsed()), per_round(cpu));
+}
+
+/// A plugin and the order its loop rows map.
+struct Subject<'a> {
+    plugin: &'a Plugin,
+    order: &'a LlOrder,
+    context: &'a OrderContext,
+}
+
+impl Subject<'_> {
+    fn instantiate(&self, executor: &tokio::runtime::Runtime, runtime: &Runtime, tenant: &Arc<TenantContext>) {
+        drop(executor.block_on(runtime.mapper(self.plugin, tenant)).unwrap());
+    }
+
+    fn instantiate_and_call(&self, executor: &tokio::runtime::Runtime, runtime: &Runtime, tenant: &Arc<TenantContext>) {
+        executor.block_on(async {
+            let mut session = runtime.mapper(self.plugin, tenant).await.unwrap();
+            session.map_order(self.order, self.context).await.unwrap();
+        });
+    }
+
+    fn in_session(&self, row: &str, rounds: u32, executor: &tokio::runtime::Runtime, runtime: &Runtime, tenant: &Arc<TenantContext>) {
+        let mut session = executor.block_on(runtime.mapper(self.plugin, tenant)).unwrap();
+        run_loop(row, rounds, || drop(executor.block_on(session.map_order(self.order, self.context)).unwrap()));
+    }
+}
+
 fn benches(c: &mut Criterion) {
     let executor = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let (runtime, plugin, core, tenant) = setup();
@@ -214,6 +269,31 @@ fn benches(c: &mut Criterion) {
     });
     let from_core_native = leafbridge_core::order::map_order(&core_settings, &core_order, &core_context).unwrap();
     assert_eq!(from_core_guest, to_core::<_, BcSalesOrder>(&from_core_native));
+
+    if let Ok(row) = std::env::var("RUNTIME_BENCH_LOOP") {
+        let rounds = std::env::var("RUNTIME_BENCH_ROUNDS").ok().and_then(|value| value.parse().ok()).unwrap_or(3000);
+        let fixture = Subject { plugin: &plugin, order: &order, context: &context };
+        let core_subject = Subject { plugin: &core, order: &order, context: &context };
+        let native = || drop(map_order_natively(std::hint::black_box(&order), &context).unwrap());
+        let core_native = || {
+            let order = std::hint::black_box(&core_order);
+            drop(leafbridge_core::order::map_order(&core_settings, order, &core_context).unwrap())
+        };
+        match row.as_str() {
+            "instantiate" => run_loop(&row, rounds, || fixture.instantiate(&executor, &runtime, &tenant)),
+            "instantiate_and_map_order_20_lines" => run_loop(&row, rounds, || fixture.instantiate_and_call(&executor, &runtime, &tenant)),
+            "map_order_20_lines_in_session" => fixture.in_session(&row, rounds, &executor, &runtime, &tenant),
+            "native_map_order_20_lines" => run_loop(&row, rounds, native),
+            "core_instantiate" => run_loop(&row, rounds, || core_subject.instantiate(&executor, &runtime, &tenant)),
+            "core_instantiate_and_map_order_20_lines" => {
+                run_loop(&row, rounds, || core_subject.instantiate_and_call(&executor, &runtime, &tenant))
+            }
+            "core_map_order_20_lines_in_session" => core_subject.in_session(&row, rounds, &executor, &runtime, &tenant),
+            "core_native_map_order_20_lines" => run_loop(&row, rounds, core_native),
+            other => panic!("RUNTIME_BENCH_LOOP={other} is not a known row; see the list at the top of benches/runtime.rs"),
+        }
+        std::process::exit(0);
+    }
 
     let mut group = c.benchmark_group("runtime");
     group.sample_size(50).measurement_time(Duration::from_secs(5)).warm_up_time(Duration::from_secs(1));

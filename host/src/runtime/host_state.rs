@@ -27,7 +27,9 @@ pub(crate) struct HostState {
     pub tenant: Arc<TenantContext>,
     pub plugin: Arc<str>,
     pub limits: Limits,
-    wasi: WasiCtx,
+    /// Built on first use, because most plugin calls never reach WASI and
+    /// building a context seeds its random number generators.
+    wasi: Option<WasiCtx>,
     table: ResourceTable,
     pub stderr: MemoryOutputPipe,
     pub memory: MemoryLimiter,
@@ -39,14 +41,11 @@ pub(crate) struct HostState {
 impl HostState {
     pub fn new(tenant: Arc<TenantContext>, plugin: Arc<str>, limits: Limits) -> Self {
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
-        // No environment variables, arguments, preopened directories or
-        // sockets; stdin is empty and stdout is discarded.
-        let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
         Self {
             tenant,
             plugin,
             limits,
-            wasi,
+            wasi: None,
             table: ResourceTable::new(),
             stderr,
             memory: MemoryLimiter { cap: limits.memory_bytes as usize, exceeded: false },
@@ -195,9 +194,17 @@ fn thread_cpu_time() -> Duration {
 #[error("the plugin ran past its CPU deadline")]
 pub(crate) struct CpuDeadlineExceeded;
 
+/// Builds the WASI context of one store. It grants no environment variables,
+/// arguments, preopened directories or sockets. Stdin is empty, stdout is
+/// discarded and stderr goes to `stderr`.
+fn wasi_ctx(stderr: &MemoryOutputPipe) -> WasiCtx {
+    WasiCtx::builder().stderr(stderr.clone()).build()
+}
+
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        let ctx = self.wasi.get_or_insert_with(|| wasi_ctx(&self.stderr));
+        WasiCtxView { ctx, table: &mut self.table }
     }
 }
 

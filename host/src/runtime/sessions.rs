@@ -25,6 +25,7 @@ use super::bindings::types::{
 };
 use super::bindings::{business_central_connector, leaflink_connector, mapper, tenant_overrides};
 use super::host_state::{CpuDeadlineExceeded, HostState};
+use super::json_size::json_len_within;
 use super::{CallError, Plugin, PluginPre, Runtime, World};
 use crate::capabilities::TenantContext;
 
@@ -114,26 +115,11 @@ impl<E> Session<E> {
     }
 }
 
-/// Checks whether `value`'s JSON encoding fits in `limit` bytes. The encoding
-/// is counted, not stored, and stops at the first byte over the limit.
+/// Checks whether `value`'s JSON encoding fits in `limit` bytes. The length
+/// is computed from the value's structure, without writing the encoding, and
+/// counting stops at the first byte over the limit.
 fn fits_in<T: Serialize>(value: &T, limit: u64) -> bool {
-    struct Counter {
-        written: u64,
-        limit: u64,
-    }
-    impl std::io::Write for Counter {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.written += bytes.len() as u64;
-            if self.written > self.limit {
-                return Err(std::io::Error::other("output limit reached"));
-            }
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    serde_json::to_writer(Counter { written: 0, limit }, value).is_ok()
+    json_len_within(value, limit).is_some()
 }
 
 /// Runs one export call under the session's wall-clock timeout.
