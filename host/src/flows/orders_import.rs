@@ -11,6 +11,7 @@
 //! requests of deep inserts).
 
 use std::collections::{BTreeSet, HashMap};
+use std::time::Instant;
 
 use super::fields;
 use super::ports::{ApiError, BusinessCentralApi, LeafLinkApi, MappingApi, OverridesApi, Plugins};
@@ -46,11 +47,13 @@ pub(crate) async fn run<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), F
     let mut newest: Option<jiff::Timestamp> = None;
     let mut next = None;
     loop {
+        let started = Instant::now();
         let page = cx
             .leaflink
             .list_orders(&query, next)
             .await
             .map_err(|error| cx.api_error("listing LeafLink orders", error))?;
+        cx.add_phase_time("list_orders", started);
         if cx.cache.crawl.is_none() && !page.orders.is_empty() {
             let lines: u64 = page.orders.iter().map(|order| order.line_items.len() as u64).sum();
             let orders = page.count.max(page.orders.len() as u64);
@@ -114,6 +117,7 @@ async fn import_page<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<LlOrde
     cx.counts.read += orders.len() as u64;
 
     // 1. Keep the orders that are new to leafbridge and importable.
+    let started = Instant::now();
     let mut seen = BTreeSet::new();
     let mut pending = Vec::new();
     for order in orders {
@@ -132,6 +136,7 @@ async fn import_page<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<LlOrde
         }
         pending.push(order);
     }
+    cx.add_phase_time("skip_known", started);
     if pending.is_empty() {
         return Ok(());
     }
@@ -139,9 +144,14 @@ async fn import_page<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<LlOrde
     // 2. Fill in SKUs the line items lack (LeafLink line items name their
     // product by id), then resolve customers and items; an order whose
     // customer or item failed fails with that reason.
+    let started = Instant::now();
     let pending = fill_line_skus_and_names(cx, pending).await?;
+    cx.add_phase_time("line_products", started);
+    let started = Instant::now();
     let customer_ids: Vec<i64> = pending.iter().map(|order| order.customer_id).collect::<BTreeSet<_>>().into_iter().collect();
     let (customers, customer_failures) = resolve::resolve_customers(cx, &customer_ids).await?;
+    cx.add_phase_time("customers", started);
+    let started = Instant::now();
     let skus: Vec<String> = pending
         .iter()
         .flat_map(|order| order.line_items.iter().map(|line| line.sku.clone()))
@@ -149,6 +159,7 @@ async fn import_page<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<LlOrde
         .into_iter()
         .collect();
     let (items, item_failures) = resolve::resolve_items(cx, &skus).await?;
+    cx.add_phase_time("items", started);
 
     let mut ready = Vec::new();
     for order in pending {
@@ -187,8 +198,11 @@ async fn import_page<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<LlOrde
     // lost) are recorded, not created again.
     // `externalDocumentNumber` is a Code field that BC stores in upper case,
     // so both the lookup and the match use the upper-case short id.
+    let started = Instant::now();
     let short_ids: Vec<String> = ready.iter().map(|(order, _)| order.short_id.to_uppercase()).collect();
-    let existing = match find_existing_orders(cx, &short_ids).await {
+    let found = find_existing_orders(cx, &short_ids).await;
+    cx.add_phase_time("find_existing", started);
+    let existing = match found {
         Ok(existing) => existing,
         Err(error) => {
             for (order, _) in &ready {
@@ -213,7 +227,10 @@ async fn import_page<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<LlOrde
     }
 
     // 4. Map the page with the core, then the tenant's overrides.
-    let results = match cx.mapping.map_orders(&to_map).await {
+    let started = Instant::now();
+    let mapped = cx.mapping.map_orders(&to_map).await;
+    cx.add_phase_time("map", started);
+    let results = match mapped {
         Ok(results) => results,
         Err(error) => {
             for (order, _) in &to_map {
@@ -222,6 +239,7 @@ async fn import_page<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<LlOrde
             return Ok(());
         }
     };
+    let started = Instant::now();
     let mut writes = Vec::new();
     let mut sources = Vec::new();
     for ((order, _), result) in to_map.into_iter().zip(results) {
@@ -238,13 +256,20 @@ async fn import_page<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<LlOrde
             Err(error) => cx.fail_api(&record, &error)?,
         }
     }
+    cx.add_phase_time("overrides", started);
     if writes.is_empty() {
         return Ok(());
     }
 
     // 5. Create the orders in one `apply` call and record what BC returned.
+    let started = Instant::now();
     cx.store.flush().map_err(|e| cx.store_error(e))?;
-    let results = match cx.business_central.apply(&writes).await {
+    cx.add_phase_time("store_flush", started);
+    let started = Instant::now();
+    let applied = cx.business_central.apply(&writes).await;
+    cx.add_phase_time("create", started);
+    let started = Instant::now();
+    let results = match applied {
         Ok(results) => results,
         Err(error) => {
             for (order, _) in &sources {
@@ -266,6 +291,7 @@ async fn import_page<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<LlOrde
             Err(error) => cx.fail_api(&record, &ApiError::Plugin(error))?,
         }
     }
+    cx.add_phase_time("record_created", started);
     Ok(())
 }
 
