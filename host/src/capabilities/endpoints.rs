@@ -72,7 +72,9 @@ fn batch_requests(body: Option<&[u8]>) -> Vec<(String, String)> {
 /// parameter names.
 fn endpoint(path: &str, query: Option<&str>) -> String {
     let segments: Vec<&str> = path.split('/').collect();
-    let start = segments.iter().position(|segment| *segment == "v2" || *segment == "v2.0").map_or(0, |index| index + 1);
+    // BC paths carry `v2.0` twice (`/v2.0/<tenant>/<environment>/api/v2.0/`),
+    // so the endpoint starts after the last one.
+    let start = segments.iter().rposition(|segment| *segment == "v2" || *segment == "v2.0").map_or(0, |index| index + 1);
     let mut parts = Vec::new();
     for segment in &segments[start..] {
         if segment.starts_with("companies(") {
@@ -95,7 +97,12 @@ fn endpoint(path: &str, query: Option<&str>) -> String {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
             let name = decode(name);
             if name == "$filter" {
-                let property: String = decode(value).chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+                let filter = decode(value);
+                let property: String = filter
+                    .trim_start_matches(|c: char| c == '(' || c.is_whitespace())
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
                 format!("$filter={property}")
             } else {
                 name
@@ -150,7 +157,7 @@ mod tests {
     #[test]
     fn endpoint_of_bc_filter_names_property() {
         let url = Url::parse(
-            "http://127.0.0.1:1/v2.0/tenant/production/api/v2.0/companies(abc)/items?%24filter=number%20eq%20%27A%27%20or%20number%20eq%20%27B%27",
+            "http://127.0.0.1:1/v2.0/tenant/production/api/v2.0/companies(abc)/items?%24filter=(number%20eq%20%27A%27%20or%20number%20eq%20%27B%27)",
         )
         .unwrap();
         assert_eq!(endpoint(url.path(), url.query()), "items?$filter=number");

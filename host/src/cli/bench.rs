@@ -251,9 +251,10 @@ fn start_sandbox(args: &ImportArgs) -> anyhow::Result<(ChildGuard, SandboxInfo)>
 fn tenant_settings(info: &SandboxInfo) -> TenantSettings {
     TenantSettings {
         name: "bench".to_owned(),
-        // Before the sandbox's generated data, so every generated order is
-        // importable by date.
-        go_live: jiff::Timestamp::from_second(1_704_067_200).expect("2024-01-01T00:00:00Z is a valid timestamp"),
+        // Before all of the sandbox's generated data (products are dated from
+        // about 2023-07 on), so every generated order is importable by date and
+        // products-import reads the whole catalog.
+        go_live: jiff::Timestamp::from_second(1_672_531_200).expect("2023-01-01T00:00:00Z is a valid timestamp"),
         time_zone: "America/Denver".to_owned(),
         product_master: ProductMaster::LeafLink,
         order_statuses_to_import: default_order_statuses(),

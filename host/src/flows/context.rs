@@ -52,6 +52,9 @@ pub struct RunCache {
     /// page; it decides whether reading a whole list is cheaper than reading
     /// by id page after page.
     pub crawl: Option<CrawlSize>,
+    /// Whether the item cross-references were read into `products` in this
+    /// run.
+    pub products_from_store: bool,
     /// Whether the product catalog was read (or found too large to read) in
     /// this run.
     pub products_read_ahead: bool,

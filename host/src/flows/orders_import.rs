@@ -313,6 +313,10 @@ async fn fill_line_skus_and_names<P: Plugins>(cx: &mut SyncContext<'_, P>, order
     };
     let mut ids = unknown_ids(cx);
     if !ids.is_empty() {
+        load_products_from_store(cx)?;
+        ids = unknown_ids(cx);
+    }
+    if !ids.is_empty() {
         super::read_ahead::read_product_catalog(cx).await;
         ids = unknown_ids(cx);
     }
@@ -367,6 +371,28 @@ async fn fill_line_skus_and_names<P: Plugins>(cx: &mut SyncContext<'_, P>, order
         }
     }
     Ok(filled)
+}
+
+/// Fills `cx.cache.products` from the item cross-references, once per run:
+/// each one made by `products-import` or `orders-import` stores its LeafLink
+/// product id, SKU and name, so a catalog already in BC needs no LeafLink
+/// product reads.
+///
+/// NOTE: the name is the one last read from LeafLink, so a product renamed in
+/// LeafLink since then gives the old name as the BC line description until
+/// products-pull reads it again.
+fn load_products_from_store<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), FlowError> {
+    if cx.cache.products_from_store {
+        return Ok(());
+    }
+    cx.cache.products_from_store = true;
+    let xrefs = cx.store.xrefs(cx.tenant_name(), RecordKind::Item).map_err(|e| cx.store_error(e))?;
+    for xref in xrefs {
+        let Some(id) = xref.stored.get("leaflink_product_id").and_then(|id| id.parse::<i64>().ok()) else { continue };
+        let Some(name) = xref.leaflink_fields.get(fields::NAME) else { continue };
+        cx.cache.products.entry(id).or_insert_with(|| (xref.leaflink_key.clone(), name.clone()));
+    }
+    Ok(())
 }
 
 /// Copies the LeafLink line id of each sent line onto the line BC returned
