@@ -45,15 +45,18 @@ pub(crate) async fn run<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), F
         limit: Some(LEAFLINK_PAGE),
     };
     let mut newest: Option<jiff::Timestamp> = None;
-    let mut next = None;
+    let started = Instant::now();
+    let mut page = cx
+        .leaflink
+        .list_orders(&query, None)
+        .await
+        .map_err(|error| cx.api_error("listing LeafLink orders", error))?;
+    cx.add_phase_time("list_orders", started);
+    // The next page is read while this one is imported, so the LeafLink
+    // request overlaps the BC work. Reading a page writes nothing, so a crash
+    // between the two loses nothing.
+    let leaflink = cx.leaflink;
     loop {
-        let started = Instant::now();
-        let page = cx
-            .leaflink
-            .list_orders(&query, next)
-            .await
-            .map_err(|error| cx.api_error("listing LeafLink orders", error))?;
-        cx.add_phase_time("list_orders", started);
         if cx.cache.crawl.is_none() && !page.orders.is_empty() {
             let lines: u64 = page.orders.iter().map(|order| order.line_items.len() as u64).sum();
             let orders = page.count.max(page.orders.len() as u64);
@@ -64,10 +67,21 @@ pub(crate) async fn run<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), F
                 newest = newest.max(Some(modified));
             }
         }
-        import_page(cx, page.orders).await?;
-        next = page.next;
-        if next.is_none() {
-            break;
+        let next = page.next.take();
+        let read_next = async {
+            let started = Instant::now();
+            let next_page = match next {
+                Some(next) => Some(leaflink.list_orders(&query, Some(next)).await),
+                None => None,
+            };
+            (next_page, started.elapsed())
+        };
+        let (imported, (next_page, reading)) = tokio::join!(import_page(cx, page.orders), read_next);
+        *cx.phases.entry("list_orders").or_default() += reading;
+        imported?;
+        match next_page {
+            Some(next_page) => page = next_page.map_err(|error| cx.api_error("listing LeafLink orders", error))?,
+            None => break,
         }
     }
 
