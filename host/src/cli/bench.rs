@@ -63,9 +63,9 @@ pub struct ImportArgs {
     /// Seed of the sandbox's data generator.
     #[arg(long, default_value_t = 101, value_name = "SEED")]
     pub seed: u64,
-    /// Where the customers and items are when the import starts: `warm` runs
+    /// Catalog state at the start of the import: `warm` runs
     /// customers-import and products-import first (untimed), `cold` leaves
-    /// them for the import to create.
+    /// the customers and items for the import to create.
     #[arg(long, value_enum, default_value_t = Catalog::Warm)]
     pub catalog: Catalog,
     /// Let the sandbox generate orders in every status, so only those in an
@@ -79,7 +79,7 @@ pub struct ImportArgs {
     pub plugin_dir: Option<PathBuf>,
 }
 
-/// Where the catalog is when the timed import starts.
+/// Catalog state at the start of the timed import.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Catalog {
@@ -181,7 +181,7 @@ async fn import(args: ImportArgs) -> anyhow::Result<()> {
     let after = runner.context.api_counters();
     let requests_by_endpoint = endpoint_difference(&endpoints_before, &runner.context);
     if report.counts.failed > 0 {
-        tracing::warn!(failed = report.counts.failed, "some orders failed; see `leafbridge dead-letters` in the benchmark home");
+        tracing::warn!(failed = report.counts.failed, "some orders failed; the warnings above name each order and its reason");
     }
 
     let imported = store.xref_count(&settings.name, RecordKind::Order)?;
@@ -305,7 +305,7 @@ async fn prepare(runner: &TenantRunner, store: &Store, flow: Flow) -> anyhow::Re
     })
 }
 
-/// The requests by endpoint sent since `before` was read.
+/// Computes the requests by endpoint sent since `before` was read.
 fn endpoint_difference(before: &BTreeMap<String, u64>, context: &TenantContext) -> BTreeMap<String, u64> {
     context
         .api_requests_by_endpoint()
