@@ -48,6 +48,9 @@ pub struct SandboxConfig {
     pub money_as_string: bool,
     /// Delay before BC sends webhook notifications (about 30 s in the real service).
     pub notification_delay: Duration,
+    /// Statuses generated LeafLink orders may take; empty gives the usual mix
+    /// of all statuses.
+    pub order_statuses: Vec<leaflink::Status>,
 }
 
 impl Default for SandboxConfig {
@@ -62,6 +65,7 @@ impl Default for SandboxConfig {
             rate_limits: true,
             money_as_string: false,
             notification_delay: Duration::from_secs(1),
+            order_statuses: Vec::new(),
         }
     }
 }
@@ -104,6 +108,7 @@ impl Sandbox {
                 rate_limits: config.rate_limits,
                 money_as_string: config.money_as_string,
                 seed: config.seed.clone(),
+                order_statuses: config.order_statuses.clone(),
             },
         )
         .await

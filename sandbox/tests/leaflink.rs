@@ -159,6 +159,7 @@ impl Client {
             rate_limits,
             money_as_string,
             seed: SeedConfig { customers: 30, products: 40, orders: 120, random_seed: 7 },
+            order_statuses: Vec::new(),
         };
         let server = leaflink::start(listener, options).await.expect("start the LeafLink sandbox");
         Client { server, http: reqwest::Client::new() }
@@ -578,6 +579,7 @@ async fn hundred_thousand_orders_stay_bounded() {
         rate_limits: false,
         money_as_string: false,
         seed: SeedConfig { customers: 2_000, products: 5_000, orders: 100_000, random_seed: 3 },
+        order_statuses: Vec::new(),
     };
     let server = leaflink::start(listener, options).await.unwrap();
     assert_eq!(server.counts().orders, 100_002);

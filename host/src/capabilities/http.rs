@@ -15,6 +15,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use url::{Host, Url};
 
 use super::allow_list::{AllowList, Api, PolicyResolver, check_literal, find_rejection};
+use super::endpoints::EndpointCounts;
 use super::oauth::TokenSource;
 use super::pacing::Pacer;
 use super::secret::Secret;
@@ -81,6 +82,7 @@ pub(crate) struct Counters {
     pub leaflink_throttled: AtomicU64,
     pub business_central_throttled: AtomicU64,
     pub retries: AtomicU64,
+    pub endpoints: EndpointCounts,
 }
 
 /// A tenant's outbound HTTP.
@@ -206,7 +208,7 @@ impl HttpCapability {
             if !permit.waited.is_zero() {
                 tracing::debug!(tenant = %self.tenant, api = %api, waited_ms = permit.waited.as_millis() as u64, "Paced request under the API's rate limit.");
             }
-            self.count_request(api, url, body);
+            self.count_request(api, method, url, body);
 
             let mut authorization = HeaderValue::from_str(authorization.expose())
                 .map_err(|_| HttpError::Credentials(format!("the {api} credential is not a valid header value")))?;
@@ -304,7 +306,8 @@ impl HttpCapability {
         }
     }
 
-    fn count_request(&self, api: Api, url: &Url, body: Option<&[u8]>) {
+    fn count_request(&self, api: Api, method: &reqwest::Method, url: &Url, body: Option<&[u8]>) {
+        self.counters.endpoints.count(api, method.as_str(), url, body);
         let counter = match api {
             Api::LeafLink => &self.counters.leaflink_requests,
             _ => &self.counters.business_central_requests,

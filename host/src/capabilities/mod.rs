@@ -4,6 +4,7 @@
 //! requests after they leave the guest.
 
 pub mod allow_list;
+mod endpoints;
 pub mod http;
 pub mod oauth;
 pub mod pacing;
@@ -121,6 +122,13 @@ impl TenantContext {
 
     pub fn http(&self) -> &HttpCapability {
         &self.http
+    }
+
+    /// Returns the tenant's request counts by endpoint since its context was
+    /// created, each retry included. A BC `$batch` counts once as itself and
+    /// once per inner request under `business-central $batch: ...`.
+    pub fn api_requests_by_endpoint(&self) -> BTreeMap<String, u64> {
+        self.http.counters.endpoints.snapshot()
     }
 
     pub fn api_counters(&self) -> ApiCounters {

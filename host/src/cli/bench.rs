@@ -5,21 +5,29 @@
 //! The child is `leafbridge sandbox --no-rate-limits` started from this same
 //! executable. This process reads its JSON line, registers a tenant in a
 //! temporary home, runs the import once and prints one JSON line of figures.
+//!
+//! By default every generated order has a status the tenant imports, so
+//! `--orders` is also the number of imported orders. With `--catalog warm`,
+//! `customers-import` and `products-import` first put the catalog into BC
+//! and cross-reference it, untimed, and their requests are reported apart
+//! from the import's. With `--catalog cold` the import creates the customers
+//! and items its orders need.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 use leafbridge_sandbox::SandboxInfo;
 use serde::Serialize;
 
 use super::Home;
 use super::run::open_runtime;
-use crate::capabilities::{Secret, TenantSecrets};
-use crate::flows::Flow;
+use crate::capabilities::{Secret, TenantContext, TenantSecrets};
+use crate::flows::{Flow, FlowReport};
 use crate::flows::runner::TenantRunner;
 use crate::runtime::default_plugin_dir;
 use crate::store::{RecordKind, Store};
@@ -55,16 +63,51 @@ pub struct ImportArgs {
     /// Seed of the sandbox's data generator.
     #[arg(long, default_value_t = 101, value_name = "SEED")]
     pub seed: u64,
+    /// Catalog state at the start of the import: `warm` runs
+    /// customers-import and products-import first (untimed), `cold` leaves
+    /// the customers and items for the import to create.
+    #[arg(long, value_enum, default_value_t = Catalog::Warm)]
+    pub catalog: Catalog,
+    /// Let the sandbox generate orders in every status, so only those in an
+    /// imported status (about 55%) are imported. Without it every generated
+    /// order is importable.
+    #[arg(long)]
+    pub all_statuses: bool,
     /// Directory of the plugin components; defaults to
     /// $LEAFBRIDGE_PLUGIN_DIR, else where `cargo xtask plugins` writes them.
     #[arg(long, value_name = "DIR")]
     pub plugin_dir: Option<PathBuf>,
 }
 
+/// Catalog state at the start of the timed import.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Catalog {
+    /// Customers and items are already in BC and cross-referenced.
+    Warm,
+    /// BC has none of them; the import creates them.
+    Cold,
+}
+
+/// Figures of one untimed flow run that prepares the catalog.
+#[derive(Debug, Serialize)]
+struct PreparationFigures {
+    flow: Flow,
+    written: u64,
+    seconds: f64,
+    leaflink_requests: u64,
+    business_central_requests: u64,
+    business_central_operations: u64,
+    requests_by_endpoint: BTreeMap<String, u64>,
+}
+
 /// Figures of one import run.
 #[derive(Debug, Serialize)]
 struct ImportFigures {
     profile: &'static str,
+    catalog: Catalog,
+    /// Flows run before the timed import, with their own request counts.
+    preparation: Vec<PreparationFigures>,
     seeded_orders: usize,
     imported_orders: usize,
     failed: u64,
@@ -78,6 +121,15 @@ struct ImportFigures {
     business_central_operations_per_order: f64,
     /// Peak resident set of this process (`VmHWM`), in MiB.
     peak_rss_mib: f64,
+    /// CPU time (user plus system) of this process during the import, in
+    /// seconds.
+    importer_cpu_seconds: f64,
+    /// CPU time of the sandbox child during the import, in seconds.
+    sandbox_cpu_seconds: f64,
+    /// The import's wall time per step, in milliseconds.
+    phase_millis: BTreeMap<&'static str, u64>,
+    /// The import's requests by endpoint; see `api_requests_by_endpoint`.
+    requests_by_endpoint: BTreeMap<String, u64>,
 }
 
 /// Kills the sandbox child when the benchmark ends, on error paths too.
@@ -97,7 +149,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
 }
 
 async fn import(args: ImportArgs) -> anyhow::Result<()> {
-    let (_child, info) = start_sandbox(&args)?;
+    let (child, info) = start_sandbox(&args)?;
 
     let home = Home::at(std::env::temp_dir().join(format!("leafbridge-bench-{}", uuid::Uuid::new_v4())))?;
     let store = Store::open(&home.store_dir())?;
@@ -110,18 +162,35 @@ async fn import(args: ImportArgs) -> anyhow::Result<()> {
     let plugin_dir = args.plugin_dir.clone().unwrap_or_else(default_plugin_dir);
     let runner = TenantRunner::open(&runtime, &plugin_dir, settings.clone(), secrets)?;
 
+    let mut preparation = Vec::new();
+    if args.catalog == Catalog::Warm {
+        for flow in [Flow::CustomersImport, Flow::ProductsImport] {
+            preparation.push(prepare(&runner, &store, flow).await?);
+        }
+    }
+
     let before = runner.context.api_counters();
+    let endpoints_before = runner.context.api_requests_by_endpoint();
+    let sandbox_pid = child.0.id();
+    let cpu_before = (cpu_seconds("self")?, cpu_seconds(&sandbox_pid.to_string())?);
     let started = Instant::now();
     let report = runner.run(&store, Flow::OrdersImport).await?;
     store.flush()?;
     let seconds = started.elapsed().as_secs_f64();
+    let cpu_after = (cpu_seconds("self")?, cpu_seconds(&sandbox_pid.to_string())?);
     let after = runner.context.api_counters();
+    let requests_by_endpoint = endpoint_difference(&endpoints_before, &runner.context);
+    if report.counts.failed > 0 {
+        tracing::warn!(failed = report.counts.failed, "some orders failed; the warnings above name each order and its reason");
+    }
 
     let imported = store.xref_count(&settings.name, RecordKind::Order)?;
     let per_order = |value: u64| value as f64 / imported.max(1) as f64;
     let business_central_operations = after.business_central_operations - before.business_central_operations;
     let figures = ImportFigures {
         profile: if cfg!(debug_assertions) { "dev" } else { "release" },
+        catalog: args.catalog,
+        preparation,
         seeded_orders: args.orders,
         imported_orders: imported,
         failed: report.counts.failed,
@@ -134,6 +203,10 @@ async fn import(args: ImportArgs) -> anyhow::Result<()> {
         business_central_operations,
         business_central_operations_per_order: per_order(business_central_operations),
         peak_rss_mib: peak_rss_kib()? as f64 / 1024.0,
+        importer_cpu_seconds: cpu_after.0 - cpu_before.0,
+        sandbox_cpu_seconds: cpu_after.1 - cpu_before.1,
+        phase_millis: report.phase_millis.clone(),
+        requests_by_endpoint,
     };
     println!("{}", serde_json::to_string(&figures)?);
 
@@ -150,6 +223,9 @@ fn start_sandbox(args: &ImportArgs) -> anyhow::Result<(ChildGuard, SandboxInfo)>
     let counts = [("--orders", args.orders), ("--customers", args.customers), ("--products", args.products)];
     let mut command = Command::new(exe);
     command.arg("sandbox").arg("--no-rate-limits").arg("--seed").arg(args.seed.to_string());
+    if !args.all_statuses {
+        command.arg("--order-statuses").arg(default_order_statuses().join(","));
+    }
     for (flag, count) in counts {
         command.arg(flag).arg(count.to_string());
     }
@@ -175,9 +251,10 @@ fn start_sandbox(args: &ImportArgs) -> anyhow::Result<(ChildGuard, SandboxInfo)>
 fn tenant_settings(info: &SandboxInfo) -> TenantSettings {
     TenantSettings {
         name: "bench".to_owned(),
-        // Before the sandbox's generated data, so every generated order is
-        // importable by date.
-        go_live: jiff::Timestamp::from_second(1_704_067_200).expect("2024-01-01T00:00:00Z is a valid timestamp"),
+        // Before all of the sandbox's generated data (products are dated from
+        // about 2023-07 on), so every generated order is importable by date and
+        // products-import reads the whole catalog.
+        go_live: jiff::Timestamp::from_second(1_672_531_200).expect("2023-01-01T00:00:00Z is a valid timestamp"),
         time_zone: "America/Denver".to_owned(),
         product_master: ProductMaster::LeafLink,
         order_statuses_to_import: default_order_statuses(),
@@ -204,6 +281,63 @@ fn tenant_settings(info: &SandboxInfo) -> TenantSettings {
         notify: None,
         plugin_settings: Default::default(),
     }
+}
+
+/// Runs one catalog flow before the timed import and counts its requests.
+async fn prepare(runner: &TenantRunner, store: &Store, flow: Flow) -> anyhow::Result<PreparationFigures> {
+    let before = runner.context.api_counters();
+    let endpoints_before = runner.context.api_requests_by_endpoint();
+    let started = Instant::now();
+    let report: FlowReport = runner.run(store, flow).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let after = runner.context.api_counters();
+    if report.counts.failed > 0 {
+        bail!("{flow} failed for {} records, so the catalog is not complete; see the log", report.counts.failed);
+    }
+    Ok(PreparationFigures {
+        flow,
+        written: report.counts.written,
+        seconds,
+        leaflink_requests: report.counts.requests_leaflink,
+        business_central_requests: report.counts.requests_business_central,
+        business_central_operations: after.business_central_operations - before.business_central_operations,
+        requests_by_endpoint: endpoint_difference(&endpoints_before, &runner.context),
+    })
+}
+
+/// Computes the requests by endpoint sent since `before` was read.
+fn endpoint_difference(before: &BTreeMap<String, u64>, context: &TenantContext) -> BTreeMap<String, u64> {
+    context
+        .api_requests_by_endpoint()
+        .into_iter()
+        .map(|(endpoint, count)| {
+            let earlier = before.get(&endpoint).copied().unwrap_or(0);
+            (endpoint, count - earlier)
+        })
+        .filter(|(_, count)| *count > 0)
+        .collect()
+}
+
+/// CPU time (user plus system) of the process `pid` (`self` for this one),
+/// in seconds, from `/proc/<pid>/stat`.
+fn cpu_seconds(pid: &str) -> anyhow::Result<f64> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+    // The command name in brackets may contain spaces, so the fields are
+    // counted from the closing bracket: utime and stime are fields 14 and 15.
+    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).with_context(|| format!("invalid {path}: {stat:?}"))?;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |index: usize| -> anyhow::Result<u64> {
+        fields.get(index).and_then(|field| field.parse().ok()).with_context(|| format!("invalid {path}: {stat:?}"))
+    };
+    // Fields after the name start at field 3, so utime (14) is index 11.
+    let total = ticks(11)? + ticks(12)?;
+    // SAFETY: sysconf only reads a system constant.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if per_second <= 0 {
+        bail!("sysconf(_SC_CLK_TCK) failed");
+    }
+    Ok(total as f64 / per_second as f64)
 }
 
 /// The peak resident set size of this process (`VmHWM` in

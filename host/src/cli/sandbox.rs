@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use leafbridge_sandbox::leaflink::Status;
 use leafbridge_sandbox::{FaultProfile, Sandbox, SandboxConfig, SeedConfig};
 
 /// Options of `leafbridge sandbox`.
@@ -29,6 +30,11 @@ pub struct SandboxArgs {
     /// Seed of the data generator; the same seed gives the same data.
     #[arg(long, default_value_t = 1, value_name = "SEED")]
     pub seed: u64,
+    /// Comma-separated LeafLink statuses that generated orders may take, for
+    /// example `Submitted,Accepted`; without it orders get the usual mix of
+    /// all statuses.
+    #[arg(long, value_delimiter = ',', value_parser = order_status, value_name = "STATUSES")]
+    pub order_statuses: Vec<Status>,
     /// Serve without the APIs' rate limits.
     #[arg(long)]
     pub no_rate_limits: bool,
@@ -43,6 +49,13 @@ pub struct SandboxArgs {
     pub leaflink_faults: LeafLinkFaultArgs,
     #[command(flatten)]
     pub business_central_faults: BusinessCentralFaultArgs,
+}
+
+fn order_status(text: &str) -> Result<Status, String> {
+    Status::parse(text).ok_or_else(|| {
+        let names: Vec<&str> = Status::ALL.iter().map(|status| status.name()).collect();
+        format!("invalid order status {text:?}: expected one of {}", names.join(", "))
+    })
 }
 
 fn rate(text: &str) -> Result<f64, String> {
@@ -120,6 +133,7 @@ impl SandboxArgs {
             rate_limits: !self.no_rate_limits,
             money_as_string: self.money_as_string,
             notification_delay: Duration::from_millis(self.notification_delay_ms),
+            order_statuses: self.order_statuses.clone(),
             ..SandboxConfig::default()
         }
     }

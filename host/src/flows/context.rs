@@ -2,8 +2,9 @@
 //! and the run-scoped lookup cache, with the helpers every flow uses to record
 //! successes, dead letters and conflicts.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -28,6 +29,10 @@ pub struct FlowReport {
     pub outcome: RunOutcome,
     pub reason: Option<String>,
     pub millis: u64,
+    /// Wall time of each timed step of the run, in milliseconds, summed over
+    /// its pages; only `orders-import` times its steps.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub phase_millis: BTreeMap<&'static str, u64>,
 }
 
 /// Lookups made during one run, so each customer and item is resolved once.
@@ -47,6 +52,9 @@ pub struct RunCache {
     /// page; it decides whether reading a whole list is cheaper than reading
     /// by id page after page.
     pub crawl: Option<CrawlSize>,
+    /// Whether the item cross-references were read into `products` in this
+    /// run.
+    pub products_from_store: bool,
     /// Whether the product catalog was read (or found too large to read) in
     /// this run.
     pub products_read_ahead: bool,
@@ -77,6 +85,8 @@ pub struct SyncContext<'a, P: Plugins> {
     pub cache: RunCache,
     /// Records that failed in a way a rerun may fix; the run is then not done.
     pub(crate) transient_failures: u64,
+    /// Wall time spent in each timed step of this run.
+    pub(crate) phases: BTreeMap<&'static str, Duration>,
     request_counter: Option<RequestCounter>,
     requests_at_start: (u64, u64),
 }
@@ -104,6 +114,7 @@ impl<'a, P: Plugins> SyncContext<'a, P> {
             counts: RunCounts::default(),
             cache: RunCache::default(),
             transient_failures: 0,
+            phases: BTreeMap::new(),
             request_counter: None,
             requests_at_start: (0, 0),
         }
@@ -124,6 +135,7 @@ impl<'a, P: Plugins> SyncContext<'a, P> {
         self.run_id = uuid::Uuid::new_v4().to_string();
         self.counts = RunCounts::default();
         self.transient_failures = 0;
+        self.phases.clear();
         if let Some(counter) = &self.request_counter {
             self.requests_at_start = counter();
         }
@@ -146,6 +158,11 @@ impl<'a, P: Plugins> SyncContext<'a, P> {
         if self.flow != Flow::OrdersImport {
             self.counts.skipped += 1;
         }
+    }
+
+    /// Adds the time since `started` to the step `phase`.
+    pub(crate) fn add_phase_time(&mut self, phase: &'static str, started: Instant) {
+        *self.phases.entry(phase).or_default() += started.elapsed();
     }
 
     pub fn tenant_name(&self) -> &str {
@@ -252,6 +269,7 @@ impl<'a, P: Plugins> SyncContext<'a, P> {
             outcome,
             reason,
             millis,
+            phase_millis: self.phases.iter().map(|(phase, time)| (*phase, u64::try_from(time.as_millis()).unwrap_or(u64::MAX))).collect(),
         })
     }
 }

@@ -11,6 +11,7 @@
 //! requests of deep inserts).
 
 use std::collections::{BTreeSet, HashMap};
+use std::time::Instant;
 
 use super::fields;
 use super::ports::{ApiError, BusinessCentralApi, LeafLinkApi, MappingApi, OverridesApi, Plugins};
@@ -44,13 +45,18 @@ pub(crate) async fn run<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), F
         limit: Some(LEAFLINK_PAGE),
     };
     let mut newest: Option<jiff::Timestamp> = None;
-    let mut next = None;
+    let started = Instant::now();
+    let mut page = cx
+        .leaflink
+        .list_orders(&query, None)
+        .await
+        .map_err(|error| cx.api_error("listing LeafLink orders", error))?;
+    cx.add_phase_time("list_orders", started);
+    // The next page is read while this one is imported, so the LeafLink
+    // request overlaps the BC work. Reading a page writes nothing, so a crash
+    // between the two loses nothing.
+    let leaflink = cx.leaflink;
     loop {
-        let page = cx
-            .leaflink
-            .list_orders(&query, next)
-            .await
-            .map_err(|error| cx.api_error("listing LeafLink orders", error))?;
         if cx.cache.crawl.is_none() && !page.orders.is_empty() {
             let lines: u64 = page.orders.iter().map(|order| order.line_items.len() as u64).sum();
             let orders = page.count.max(page.orders.len() as u64);
@@ -61,10 +67,21 @@ pub(crate) async fn run<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), F
                 newest = newest.max(Some(modified));
             }
         }
-        import_page(cx, page.orders).await?;
-        next = page.next;
-        if next.is_none() {
-            break;
+        let next = page.next.take();
+        let read_next = async {
+            let started = Instant::now();
+            let next_page = match next {
+                Some(next) => Some(leaflink.list_orders(&query, Some(next)).await),
+                None => None,
+            };
+            (next_page, started.elapsed())
+        };
+        let (imported, (next_page, reading)) = tokio::join!(import_page(cx, page.orders), read_next);
+        *cx.phases.entry("list_orders").or_default() += reading;
+        imported?;
+        match next_page {
+            Some(next_page) => page = next_page.map_err(|error| cx.api_error("listing LeafLink orders", error))?,
+            None => break,
         }
     }
 
@@ -114,6 +131,7 @@ async fn import_page<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<LlOrde
     cx.counts.read += orders.len() as u64;
 
     // 1. Keep the orders that are new to leafbridge and importable.
+    let started = Instant::now();
     let mut seen = BTreeSet::new();
     let mut pending = Vec::new();
     for order in orders {
@@ -132,6 +150,7 @@ async fn import_page<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<LlOrde
         }
         pending.push(order);
     }
+    cx.add_phase_time("skip_known", started);
     if pending.is_empty() {
         return Ok(());
     }
@@ -139,9 +158,14 @@ async fn import_page<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<LlOrde
     // 2. Fill in SKUs the line items lack (LeafLink line items name their
     // product by id), then resolve customers and items; an order whose
     // customer or item failed fails with that reason.
+    let started = Instant::now();
     let pending = fill_line_skus_and_names(cx, pending).await?;
+    cx.add_phase_time("line_products", started);
+    let started = Instant::now();
     let customer_ids: Vec<i64> = pending.iter().map(|order| order.customer_id).collect::<BTreeSet<_>>().into_iter().collect();
     let (customers, customer_failures) = resolve::resolve_customers(cx, &customer_ids).await?;
+    cx.add_phase_time("customers", started);
+    let started = Instant::now();
     let skus: Vec<String> = pending
         .iter()
         .flat_map(|order| order.line_items.iter().map(|line| line.sku.clone()))
@@ -149,6 +173,7 @@ async fn import_page<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<LlOrde
         .into_iter()
         .collect();
     let (items, item_failures) = resolve::resolve_items(cx, &skus).await?;
+    cx.add_phase_time("items", started);
 
     let mut ready = Vec::new();
     for order in pending {
@@ -187,8 +212,11 @@ async fn import_page<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<LlOrde
     // lost) are recorded, not created again.
     // `externalDocumentNumber` is a Code field that BC stores in upper case,
     // so both the lookup and the match use the upper-case short id.
+    let started = Instant::now();
     let short_ids: Vec<String> = ready.iter().map(|(order, _)| order.short_id.to_uppercase()).collect();
-    let existing = match find_existing_orders(cx, &short_ids).await {
+    let found = find_existing_orders(cx, &short_ids).await;
+    cx.add_phase_time("find_existing", started);
+    let existing = match found {
         Ok(existing) => existing,
         Err(error) => {
             for (order, _) in &ready {
@@ -213,7 +241,10 @@ async fn import_page<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<LlOrde
     }
 
     // 4. Map the page with the core, then the tenant's overrides.
-    let results = match cx.mapping.map_orders(&to_map).await {
+    let started = Instant::now();
+    let mapped = cx.mapping.map_orders(&to_map).await;
+    cx.add_phase_time("map", started);
+    let results = match mapped {
         Ok(results) => results,
         Err(error) => {
             for (order, _) in &to_map {
@@ -222,6 +253,7 @@ async fn import_page<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<LlOrde
             return Ok(());
         }
     };
+    let started = Instant::now();
     let mut writes = Vec::new();
     let mut sources = Vec::new();
     for ((order, _), result) in to_map.into_iter().zip(results) {
@@ -238,13 +270,20 @@ async fn import_page<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<LlOrde
             Err(error) => cx.fail_api(&record, &error)?,
         }
     }
+    cx.add_phase_time("overrides", started);
     if writes.is_empty() {
         return Ok(());
     }
 
     // 5. Create the orders in one `apply` call and record what BC returned.
+    let started = Instant::now();
     cx.store.flush().map_err(|e| cx.store_error(e))?;
-    let results = match cx.business_central.apply(&writes).await {
+    cx.add_phase_time("store_flush", started);
+    let started = Instant::now();
+    let applied = cx.business_central.apply(&writes).await;
+    cx.add_phase_time("create", started);
+    let started = Instant::now();
+    let results = match applied {
         Ok(results) => results,
         Err(error) => {
             for (order, _) in &sources {
@@ -262,13 +301,18 @@ async fn import_page<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<LlOrde
             Err(error) => cx.fail_api(&record, &ApiError::Plugin(error))?,
         }
     }
+    cx.add_phase_time("record_created", started);
+    let started = Instant::now();
     read_created_lines(cx, &mut created_orders).await;
+    cx.add_phase_time("read_created_lines", started);
+    let started = Instant::now();
     for (order, sent, mut created) in created_orders {
         carry_line_ids(&sent, &mut created);
         save_order_xref(cx, &order, &created, "created")?;
         cx.counts.written += 1;
         cx.succeeded(&order_record(&order.number))?;
     }
+    cx.add_phase_time("record_created", started);
     Ok(())
 }
 
@@ -332,6 +376,10 @@ async fn fill_line_skus_and_names<P: Plugins>(cx: &mut SyncContext<'_, P>, order
     };
     let mut ids = unknown_ids(cx);
     if !ids.is_empty() {
+        load_products_from_store(cx)?;
+        ids = unknown_ids(cx);
+    }
+    if !ids.is_empty() {
         super::read_ahead::read_product_catalog(cx).await;
         ids = unknown_ids(cx);
     }
@@ -386,6 +434,28 @@ async fn fill_line_skus_and_names<P: Plugins>(cx: &mut SyncContext<'_, P>, order
         }
     }
     Ok(filled)
+}
+
+/// Fills `cx.cache.products` from the item cross-references, once per run:
+/// each one made by `products-import` or `orders-import` stores its LeafLink
+/// product id, SKU and name, so a catalog already in BC needs no LeafLink
+/// product reads.
+///
+/// NOTE: the name is the one last read from LeafLink, so a product renamed in
+/// LeafLink since then gives the old name as the BC line description until
+/// products-pull reads it again.
+fn load_products_from_store<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), FlowError> {
+    if cx.cache.products_from_store {
+        return Ok(());
+    }
+    cx.cache.products_from_store = true;
+    let xrefs = cx.store.xrefs(cx.tenant_name(), RecordKind::Item).map_err(|e| cx.store_error(e))?;
+    for xref in xrefs {
+        let Some(id) = xref.stored.get("leaflink_product_id").and_then(|id| id.parse::<i64>().ok()) else { continue };
+        let Some(name) = xref.leaflink_fields.get(fields::NAME) else { continue };
+        cx.cache.products.entry(id).or_insert_with(|| (xref.leaflink_key.clone(), name.clone()));
+    }
+    Ok(())
 }
 
 /// Copies the LeafLink line id of each sent Item line onto the Item line BC

@@ -38,6 +38,10 @@ pub enum StoreError {
 }
 
 /// The open store of one home directory.
+/// Page cache of the store. sled 0.34 defaults to 1 GiB and fills it with
+/// written pages, so a long import's memory grew with its order count.
+const STORE_CACHE_BYTES: u64 = 32 * 1024 * 1024;
+
 #[derive(Debug, Clone)]
 pub struct Store {
     db: sled::Db,
@@ -45,7 +49,11 @@ pub struct Store {
 
 impl Store {
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let db = sled::open(dir).map_err(|source| StoreError::Open { path: dir.display().to_string(), source })?;
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(STORE_CACHE_BYTES)
+            .open()
+            .map_err(|source| StoreError::Open { path: dir.display().to_string(), source })?;
         Ok(Self { db })
     }
 

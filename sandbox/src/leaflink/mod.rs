@@ -40,6 +40,9 @@ pub struct Options {
     /// Send money `amount` as a decimal string instead of a JSON number.
     pub money_as_string: bool,
     pub seed: SeedConfig,
+    /// Statuses generated orders may take; empty gives the usual mix of all
+    /// statuses.
+    pub order_statuses: Vec<Status>,
 }
 
 /// The staff member who owns the sandbox's API key; writes made with it
@@ -75,7 +78,8 @@ pub struct Counts {
 pub async fn start(listener: tokio::net::TcpListener, options: Options) -> anyhow::Result<Server> {
     let address: SocketAddr = listener.local_addr()?;
     let seed = options.seed.clone();
-    let store = tokio::task::spawn_blocking(move || seed::build(&seed)).await?;
+    let statuses = options.order_statuses.clone();
+    let store = tokio::task::spawn_blocking(move || seed::build(&seed, &statuses)).await?;
     // A 64-hex-character key like the one in LeafLink's docs, derived from
     // the seed so a restarted sandbox keeps its key.
     let api_key = format!("{:016x}", options.seed.random_seed).repeat(4);

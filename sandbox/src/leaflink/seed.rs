@@ -44,15 +44,17 @@ fn published(value: &str) -> Stamp {
     Stamp::new(zoned.as_microsecond(), hours * 60 + hours.signum() * minutes)
 }
 
-/// Builds the store for `config`.
-pub fn build(config: &SeedConfig) -> Store {
+/// Builds the store for `config`. Generated orders take only the statuses in
+/// `order_statuses`, in the usual proportions among them; an empty list gives
+/// the full status mix.
+pub fn build(config: &SeedConfig, order_statuses: &[Status]) -> Store {
     let mut store = Store::default();
     let mut rng = StdRng::seed_from_u64(config.random_seed);
     add_companies_and_staff(&mut store);
     add_published_examples(&mut store);
     add_customers(&mut store, &mut rng, config.customers);
     add_products(&mut store, &mut rng, config.products);
-    add_orders(&mut store, &mut rng, config.orders);
+    add_orders(&mut store, &mut rng, config.orders, order_statuses);
     store
 }
 
@@ -424,9 +426,17 @@ const STATUS_WEIGHTS: [(Status, u32); 9] = [
     (Status::Cancelled, 3),
 ];
 
-fn pick_status(rng: &mut StdRng) -> Status {
-    let mut roll = rng.random_range(0..100);
-    for (status, weight) in STATUS_WEIGHTS {
+/// Picks a status from `allowed` (every status when empty) with the weights
+/// of `STATUS_WEIGHTS`. Allowed statuses that have no weight there are picked
+/// evenly when no allowed status has a weight.
+fn pick_status(rng: &mut StdRng, allowed: &[Status]) -> Status {
+    let is_allowed = |status: &Status| allowed.is_empty() || allowed.contains(status);
+    let total: u32 = STATUS_WEIGHTS.iter().filter(|(status, _)| is_allowed(status)).map(|(_, weight)| weight).sum();
+    if total == 0 {
+        return allowed.first().map_or(Status::Submitted, |_| *pick(rng, allowed));
+    }
+    let mut roll = rng.random_range(0..total);
+    for (status, weight) in STATUS_WEIGHTS.into_iter().filter(|(status, _)| is_allowed(status)) {
         if roll < weight {
             return status;
         }
@@ -444,7 +454,7 @@ fn pick_line_count(rng: &mut StdRng) -> usize {
     }
 }
 
-fn add_orders(store: &mut Store, rng: &mut StdRng, count: usize) {
+fn add_orders(store: &mut Store, rng: &mut StdRng, count: usize, statuses: &[Status]) {
     let customers: Vec<u32> = store.customers.iter().filter(|customer| customer.owner == SELLER_COMPANY).map(|c| c.id).collect();
     let products: Vec<usize> = store
         .products
@@ -464,7 +474,7 @@ fn add_orders(store: &mut Store, rng: &mut StdRng, count: usize) {
         let customer_id = *pick(rng, &customers);
         let customer = store.customer(customer_id).expect("customer ids come from the store");
         let (partner, preferences) = (customer.partner, customer.delivery_preferences.clone());
-        let status = pick_status(rng);
+        let status = pick_status(rng, statuses);
         let offset = *pick(rng, &OFFSETS);
         let created = ANCHOR_MICROS - rng.random_range(1..180) * DAY_MICROS + rng.random_range(0..DAY_MICROS);
         let modified = (created + rng.random_range(0..7 * DAY_MICROS)).min(ANCHOR_MICROS - 1);
