@@ -255,19 +255,14 @@ fn resolve_pair(
     (id_column, code_column): (&str, &str),
     (related_set, related_code): (&str, &str),
 ) -> Result<Option<Row>, BcError> {
-    let id_sent = touched.iter().any(|name| name == id_column);
+    // An empty GUID next to a code is how BC's own examples say "use the code".
+    let id_sent = touched.iter().any(|name| name == id_column) && !guid(set, row, id_column).is_nil();
     let code_sent = touched.iter().any(|name| name == code_column);
     let entity = set_schema(set);
     let label = &entity.entity;
     let related = if id_sent {
         let id = guid(set, row, id_column);
-        if id.is_nil() {
-            None
-        } else {
-            Some(store.get(related_set, &id).cloned().ok_or_else(|| {
-                related_missing(id_column, label, related_set, &id.to_string())
-            })?)
-        }
+        Some(store.get(related_set, &id).cloned().ok_or_else(|| related_missing(id_column, label, related_set, &id.to_string()))?)
     } else if code_sent {
         let code = text(set, row, code_column);
         if code.is_empty() {
@@ -275,6 +270,8 @@ fn resolve_pair(
         } else {
             Some(find_one(store, related_set, related_code, &code).ok_or_else(|| related_missing(code_column, label, related_set, &code))?)
         }
+    } else if touched.iter().any(|name| name == id_column) {
+        None
     } else {
         let id = guid(set, row, id_column);
         return Ok(store.get(related_set, &id).cloned());
@@ -446,8 +443,14 @@ fn prepare_line(store: &mut Store, set: &str, row: &mut Row, before: Option<&Row
             .unwrap_or(0);
         put(set, row, "sequence", Cell::Int(last + 10000));
     }
-    if inserting && !sent("lineType") && (sent("accountId") && !sent("itemId")) {
-        put(set, row, "lineType", Cell::str("Account"));
+    if inserting && !sent("lineType") {
+        // NOTE: inferred default: a line that names an account is an Account
+        // line, one that names an item or object number is an Item line.
+        if sent("accountId") && !sent("itemId") {
+            put(set, row, "lineType", Cell::str("Account"));
+        } else if sent("itemId") || sent("lineObjectNumber") {
+            put(set, row, "lineType", Cell::str("Item"));
+        }
     }
     let line_type = text(set, row, "lineType");
     match line_type.as_str() {
