@@ -73,10 +73,19 @@ pub fn put(set: &str, row: &mut Row, name: &str, cell: Cell) {
     row.set(entity, entity.col(name), cell);
 }
 
+/// Moves `lastModifiedDateTime` forward on every write. BC keeps it to the
+/// millisecond, so two writes in the same millisecond get 1 ms apart, which
+/// keeps `lastModifiedDateTime gt <cursor>` polling exact.
 fn touch(set: &str, row: &mut Row) {
-    if set_schema(set).column("lastModifiedDateTime").is_some() {
-        put(set, row, "lastModifiedDateTime", Cell::Time(Timestamp::now()));
+    if set_schema(set).column("lastModifiedDateTime").is_none() {
+        return;
     }
+    let now = Timestamp::now().round(jiff::Unit::Millisecond).unwrap_or_else(|_| Timestamp::now());
+    let stamp = match value(set, row, "lastModifiedDateTime") {
+        Cell::Time(previous) if previous >= now => previous + jiff::SignedDuration::from_millis(1),
+        _ => now,
+    };
+    put(set, row, "lastModifiedDateTime", Cell::Time(stamp));
 }
 
 fn related_missing(field: &str, table: &str, related: &str, value: &str) -> BcError {
