@@ -336,11 +336,10 @@ fn dispatch(context: &Context, store: &mut Store, request: &ApiRequest, target: 
         }
         (Method::POST, None) => {
             let body = parse_body(request)?;
-            if target.set == "salesOrderLines" || target.set == "salesInvoiceLines" {
-                if target.parent.is_none() && body.get("documentId").is_none() {
+            if (target.set == "salesOrderLines" || target.set == "salesInvoiceLines")
+                && target.parent.is_none() && body.get("documentId").is_none() {
                     return Err(BcError::dialog("You must specify a document id to get the lines."));
                 }
-            }
             let id = logic::insert(store, target.set, &body, target.parent)?;
             let row = store.get(target.set, &id).cloned().ok_or_else(|| BcError::record_not_found(&set.entity, &id.to_string()))?;
             let mut rendered = render(store, set, &row, None, &[])?;
@@ -372,11 +371,10 @@ fn dispatch(context: &Context, store: &mut Store, request: &ApiRequest, target: 
 
 fn find_target(store: &Store, set: &EntitySet, target: &Target, id: Uuid) -> Result<Row, BcError> {
     let row = store.get(&set.set, &id).cloned().ok_or_else(|| BcError::record_not_found(&set.entity, &id.to_string()))?;
-    if let Some((column, parent)) = target.parent {
-        if row.value(set, set.col(column)) != Cell::Guid(parent) {
+    if let Some((column, parent)) = target.parent
+        && row.value(set, set.col(column)) != Cell::Guid(parent) {
             return Err(BcError::record_not_found(&set.entity, &id.to_string()));
         }
-    }
     Ok(row)
 }
 

@@ -183,8 +183,21 @@ pub fn insert(store: &mut Store, set: &str, body: &Value, parent: Option<(&str, 
     after_save(store, set, &row)?;
 
     if let Some(lines) = line_set {
-        for line in deep_lines {
-            insert(store, lines, &line, Some(("documentId", id)))?;
+        if !deep_lines.is_empty() {
+            // Totals are summed once for the whole deep insert, not per line.
+            store.defer_totals = true;
+            let inserted: Result<(), BcError> =
+                deep_lines.iter().try_for_each(|line| insert(store, lines, line, Some(("documentId", id))).map(|_| ()));
+            store.defer_totals = false;
+            if let Err(error) = inserted {
+                // A refused line undoes the whole deep insert.
+                for line in child_rows(store, lines, "documentId", id) {
+                    store.delete(lines, &line.id);
+                }
+                store.delete(set, &id);
+                return Err(error);
+            }
+            recompute_totals(store, set, id);
         }
     }
     Ok(id)
@@ -242,15 +255,14 @@ fn find_one(store: &Store, set: &str, column: &str, key: &str) -> Option<Row> {
 
 fn require_unique(store: &Store, set: &str, row: &Row, column: &str) -> Result<(), BcError> {
     let key = text(set, row, column);
-    if let Some(existing) = find_one(store, set, column, &key) {
-        if existing.id != row.id {
+    if let Some(existing) = find_one(store, set, column, &key)
+        && existing.id != row.id {
             return Err(BcError::new(
                 axum::http::StatusCode::BAD_REQUEST,
                 "Internal_EntityWithSameKeyExists",
                 format!("The record in table {} already exists. Identification fields and values: {column}='{key}'", set_schema(set).entity),
             ));
         }
-    }
     Ok(())
 }
 
@@ -398,7 +410,7 @@ fn prepare_document(store: &mut Store, set: &str, row: &mut Row, inserting: bool
             put(set, row, &format!("billTo{document}"), Cell::str(&address));
             for prefix in ["sellTo", "shipTo"] {
                 let column = format!("{prefix}{document}");
-                if !touched.iter().any(|name| *name == column) {
+                if !touched.contains(&column) {
                     put(set, row, &column, Cell::str(&address));
                 }
             }
@@ -597,7 +609,9 @@ fn prepare_payment(store: &mut Store, row: &mut Row, inserting: bool, touched: &
 /// Follow-up writes once a row is stored: document totals and mirrored rows.
 fn after_save(store: &mut Store, set: &str, row: &Row) -> Result<(), BcError> {
     if let Some((header, _)) = DOCUMENT_LINES.iter().find(|(_, lines)| *lines == set) {
-        recompute_totals(store, header, guid(set, row, "documentId"));
+        if !store.defer_totals {
+            recompute_totals(store, header, guid(set, row, "documentId"));
+        }
     }
     if set == "customerPaymentJournals" {
         // A payment journal is a Gen. Journal Batch, reachable through
@@ -663,11 +677,10 @@ fn copy_shared(from_set: &str, from: &Row, to_set: &str, to: &mut Row, skip: &[&
         if skip.contains(&property.name.as_str()) {
             continue;
         }
-        if let Some(source_column) = source.column(&property.name) {
-            if source.properties[source_column].edm == property.edm {
+        if let Some(source_column) = source.column(&property.name)
+            && source.properties[source_column].edm == property.edm {
                 to.set(target, column, from.value(source, source_column));
             }
-        }
     }
 }
 

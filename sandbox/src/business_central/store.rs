@@ -241,12 +241,14 @@ pub struct Store {
     pub changes: Vec<Change>,
     /// Number series: the next number for each series prefix.
     pub series: HashMap<&'static str, u64>,
+    /// Set during a deep insert, whose header totals are summed once at the end.
+    pub defer_totals: bool,
 }
 
 impl Store {
     pub fn new() -> Self {
         let tables = (0..schema().sets.len()).map(Table::new).collect();
-        Self { tables, undo: None, changes: Vec::new(), series: HashMap::new() }
+        Self { tables, undo: None, changes: Vec::new(), series: HashMap::new(), defer_totals: false }
     }
 
     pub fn table(&self, set: &str) -> &Table {
