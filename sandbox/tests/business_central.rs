@@ -199,9 +199,13 @@ async fn order_to_cash_flow() {
     let inventory_before = item["inventory"].as_f64().unwrap();
 
     let (status, body) = bc.post("salesOrders", &json!({"customerNumber": "C10001", "salesOrderLines": [{"sequence": 10000, "lineObjectNumber": "1996-S", "quantity": 1}]})).await;
-    assert_eq!(status, 400, "sequence in a deep insert is refused: {body}");
+    assert_eq!(status, 400, "sequence in a deep insert is rejected: {body}");
     let (_, orders) = bc.get("salesOrders?$filter=customerNumber eq 'C10001'").await;
-    assert_eq!(orders["value"].as_array().unwrap().len(), 0, "a refused deep insert leaves no header");
+    assert_eq!(orders["value"].as_array().unwrap().len(), 0, "a rejected deep insert leaves no header");
+    let (status, body) = bc.post("salesOrders", &json!({"customerNumber": "C10001", "salesOrderLines": [{"lineObjectNumber": "1996-S", "quantity": 1}, {"lineObjectNumber": "NO-SUCH-ITEM", "quantity": 1}]})).await;
+    assert_eq!(status, 400, "an unknown item fails the deep insert: {body}");
+    let (_, orders) = bc.get("salesOrders?$filter=customerNumber eq 'C10001'").await;
+    assert_eq!(orders["value"].as_array().unwrap().len(), 0, "a failed line undoes the header");
 
     let (status, order) = bc
         .post("salesOrders", &json!({
@@ -387,7 +391,7 @@ async fn webhook_handshake_and_notifications() {
     let subscriptions = format!("{}/subscriptions", bc.info.base_url);
     let resource = format!("/api/v2.0/companies({})/customers", bc.info.company_id);
     let (status, body) = bc.call(reqwest::Method::POST, &subscriptions, Some(&json!({"notificationUrl": "https://example.com/hook", "resource": resource})), None).await;
-    assert_eq!(status, 400, "non-loopback URLs are refused: {body}");
+    assert_eq!(status, 400, "non-loopback URLs are rejected: {body}");
 
     let (status, subscription) = bc.call(reqwest::Method::POST, &subscriptions, Some(&json!({"notificationUrl": format!("http://{address}/hook"), "resource": resource, "clientState": "secret"})), None).await;
     assert_eq!(status, 201, "{subscription}");

@@ -68,7 +68,7 @@ impl From<BcError> for Reply {
     }
 }
 
-/// What the handlers need to know about the company and the server.
+/// Company and server details that the handlers use.
 #[derive(Debug, Clone)]
 pub struct Context {
     /// Absolute `/api/v2.0` root, used in `@odata.context` and next links.
@@ -111,7 +111,7 @@ fn parse_key(entity: &EntitySet, key: &str) -> Result<Uuid, BcError> {
 }
 
 /// Sets that a navigation property of a parent lists, with the child column
-/// that holds the parent's id.
+/// that contains the parent's id.
 pub fn child_link(parent: &str, navigation: &str) -> Option<(&'static str, &'static str)> {
     match (parent, navigation) {
         ("salesOrders", "salesOrderLines") => Some(("salesOrderLines", "documentId")),
@@ -126,8 +126,8 @@ pub fn child_link(parent: &str, navigation: &str) -> Option<(&'static str, &'sta
     }
 }
 
-/// A single related record reached through an id property, for example
-/// `customer` through `customerId`.
+/// Finds the set and column of a single related record reached through an
+/// id property, for example `customer` through `customerId`.
 fn reference_link(parent: &EntitySet, navigation: &str) -> Option<(&'static str, usize)> {
     let (target_entity, column) = match navigation {
         "paymentTerm" => ("paymentTerm", "paymentTermsId"),
@@ -279,8 +279,8 @@ fn service_document(context: &Context) -> Reply {
     Reply::json(StatusCode::OK, json!({"@odata.context": format!("{}/$metadata", context.base_url), "value": sets}))
 }
 
-/// The `picture` part is accepted so the published `$batch` example runs,
-/// but image content is not kept.
+/// Accepts writes to the `picture` part so the published `$batch` example
+/// runs, but discards the image content.
 fn picture(request: &ApiRequest, store: &Store, set: &str, id: Uuid) -> Result<Reply, BcError> {
     if store.get(set, &id).is_none() {
         return Err(BcError::record_not_found(set, &id.to_string()));

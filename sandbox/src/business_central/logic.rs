@@ -7,9 +7,9 @@
 //! - Tax is not modelled: every `taxPercent` and tax amount is 0, so
 //!   `amountIncludingTax` equals `amountExcludingTax`.
 //! - `customerPayments.amount` is positive for money received, as in the
-//!   published create example (`amount: 1500`); posting lowers the applied
-//!   invoice's `remainingAmount` by at most that amount and rejects a payment
-//!   of zero or less.
+//!   published create example (`amount: 1500`). Posting lowers the applied
+//!   invoice's `remainingAmount` by at most that amount, and it rejects a
+//!   payment of zero or less.
 
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -24,7 +24,7 @@ use super::store::{Row, Store};
 
 pub const DOCUMENT_LINES: &[(&str, &str)] = &[("salesOrders", "salesOrderLines"), ("salesInvoices", "salesInvoiceLines")];
 
-/// Code lists whose `code` identifies a record, so a second one is refused.
+/// Code lists whose `code` identifies a record, so a second record with the same code is rejected.
 const UNIQUE_CODE_SETS: &[&str] = &[
     "unitsOfMeasure",
     "itemCategories",
@@ -151,7 +151,7 @@ pub fn insert(store: &mut Store, set: &str, body: &Value, parent: Option<(&str, 
     };
     for line in &deep_lines {
         // BC 22 and later fail a deep insert whose lines carry `sequence`
-        // (known BC issue ALAppExtensions#23028), with this message.
+        // with this message, so the sandbox rejects it the same way.
         if line.get("sequence").is_some() {
             return Err(BcError::dialog("You cannot change the value of the SystemId field."));
         }
@@ -182,15 +182,15 @@ pub fn insert(store: &mut Store, set: &str, body: &Value, parent: Option<(&str, 
     store.save(set, row.clone());
     after_save(store, set, &row)?;
 
-    if let Some(lines) = line_set {
-        if !deep_lines.is_empty() {
+    if let Some(lines) = line_set
+        && !deep_lines.is_empty() {
             // Totals are summed once for the whole deep insert, not per line.
             store.defer_totals = true;
             let inserted: Result<(), BcError> =
                 deep_lines.iter().try_for_each(|line| insert(store, lines, line, Some(("documentId", id))).map(|_| ()));
             store.defer_totals = false;
             if let Err(error) = inserted {
-                // A refused line undoes the whole deep insert.
+                // A rejected line undoes the whole deep insert.
                 for line in child_rows(store, lines, "documentId", id) {
                     store.delete(lines, &line.id);
                 }
@@ -199,7 +199,6 @@ pub fn insert(store: &mut Store, set: &str, body: &Value, parent: Option<(&str, 
             }
             recompute_totals(store, set, id);
         }
-    }
     Ok(id)
 }
 
@@ -267,7 +266,7 @@ fn require_unique(store: &Store, set: &str, row: &Row, column: &str) -> Result<(
 }
 
 /// Resolves a pair such as `customerId`/`customerNumber` against a related
-/// set: whichever was sent sets the other, and a mismatch is refused.
+/// set: whichever was sent sets the other, and a mismatch is rejected.
 fn resolve_pair(
     store: &Store,
     set: &str,
@@ -608,11 +607,10 @@ fn prepare_payment(store: &mut Store, row: &mut Row, inserting: bool, touched: &
 
 /// Follow-up writes once a row is stored: document totals and mirrored rows.
 fn after_save(store: &mut Store, set: &str, row: &Row) -> Result<(), BcError> {
-    if let Some((header, _)) = DOCUMENT_LINES.iter().find(|(_, lines)| *lines == set) {
-        if !store.defer_totals {
+    if let Some((header, _)) = DOCUMENT_LINES.iter().find(|(_, lines)| *lines == set)
+        && !store.defer_totals {
             recompute_totals(store, header, guid(set, row, "documentId"));
         }
-    }
     if set == "customerPaymentJournals" {
         // A payment journal is a Gen. Journal Batch, reachable through
         // `journals` with the same id, which is how it is posted.

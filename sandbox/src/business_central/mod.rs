@@ -337,6 +337,11 @@ async fn run(shared: &Arc<Shared>, request: ApiRequest) -> Reply {
     let mut store = shared.lock_store().await;
     let reply = http::handle(&shared.context, &mut store, &request);
     shared.publish_changes(&mut store);
+    drop(store);
+    if (reply.status.is_client_error() || reply.status.is_server_error())
+        && let ReplyBody::Json(body) = &reply.body {
+            tracing::debug!(method = %request.method, path = %request.path, status = reply.status.as_u16(), code = %body["error"]["code"], "Business Central sandbox returned an error");
+        }
     reply
 }
 

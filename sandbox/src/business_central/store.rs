@@ -13,6 +13,11 @@ use uuid::Uuid;
 use super::cell::{Cell, default_cell};
 use super::schema::{EntitySet, schema};
 
+/// An entity of one set, keyed by `id`.
+///
+/// NOTE: measured at about 7.5 KB per order of 8 lines with its indexes (the
+/// `business_central_load` check, 10,000 orders, dev profile), so 100,000
+/// orders need about 750 MB; this is an estimate from one run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
     pub id: Uuid,
@@ -131,7 +136,7 @@ impl Table {
         Some(index.get(key).map(Vec::as_slice).unwrap_or(&[]))
     }
 
-    /// Rows whose indexed `column` holds `key`, or a scan when not indexed.
+    /// Rows whose indexed `column` contains `key`, found by index or by a scan when not indexed.
     pub fn find_by(&self, column: usize, key: &Cell) -> Vec<&Row> {
         if let Some(slots) = self.lookup(column, &key.index_key()) {
             return slots.iter().filter_map(|slot| self.slot(*slot)).collect();
