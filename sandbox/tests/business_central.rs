@@ -418,3 +418,56 @@ async fn webhook_handshake_and_notifications() {
     let (status, _) = bc.call(reqwest::Method::DELETE, &url, None, Some("*")).await;
     assert_eq!(status, 204);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_6000_per_window() {
+    let bc = start_with(true, Duration::from_millis(100)).await;
+    let url = bc.company_url("unitsOfMeasure?$top=1&$select=code");
+    let mut statuses = std::collections::BTreeMap::new();
+    for _ in 0..6_001 {
+        let status = bc.client.get(&url).bearer_auth(&bc.token).send().await.unwrap().status().as_u16();
+        *statuses.entry(status).or_insert(0) += 1;
+    }
+    assert_eq!(statuses.get(&200), Some(&6_000), "{statuses:?}");
+    assert_eq!(statuses.get(&429), Some(&1), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn many_changes_become_collection_notification() {
+    let bc = start_with(false, Duration::from_secs(3600)).await;
+    let received: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let sink = Arc::clone(&received);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let router = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>, body: String| {
+            let sink = Arc::clone(&sink);
+            async move {
+                if let Some(token) = query.get("validationToken") {
+                    return token.clone();
+                }
+                sink.lock().unwrap().push(serde_json::from_str(&body).unwrap_or(Value::Null));
+                String::new()
+            }
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    let resource = format!("/api/v2.0/companies({})/customers", bc.info.company_id);
+    let (status, body) = bc.call(reqwest::Method::POST, &format!("{}/subscriptions", bc.info.base_url), Some(&json!({"notificationUrl": format!("http://{address}/hook"), "resource": resource})), None).await;
+    assert_eq!(status, 201, "{body}");
+    for index in 0..1_001 {
+        let reply = bc.server.request(axum::http::Method::POST, &format!("companies({})/customers", bc.info.company_id), Some(json!({"displayName": format!("Bulk {index}")}))).await;
+        assert_eq!(reply.status.as_u16(), 201);
+    }
+    bc.server.flush_notifications().await;
+    let batches = received.lock().unwrap().clone();
+    assert_eq!(batches.len(), 1);
+    let values = batches[0]["value"].as_array().unwrap();
+    assert_eq!(values.len(), 1);
+    assert_eq!(values[0]["changeType"], "collection");
+    let resource = values[0]["resource"].as_str().unwrap();
+    assert!(resource.contains("customers?$filter=lastModifiedDateTime%20gt%20"), "{resource}");
+}
