@@ -1,7 +1,7 @@
 //! Fidelity of the Business Central sandbox to the API v2.0 reference: every
 //! entity it returns has exactly the property set, types and enum members of
 //! `entities.json`, and every published example request is accepted. Where
-//! Microsoft's example is wrong, `entities.json` wins and the test says which
+//! Microsoft's example is wrong, `entities.json` wins and the test names which
 //! example it corrects and why.
 
 mod business_central_support;
@@ -64,7 +64,7 @@ fn assert_shape(reference: &Value, set: &str, entity: &Value) {
     }
 }
 
-/// Every entity set the sandbox serves, with the URL that lists it.
+/// Lists every entity set the sandbox serves, with the URL that lists it.
 async fn collection_urls(bc: &Bc) -> Vec<(String, String)> {
     let reference = entities();
     let mut urls = Vec::new();
@@ -261,7 +261,7 @@ async fn published_example_records_are_served() {
 }
 
 mod business_central_receiver {
-    //! A loopback webhook receiver that answers the validation handshake.
+    //! A loopback webhook receiver that returns the validation token of the handshake.
 
     use axum::extract::Query;
     use std::collections::HashMap;

@@ -539,7 +539,7 @@ fn list(context: &Context, store: &Store, request: &ApiRequest, set: &EntitySet,
     Ok(reply)
 }
 
-/// An absolute link that repeats the request's options with a new
+/// Builds an absolute link that repeats the request's options with a new
 /// `$skiptoken` (and the `$top` still to deliver).
 fn next_link(context: &Context, request: &ApiRequest, token: usize, top_left: Option<usize>) -> String {
     let mut serializer = url::form_urlencoded::Serializer::new(String::new());

@@ -275,7 +275,7 @@ fn resolve_pair(
     (id_column, code_column): (&str, &str),
     (related_set, related_code): (&str, &str),
 ) -> Result<Option<Row>, BcError> {
-    // An empty GUID next to a code is how BC's own examples say "use the code".
+    // BC's own examples send an empty GUID next to a code to mean "use the code".
     let id_sent = touched.iter().any(|name| name == id_column) && !guid(set, row, id_column).is_nil();
     let code_sent = touched.iter().any(|name| name == code_column);
     let entity = set_schema(set);
@@ -565,8 +565,8 @@ fn prepare_payment(store: &mut Store, row: &mut Row, inserting: bool, touched: &
     let mut journal = guid(set, row, "journalId");
     if journal.is_nil() {
         // NOTE: the company-level POST in the published example names no
-        // journal; the sandbox then uses the default payment journal, which
-        // is the inferred behaviour of the page's journal lookup.
+        // journal. The sandbox then uses the default payment journal, an
+        // inferred behaviour of the page's journal lookup.
         journal = store.table("customerPaymentJournals").rows().next().map(|row| row.id).unwrap_or_default();
     }
     let batch = store
@@ -635,8 +635,8 @@ fn apply_totals(store: &Store, header_set: &str, header: &mut Row) {
     put(header_set, header, "totalAmountIncludingTax", Cell::Dec(total));
 }
 
-/// Recomputes a document header's totals after a line change; this also
-/// moves the header's `lastModifiedDateTime` and ETag, as a line change
+/// Recomputes a document header's totals after a line change. This also
+/// moves the header's `lastModifiedDateTime` and ETag, because a line change
 /// notifies the header in BC.
 pub fn recompute_totals(store: &mut Store, header_set: &str, header_id: Uuid) {
     let Some(mut header) = store.get(header_set, &header_id).cloned() else { return };

@@ -34,7 +34,7 @@ pub use http::{ApiRequest, Reply, ReplyBody};
 
 use crate::faults::{self, Faults};
 
-/// What a BC client needs.
+/// Connection details a BC client needs.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct ConnectionInfo {
     /// The `/api/v2.0` root of the environment.

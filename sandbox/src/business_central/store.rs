@@ -1,5 +1,5 @@
 //! In-memory tables for the company's entity sets. A row keeps only the
-//! properties that differ from BC's empty value; hash indexes on key columns
+//! properties that differ from BC's empty value. Hash indexes on key columns
 //! (`number`, `externalDocumentNumber`, `email`, `documentId`, ...) make
 //! lookups and `eq`/`or` filters independent of the table size. Every change
 //! can be recorded in an undo log, which `$batch` with `Isolation: snapshot`
@@ -39,7 +39,7 @@ impl Row {
             .map(|position| &self.cells[position].1)
     }
 
-    /// The value, or BC's empty value when the property was never set.
+    /// Returns the value, or BC's empty value when the property was never set.
     pub fn value(&self, set: &EntitySet, column: usize) -> Cell {
         self.get(column).cloned().unwrap_or_else(|| default_cell(&set.properties[column].edm))
     }
@@ -303,7 +303,7 @@ impl Store {
         self.undo = None;
     }
 
-    /// Undoes every change since `begin` and forgets their notifications.
+    /// Undoes every change since `begin` and drops their pending notifications.
     pub fn rollback(&mut self, changes_mark: usize) {
         let Some(undo) = self.undo.take() else { return };
         for entry in undo.into_iter().rev() {
@@ -320,7 +320,7 @@ impl Store {
         self.changes.truncate(changes_mark);
     }
 
-    /// The next number of a series, for example `S-ORD101001`.
+    /// Takes the next number of a series, for example `S-ORD101001`.
     pub fn next_number(&mut self, prefix: &'static str, start: u64) -> String {
         let next = self.series.entry(prefix).or_insert(start);
         let number = format!("{prefix}{next}");

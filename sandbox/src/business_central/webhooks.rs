@@ -3,7 +3,7 @@
 //! notifications sent after a coalescing delay (about 30 s in BC, set by
 //! `Options::notification_delay` here). More than 1,000 changes of one
 //! subscription in a window become one `collection` notification. A
-//! subscriber answering 4xx other than 408 or 429 loses its subscription.
+//! subscriber that returns 4xx other than 408 or 429 loses its subscription.
 //!
 //! Only loopback notification URLs are accepted, so the sandbox never sends
 //! traffic to another host.
