@@ -106,6 +106,16 @@ async fn bad_input_gets_bc_errors() {
         assert_eq!(status, 400, "{body}: {response}");
         assert_eq!(error_code(&response), code, "{body}: {response}");
     }
+    let response = bc
+        .client
+        .post(bc.company_url("customers"))
+        .bearer_auth(&bc.token)
+        .header("data-access-intent", "ReadOnly")
+        .json(&json!({"displayName": "Replica write"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
     let (status, body) = bc.post("salesShipments", &json!({})).await;
     assert_eq!(status, 405, "{body}");
     let (status, body) = bc.get("customerPayment").await;
@@ -220,6 +230,7 @@ async fn order_to_cash_flow() {
         .await;
     assert_eq!(status, 201, "{order}");
     assert_eq!(order["externalDocumentNumber"], "LL-ORDER-77", "Code fields are upper case");
+    assert_eq!(order["salesOrderLines"].as_array().map(Vec::len), Some(3), "a deep insert returns its lines");
     let order_id = order["id"].as_str().unwrap().to_owned();
     let (_, lines) = bc.get(&format!("salesOrders({order_id})/salesOrderLines")).await;
     let lines = lines["value"].as_array().unwrap().clone();

@@ -270,6 +270,8 @@ fn check_company(context: &Context, key: &str) -> Result<(), BcError> {
     }
 }
 
+// NOTE: only the service document is served; `$metadata` (CSDL) returns 404,
+// so clients must take entity shapes from their own knowledge of API v2.0.
 fn service_document(context: &Context) -> Reply {
     let sets: Vec<Value> = schema()
         .sets
@@ -319,6 +321,12 @@ fn check_if_match(request: &ApiRequest, row: &Row) -> Result<(), BcError> {
 fn dispatch(context: &Context, store: &mut Store, request: &ApiRequest, target: Target) -> Result<Reply, BcError> {
     let set = schema().set(target.set).ok_or_else(|| BcError::not_found_segment(target.set))?;
     let method = request.method.clone();
+    let read_only_intent = request.header("data-access-intent").is_some_and(|intent| intent.eq_ignore_ascii_case("readonly"));
+    if read_only_intent && method != Method::GET {
+        return Err(BcError::bad_request(format!(
+            "'{method}' requests need Data-Access-Intent: ReadWrite; ReadOnly is allowed only on GET."
+        )));
+    }
     if let Some(action) = &target.action {
         if method != Method::POST {
             return Err(BcError::method_not_allowed(format!("'{method}' requests for the action '{action}' are not allowed.")));
@@ -342,7 +350,14 @@ fn dispatch(context: &Context, store: &mut Store, request: &ApiRequest, target: 
                 }
             let id = logic::insert(store, target.set, &body, target.parent)?;
             let row = store.get(target.set, &id).cloned().ok_or_else(|| BcError::record_not_found(&set.entity, &id.to_string()))?;
-            let mut rendered = render(store, set, &row, None, &[])?;
+            // A deep insert answers with the created lines expanded, as OData
+            // returns the entities it created.
+            let deep: Vec<Expand> = logic::DOCUMENT_LINES
+                .iter()
+                .filter(|(header, lines)| *header == target.set && body.get(*lines).is_some())
+                .map(|(_, lines)| Expand { name: (*lines).to_owned(), options: Vec::new() })
+                .collect();
+            let mut rendered = render(store, set, &row, None, &deep)?;
             rendered.insert("@odata.context".into(), json!(format!("{}/$entity", target.context)));
             let mut reply = Reply::json(StatusCode::CREATED, Value::Object(reorder_context(rendered)));
             reply.headers.push(("location".into(), format!("{}/{}({id})", context.base_url, target.set)));

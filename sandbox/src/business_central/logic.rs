@@ -500,6 +500,8 @@ fn prepare_line(store: &mut Store, set: &str, row: &mut Row, before: Option<&Row
                 put(set, row, "unitOfMeasureId", Cell::Guid(guid("items", &item, "baseUnitOfMeasureId")));
                 put(set, row, "unitOfMeasureCode", Cell::str(&text("items", &item, "baseUnitOfMeasureCode")));
             } else {
+                // NOTE: BC requires an Item Unit of Measure of this item; API
+                // v2.0 does not expose those, so any known unit is accepted.
                 resolve_pair(store, set, row, touched, ("unitOfMeasureId", "unitOfMeasureCode"), ("unitsOfMeasure", "code"))?;
             }
         }
