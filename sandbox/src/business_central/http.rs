@@ -350,8 +350,8 @@ fn dispatch(context: &Context, store: &mut Store, request: &ApiRequest, target: 
                 }
             let id = logic::insert(store, target.set, &body, target.parent)?;
             let row = store.get(target.set, &id).cloned().ok_or_else(|| BcError::record_not_found(&set.entity, &id.to_string()))?;
-            // A deep insert answers with the created lines expanded, as OData
-            // returns the entities it created.
+            // A deep insert returns the created lines expanded, as OData
+            // returns every entity it created.
             let deep: Vec<Expand> = logic::DOCUMENT_LINES
                 .iter()
                 .filter(|(header, lines)| *header == target.set && body.get(*lines).is_some())
