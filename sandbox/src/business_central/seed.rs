@@ -30,6 +30,8 @@ pub const GL_ACCOUNTS: &[(&str, &str, &str)] = &[
 /// The default customer payment journal (from the published example).
 pub const PAYMENT_JOURNAL_ID: &str = "dc1b6a90-44e3-ea11-bb43-000d3a2feca1";
 
+const CUSTOMER_10400: &str = "b3c0a1d2-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+
 const UNITS: &[(&str, &str, &str)] = &[
     ("PCS", "Piece", "EA"),
     ("GR", "Gram", "GRM"),
@@ -144,7 +146,14 @@ fn seed_examples(store: &mut Store) {
         "salespersonCode": "JO", "paymentTermsId": "0e8b5305-593f-ee11-be74-6045bdc8c285",
         "shipmentMethodId": "774c550b-593f-ee11-be74-6045bdc8c285"
     }));
-    seed_row(store, "customers", Uuid::new_v4(), json!({"number": "10400", "displayName": "Blanemark Hifi Shop", "country": "US"}));
+    seed_row(store, "customers", id(CUSTOMER_10400), json!({"number": "10400", "displayName": "Blanemark Hifi Shop", "country": "US", "balanceDue": 1500}));
+    // The posted invoice that the published payment example applies to.
+    seed_row(store, "salesInvoices", id("a1e4f0c2-1b7d-4c1e-9a52-3f0d6e8b7c10"), json!({
+        "number": "100000", "invoiceDate": "2015-12-01", "postingDate": "2015-12-01", "dueDate": "2015-12-31",
+        "customerId": CUSTOMER_10400, "customerNumber": "10400", "customerName": "Blanemark Hifi Shop", "billToName": "Blanemark Hifi Shop",
+        "billToCustomerId": CUSTOMER_10400, "billToCustomerNumber": "10400", "currencyCode": "USD",
+        "totalAmountExcludingTax": 1500, "totalAmountIncludingTax": 1500, "remainingAmount": 1500, "status": "Open"
+    }));
     let item_common = json!({
         "type": "Inventory", "itemCategoryId": "e21a6a90-44e3-ea11-bb43-000d3a2feca1", "itemCategoryCode": "TABLE",
         "taxGroupId": "9f196a90-44e3-ea11-bb43-000d3a2feca1", "taxGroupCode": "FURNITURE",
@@ -197,7 +206,8 @@ fn seed_examples(store: &mut Store) {
     }));
     seed_row(store, "customerPayments", id("17cce948-c6a5-4861-8ff5-30428ed83207"), json!({
         "journalId": PAYMENT_JOURNAL_ID, "journalDisplayName": "GENERAL", "lineNumber": 10000, "customerNumber": "10400",
-        "postingDate": "2015-12-31", "documentNumber": "1234", "amount": 1500, "appliesToInvoiceNumber": "100000"
+        "customerId": CUSTOMER_10400, "postingDate": "2015-12-31", "documentNumber": "1234", "amount": 1500,
+        "appliesToInvoiceNumber": "100000", "appliesToInvoiceId": "a1e4f0c2-1b7d-4c1e-9a52-3f0d6e8b7c10"
     }));
 }
 

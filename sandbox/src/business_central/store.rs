@@ -1,5 +1,5 @@
 //! In-memory tables for the company's entity sets. A row keeps only the
-//! properties that differ from BC's empty value; hash indexes on key columns
+//! properties that differ from BC's empty value. Hash indexes on key columns
 //! (`number`, `externalDocumentNumber`, `email`, `documentId`, ...) make
 //! lookups and `eq`/`or` filters independent of the table size. Every change
 //! can be recorded in an undo log, which `$batch` with `Isolation: snapshot`
@@ -13,6 +13,11 @@ use uuid::Uuid;
 use super::cell::{Cell, default_cell};
 use super::schema::{EntitySet, schema};
 
+/// An entity of one set, keyed by `id`.
+///
+/// NOTE: measured at about 7.5 KB per order of 8 lines with its indexes (the
+/// `business_central_load` check, 10,000 orders, dev profile), so 100,000
+/// orders need about 750 MB; this is an estimate from one run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
     pub id: Uuid,
@@ -34,7 +39,7 @@ impl Row {
             .map(|position| &self.cells[position].1)
     }
 
-    /// The value, or BC's empty value when the property was never set.
+    /// Returns the value, or BC's empty value when the property was never set.
     pub fn value(&self, set: &EntitySet, column: usize) -> Cell {
         self.get(column).cloned().unwrap_or_else(|| default_cell(&set.properties[column].edm))
     }
@@ -131,7 +136,7 @@ impl Table {
         Some(index.get(key).map(Vec::as_slice).unwrap_or(&[]))
     }
 
-    /// Rows whose indexed `column` holds `key`, or a scan when not indexed.
+    /// Rows whose indexed `column` contains `key`, found by index or by a scan when not indexed.
     pub fn find_by(&self, column: usize, key: &Cell) -> Vec<&Row> {
         if let Some(slots) = self.lookup(column, &key.index_key()) {
             return slots.iter().filter_map(|slot| self.slot(*slot)).collect();
@@ -241,12 +246,14 @@ pub struct Store {
     pub changes: Vec<Change>,
     /// Number series: the next number for each series prefix.
     pub series: HashMap<&'static str, u64>,
+    /// Set during a deep insert, whose header totals are summed once at the end.
+    pub defer_totals: bool,
 }
 
 impl Store {
     pub fn new() -> Self {
         let tables = (0..schema().sets.len()).map(Table::new).collect();
-        Self { tables, undo: None, changes: Vec::new(), series: HashMap::new() }
+        Self { tables, undo: None, changes: Vec::new(), series: HashMap::new(), defer_totals: false }
     }
 
     pub fn table(&self, set: &str) -> &Table {
@@ -296,7 +303,7 @@ impl Store {
         self.undo = None;
     }
 
-    /// Undoes every change since `begin` and forgets their notifications.
+    /// Undoes every change since `begin` and drops their pending notifications.
     pub fn rollback(&mut self, changes_mark: usize) {
         let Some(undo) = self.undo.take() else { return };
         for entry in undo.into_iter().rev() {
@@ -313,7 +320,7 @@ impl Store {
         self.changes.truncate(changes_mark);
     }
 
-    /// The next number of a series, for example `S-ORD101001`.
+    /// Takes the next number of a series, for example `S-ORD101001`.
     pub fn next_number(&mut self, prefix: &'static str, start: u64) -> String {
         let next = self.series.entry(prefix).or_insert(start);
         let number = format!("{prefix}{next}");
