@@ -482,3 +482,125 @@ async fn many_changes_become_collection_notification() {
     let resource = values[0]["resource"].as_str().unwrap();
     assert!(resource.contains("customers?$filter=lastModifiedDateTime%20gt%20"), "{resource}");
 }
+
+fn order_number_sequence(order: &Value) -> u64 {
+    let number = order["number"].as_str().expect("an order number");
+    number.trim_start_matches(|character: char| !character.is_ascii_digit()).parse().expect("a numeric suffix")
+}
+
+/// A deep insert is one transaction: a line that fails validation leaves no
+/// header, no earlier line and no gap in the order number series.
+#[tokio::test]
+async fn failed_deep_insert_rolls_back() {
+    let bc = start().await;
+    let (status, first) = bc.post("salesOrders", &json!({"customerNumber": "C10001", "salesOrderLines": [{"lineObjectNumber": "1996-S", "quantity": 1}]})).await;
+    assert_eq!(status, 201, "{first}");
+    let orders_before = bc.server.count("salesOrders").await;
+    let lines_before = bc.server.count("salesOrderLines").await;
+
+    let rejected = json!({
+        "customerNumber": "C10002",
+        "externalDocumentNumber": "ROLLBACK-1",
+        "salesOrderLines": [
+            {"lineObjectNumber": "1996-S", "quantity": 2},
+            {"lineObjectNumber": "1996-S", "quantity": 3},
+            {"lineType": "Item", "lineObjectNumber": "NO-SUCH-ITEM", "quantity": 1}
+        ]
+    });
+    let (status, body) = bc.post("salesOrders", &rejected).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(error_code(&body), "Application_FieldValidationException", "{body}");
+    assert_eq!(bc.server.count("salesOrders").await, orders_before, "no header is left behind");
+    assert_eq!(bc.server.count("salesOrderLines").await, lines_before, "no line is left behind");
+    let (_, found) = bc.get("salesOrders?$filter=externalDocumentNumber eq 'ROLLBACK-1'").await;
+    assert_eq!(found["value"], json!([]));
+
+    let (status, second) = bc.post("salesOrders", &json!({"customerNumber": "C10001", "salesOrderLines": [{"lineObjectNumber": "1996-S", "quantity": 1}]})).await;
+    assert_eq!(status, 201, "{second}");
+    assert_eq!(order_number_sequence(&second), order_number_sequence(&first) + 1, "the rolled-back insert gives its number back");
+}
+
+/// Inside a `$batch`, a failed deep insert rolls back only itself unless the
+/// batch has `Isolation: snapshot`, which rolls back every operation, a
+/// successful deep insert included.
+#[tokio::test]
+async fn failed_deep_insert_in_batch() {
+    let bc = start().await;
+    let batch_url = format!("{}/$batch", bc.info.base_url);
+    let company = bc.info.company_id.clone();
+    let batch = |tag: &str| {
+        json!({"requests": [
+            {"id": "1", "method": "POST", "url": format!("companies({company})/customers"), "headers": {"Content-Type": "application/json"}, "body": {"displayName": format!("Batch customer {tag}")}},
+            {"id": "2", "method": "POST", "url": format!("companies({company})/salesOrders"), "headers": {"Content-Type": "application/json"}, "body": {
+                "customerNumber": "C10001", "externalDocumentNumber": format!("{tag}-GOOD"),
+                "salesOrderLines": [{"lineObjectNumber": "1996-S", "quantity": 1}]}},
+            {"id": "3", "method": "POST", "url": format!("companies({company})/salesOrders"), "headers": {"Content-Type": "application/json"}, "body": {
+                "customerNumber": "C10001", "externalDocumentNumber": format!("{tag}-BAD"),
+                "salesOrderLines": [{"lineObjectNumber": "1996-S", "quantity": 1}, {"lineObjectNumber": "NO-SUCH-ITEM", "quantity": 1}]}}
+        ]})
+    };
+    let orders_before = bc.server.count("salesOrders").await;
+    let lines_before = bc.server.count("salesOrderLines").await;
+    let customers_before = bc.server.count("customers").await;
+
+    let response = bc.client.post(&batch_url).bearer_auth(&bc.token).header("isolation", "snapshot").json(&batch("SNAP")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let result: Value = response.json().await.unwrap();
+    let statuses: Vec<u64> = result["responses"].as_array().unwrap().iter().map(|item| item["status"].as_u64().unwrap()).collect();
+    assert_eq!(statuses, vec![201, 201, 400]);
+    assert_eq!(bc.server.count("customers").await, customers_before, "snapshot: the customer is rolled back");
+    assert_eq!(bc.server.count("salesOrders").await, orders_before, "snapshot: both orders are rolled back");
+    assert_eq!(bc.server.count("salesOrderLines").await, lines_before, "snapshot: every line is rolled back");
+
+    let response = bc.client.post(&batch_url).bearer_auth(&bc.token).json(&batch("PLAIN")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(bc.server.count("customers").await, customers_before + 1, "no isolation: the customer stays");
+    assert_eq!(bc.server.count("salesOrders").await, orders_before + 1, "no isolation: only the good order stays");
+    assert_eq!(bc.server.count("salesOrderLines").await, lines_before + 1, "no isolation: only the good order's line stays");
+    let (_, bad) = bc.get("salesOrders?$filter=externalDocumentNumber eq 'PLAIN-BAD'").await;
+    assert_eq!(bad["value"], json!([]));
+}
+
+/// Order lines are written on their own (nested and company-level paths),
+/// each write moves the header totals, and a draft order is deleted with
+/// its lines.
+#[tokio::test]
+async fn lines_and_draft_orders_alone() {
+    let bc = start().await;
+    let (status, order) = bc.post("salesOrders", &json!({"customerNumber": "C10001"})).await;
+    assert_eq!(status, 201, "{order}");
+    assert_eq!(order["status"], "Draft");
+    let order_id = order["id"].as_str().unwrap().to_owned();
+
+    let (status, nested) = bc.post(&format!("salesOrders({order_id})/salesOrderLines"), &json!({"lineObjectNumber": "1996-S", "quantity": 2, "unitPrice": 10})).await;
+    assert_eq!(status, 201, "{nested}");
+    assert_eq!(nested["documentId"], json!(order_id));
+    let (status, body) = bc.post("salesOrderLines", &json!({"lineObjectNumber": "1996-S", "quantity": 1})).await;
+    assert_eq!(status, 400, "a company-level line needs its document: {body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("document id"));
+    let (status, direct) = bc.post("salesOrderLines", &json!({"documentId": order_id, "lineObjectNumber": "1996-S", "quantity": 1, "unitPrice": 5})).await;
+    assert_eq!(status, 201, "{direct}");
+    let (_, header) = bc.get(&format!("salesOrders({order_id})")).await;
+    assert_eq!(header["totalAmountExcludingTax"], json!(25));
+
+    let direct_id = direct["id"].as_str().unwrap();
+    let (status, patched) = bc.patch(&format!("salesOrderLines({direct_id})"), &json!({"quantity": 3}), Some(direct["@odata.etag"].as_str().unwrap())).await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(patched["amountExcludingTax"], json!(15));
+    let (_, header) = bc.get(&format!("salesOrders({order_id})")).await;
+    assert_eq!(header["totalAmountExcludingTax"], json!(35));
+
+    let nested_path = format!("salesOrders({order_id})/salesOrderLines({})", nested["id"].as_str().unwrap());
+    let (status, body) = bc.delete(&nested_path, Some(nested["@odata.etag"].as_str().unwrap())).await;
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(body, Value::Null, "DELETE answers with an empty body");
+    let (_, header) = bc.get(&format!("salesOrders({order_id})")).await;
+    assert_eq!(header["totalAmountExcludingTax"], json!(15));
+
+    let lines_before = bc.server.count("salesOrderLines").await;
+    let (status, body) = bc.delete(&format!("salesOrders({order_id})"), Some(header["@odata.etag"].as_str().unwrap())).await;
+    assert_eq!(status, 204, "{body}");
+    let (status, _) = bc.get(&format!("salesOrders({order_id})")).await;
+    assert_eq!(status, 404);
+    assert_eq!(bc.server.count("salesOrderLines").await, lines_before - 1, "the order's last line went with it");
+}

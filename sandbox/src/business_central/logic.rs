@@ -157,8 +157,47 @@ pub fn insert(store: &mut Store, set: &str, body: &Value, parent: Option<(&str, 
         }
     }
 
+    match line_set {
+        Some(lines) if !deep_lines.is_empty() => {
+            // A deep insert is one transaction in BC: a rejected line rolls
+            // back the header, the lines before it and the numbers they took.
+            let savepoint = store.savepoint();
+            let inserted = insert_document(store, set, lines, &body, &deep_lines, parent);
+            match inserted {
+                Ok(_) => store.release(savepoint),
+                Err(_) => store.rollback_to(savepoint),
+            }
+            inserted
+        }
+        _ => insert_row(store, set, &body, parent),
+    }
+}
+
+/// Inserts a document header and then its deep-inserted lines, summing the
+/// header totals once at the end instead of once per line.
+fn insert_document(
+    store: &mut Store,
+    set: &str,
+    lines: &str,
+    body: &Map<String, Value>,
+    deep_lines: &[Value],
+    parent: Option<(&str, Uuid)>,
+) -> Result<Uuid, BcError> {
+    let id = insert_row(store, set, body, parent)?;
+    store.defer_totals = true;
+    let inserted: Result<(), BcError> =
+        deep_lines.iter().try_for_each(|line| insert(store, lines, line, Some(("documentId", id))).map(|_| ()));
+    store.defer_totals = false;
+    inserted?;
+    recompute_totals(store, set, id);
+    Ok(id)
+}
+
+/// Validates and stores one entity from the properties of a POST body.
+fn insert_row(store: &mut Store, set: &str, body: &Map<String, Value>, parent: Option<(&str, Uuid)>) -> Result<Uuid, BcError> {
+    let entity = set_schema(set);
     let mut row = Row::new(Uuid::new_v4());
-    let touched = apply_body(set, &mut row, &body, true)?;
+    let touched = apply_body(set, &mut row, body, true)?;
     if touched.iter().any(|name| name == "id") {
         row.id = guid(set, &row, "id");
         if row.id.is_nil() {
@@ -181,24 +220,6 @@ pub fn insert(store: &mut Store, set: &str, body: &Value, parent: Option<(&str, 
     let id = row.id;
     store.save(set, row.clone());
     after_save(store, set, &row)?;
-
-    if let Some(lines) = line_set
-        && !deep_lines.is_empty() {
-            // Totals are summed once for the whole deep insert, not per line.
-            store.defer_totals = true;
-            let inserted: Result<(), BcError> =
-                deep_lines.iter().try_for_each(|line| insert(store, lines, line, Some(("documentId", id))).map(|_| ()));
-            store.defer_totals = false;
-            if let Err(error) = inserted {
-                // A rejected line undoes the whole deep insert.
-                for line in child_rows(store, lines, "documentId", id) {
-                    store.delete(lines, &line.id);
-                }
-                store.delete(set, &id);
-                return Err(error);
-            }
-            recompute_totals(store, set, id);
-        }
     Ok(id)
 }
 

@@ -2,8 +2,8 @@
 //! properties that differ from BC's empty value. Hash indexes on key columns
 //! (`number`, `externalDocumentNumber`, `email`, `documentId`, ...) make
 //! lookups and `eq`/`or` filters independent of the table size. Every change
-//! can be recorded in an undo log, which `$batch` with `Isolation: snapshot`
-//! replays to roll a failed batch back.
+//! can be recorded in an undo log, which a failed deep insert and a failed
+//! `$batch` with `Isolation: snapshot` replay to roll their changes back.
 
 use std::collections::HashMap;
 
@@ -230,6 +230,17 @@ impl ChangeKind {
     }
 }
 
+/// A point in the undo log, taken by `Store::savepoint`.
+#[derive(Debug)]
+#[must_use = "a savepoint must be released or rolled back"]
+pub struct Savepoint {
+    undo_len: usize,
+    changes_len: usize,
+    series: HashMap<&'static str, u64>,
+    /// Set when an outer savepoint was already recording.
+    nested: bool,
+}
+
 #[derive(Debug)]
 struct Undo {
     table: usize,
@@ -293,31 +304,45 @@ impl Store {
         Some(before)
     }
 
-    /// Starts recording changes so that `rollback` can undo them.
-    pub fn begin(&mut self) -> usize {
-        self.undo = Some(Vec::new());
-        self.changes.len()
+    /// Marks the current state so that `rollback_to` can return to it. Marks
+    /// nest: a deep insert inside a `$batch` with `Isolation: snapshot` keeps
+    /// its changes in the batch's undo log when it succeeds.
+    pub fn savepoint(&mut self) -> Savepoint {
+        let nested = self.undo.is_some();
+        let undo = self.undo.get_or_insert_with(Vec::new);
+        Savepoint { undo_len: undo.len(), changes_len: self.changes.len(), series: self.series.clone(), nested }
     }
 
-    pub fn commit(&mut self) {
-        self.undo = None;
+    /// Keeps the changes made since `savepoint`.
+    pub fn release(&mut self, savepoint: Savepoint) {
+        if !savepoint.nested {
+            self.undo = None;
+        }
     }
 
-    /// Undoes every change since `begin` and drops their pending notifications.
-    pub fn rollback(&mut self, changes_mark: usize) {
-        let Some(undo) = self.undo.take() else { return };
-        for entry in undo.into_iter().rev() {
-            let table = &mut self.tables[entry.table];
-            match entry.before {
-                Some(row) => {
-                    table.put(row);
-                }
-                None => {
-                    table.remove(&entry.id);
+    /// Undoes every change since `savepoint`, drops their pending
+    /// notifications and gives back the document numbers they took. BC rolls
+    /// a failed transaction back the same way, number series included.
+    pub fn rollback_to(&mut self, savepoint: Savepoint) {
+        if let Some(undo) = self.undo.as_mut() {
+            let undone = undo.split_off(savepoint.undo_len.min(undo.len()));
+            for entry in undone.into_iter().rev() {
+                let table = &mut self.tables[entry.table];
+                match entry.before {
+                    Some(row) => {
+                        table.put(row);
+                    }
+                    None => {
+                        table.remove(&entry.id);
+                    }
                 }
             }
         }
-        self.changes.truncate(changes_mark);
+        self.changes.truncate(savepoint.changes_len);
+        self.series = savepoint.series;
+        if !savepoint.nested {
+            self.undo = None;
+        }
     }
 
     /// Takes the next number of a series, for example `S-ORD101001`.
