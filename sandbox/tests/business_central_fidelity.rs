@@ -285,3 +285,47 @@ mod business_central_receiver {
         Receiver { url: format!("http://{address}/hook") }
     }
 }
+
+/// `$metadata` under the API root lists every entity set with exactly the
+/// properties of `entities.json`, and every enum with its wire members.
+#[tokio::test]
+async fn metadata_matches_entities_json() {
+    let bc = start().await;
+    let reference = entities();
+    let response = bc.client.get(format!("{}/$metadata", bc.info.base_url)).bearer_auth(&bc.token).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers().get("content-type").and_then(|value| value.to_str().ok()).unwrap_or("").to_owned();
+    assert!(content_type.starts_with("application/xml"), "content type {content_type}");
+    let xml = response.text().await.unwrap();
+    assert!(xml.starts_with("<?xml"), "{xml}");
+
+    for (set, definition) in reference["entities"].as_object().unwrap() {
+        let entity = definition["entityName"].as_str().unwrap();
+        assert!(xml.contains(&format!("<EntitySet Name=\"{set}\" EntityType=\"Microsoft.NAV.{entity}\"/>")), "{set}: no entity set");
+        let start = xml.find(&format!("<EntityType Name=\"{entity}\">")).unwrap_or_else(|| panic!("{set}: no entity type"));
+        let end = start + xml[start..].find("</EntityType>").unwrap();
+        let block = &xml[start..end];
+        let listed: BTreeSet<&str> = block
+            .split("<Property Name=\"")
+            .skip(1)
+            .map(|rest| &rest[..rest.find('"').unwrap()])
+            .collect();
+        let expected: BTreeSet<&str> = definition["properties"].as_array().unwrap().iter().map(|property| property["name"].as_str().unwrap()).collect();
+        assert_eq!(listed, expected, "{set}: properties in $metadata");
+        for property in definition["properties"].as_array().unwrap() {
+            let name = property["name"].as_str().unwrap();
+            let edm = property["edmType"].as_str().unwrap();
+            assert!(block.contains(&format!("<Property Name=\"{name}\" Type=\"{edm}\"")), "{set}.{name}: type {edm}");
+        }
+    }
+    for definition in reference["enums"].as_object().unwrap().values() {
+        let name = definition["edmType"].as_str().unwrap().trim_start_matches("Microsoft.NAV.");
+        let start = xml.find(&format!("<EnumType Name=\"{name}\">")).unwrap_or_else(|| panic!("no enum {name}"));
+        let end = start + xml[start..].find("</EnumType>").unwrap();
+        for member in definition["members"].as_array().unwrap() {
+            let member = member["name"].as_str().unwrap();
+            assert!(xml[start..end].contains(&format!("<Member Name=\"{member}\"/>")), "{name}: member {member}");
+        }
+    }
+    assert!(xml.contains("<Action Name=\"shipAndInvoice\" IsBound=\"true\">"));
+}

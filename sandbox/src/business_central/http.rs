@@ -163,6 +163,16 @@ fn route(context: &Context, store: &mut Store, request: &ApiRequest) -> Result<R
     if segments.is_empty() {
         return Ok(service_document(context));
     }
+    if segments.len() == 1 && segments[0].name == "$metadata" && segments[0].key.is_none() {
+        if request.method != Method::GET {
+            return Err(BcError::method_not_allowed(format!("'{}' requests for '$metadata' are not allowed.", request.method)));
+        }
+        return Ok(Reply {
+            status: StatusCode::OK,
+            headers: vec![("content-type".into(), "application/xml".into())],
+            body: ReplyBody::Text(super::metadata::document(schema())),
+        });
+    }
     let mut rest: &[Segment] = &segments;
     let mut company_path = None;
     if rest[0].name == "companies" {
@@ -270,8 +280,6 @@ fn check_company(context: &Context, key: &str) -> Result<(), BcError> {
     }
 }
 
-// NOTE: only the service document is served; `$metadata` (CSDL) returns 404,
-// so clients must take entity shapes from their own knowledge of API v2.0.
 fn service_document(context: &Context) -> Reply {
     let sets: Vec<Value> = schema()
         .sets

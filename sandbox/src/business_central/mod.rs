@@ -10,6 +10,7 @@ mod cell;
 mod error;
 mod http;
 mod logic;
+mod metadata;
 mod odata;
 mod schema;
 mod seed;
@@ -374,7 +375,7 @@ async fn batch(shared: &Arc<Shared>, request: &ApiRequest) -> Reply {
     }
     let snapshot = request.header("isolation").is_some_and(|value| value.eq_ignore_ascii_case("snapshot"));
     let mut store = shared.lock_store().await;
-    let mark = if snapshot { Some(store.begin()) } else { None };
+    let savepoint = snapshot.then(|| store.savepoint());
     let mut responses = Vec::new();
     let mut failed = false;
     for operation in operations {
@@ -414,9 +415,9 @@ async fn batch(shared: &Arc<Shared>, request: &ApiRequest) -> Reply {
         }
         responses.push(item);
     }
-    match mark {
-        Some(mark) if failed => store.rollback(mark),
-        Some(_) => store.commit(),
+    match savepoint {
+        Some(savepoint) if failed => store.rollback_to(savepoint),
+        Some(savepoint) => store.release(savepoint),
         None => {}
     }
     shared.publish_changes(&mut store);
