@@ -354,6 +354,52 @@ async fn paging_links_carry_filters_and_cover_all() {
     assert_eq!(capped["results"].as_array().unwrap().len(), 100, "at most 100 results a page");
 }
 
+/// Bad `limit` and `offset` values get the answer of DRF's
+/// LimitOffsetPagination, which LeafLink's paging follows: never an error.
+#[tokio::test]
+async fn paging_normalises_bad_limit_and_offset() {
+    let client = Client::start(false, false).await;
+    let count = client.get("/line-items/").await["count"].as_u64().expect("count") as usize;
+    assert!(count > 50, "the seed has more line items than one default page");
+    let first_ids = |page: &Value| page["results"].as_array().unwrap().iter().map(|line| line["id"].clone()).collect::<Vec<_>>();
+    let default_page = client.get("/line-items/").await;
+
+    for (query, expected_len, expected_first_offset) in [
+        ("limit=-1", 50, 0),
+        ("limit=0", 50, 0),
+        ("limit=abc", 50, 0),
+        ("limit=1.5", 50, 0),
+        ("limit=", 50, 0),
+        ("limit=%2B3", 3, 0),
+        ("limit=500", 100, 0),
+        ("offset=-5", 50, 0),
+        ("offset=abc", 50, 0),
+        ("limit=3&offset=2", 3, 2),
+    ] {
+        let (status, page) = client.send(Method::GET, &format!("/line-items/?{query}"), None).await;
+        assert_eq!(status, StatusCode::OK, "{query}: {page}");
+        assert_eq!(page["count"].as_u64(), Some(count as u64), "{query}: count");
+        assert_eq!(page["results"].as_array().unwrap().len(), expected_len, "{query}: page size");
+        let all = client.get(&format!("/line-items/?limit=100&offset={expected_first_offset}")).await;
+        assert_eq!(page["results"][0]["id"], all["results"][0]["id"], "{query}: first record");
+    }
+    assert_eq!(first_ids(&client.get("/line-items/?limit=-1").await), first_ids(&default_page));
+
+    let (status, page) = client.send(Method::GET, "/line-items/?limit=0", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let next = page["next"].as_str().expect("a next link");
+    assert!(next.contains("limit=50"), "next carries the page size used: {next}");
+    assert!(next.contains("offset=50"), "next carries the next offset: {next}");
+
+    for offset in ["100000", "18446744073709551615", "99999999999999999999999"] {
+        let (status, page) = client.send(Method::GET, &format!("/line-items/?offset={offset}"), None).await;
+        assert_eq!(status, StatusCode::OK, "offset={offset}: {page}");
+        assert_eq!(page["results"], json!([]), "offset={offset}: empty page past the end");
+        assert!(page["next"].is_null(), "offset={offset}: no next page");
+        assert!(page["previous"].is_string(), "offset={offset}: a previous page");
+    }
+}
+
 #[tokio::test]
 async fn line_patch_bumps_order_modified() {
     let client = Client::start(false, false).await;
