@@ -32,6 +32,43 @@ impl Default for SeedConfig {
     }
 }
 
+/// A seed size above what the sandbox generates.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid seed size: {requested} generated {kind} requested, at most {maximum} are supported")]
+pub struct SeedSizeError {
+    /// `customers`, `products` or `orders`.
+    pub kind: &'static str,
+    pub requested: usize,
+    pub maximum: usize,
+}
+
+impl SeedConfig {
+    /// Maximum generated customers: 50 times the 2,000 of the import benchmark.
+    pub const MAX_CUSTOMERS: usize = 100_000;
+    /// Maximum generated products: 20 times the 5,000 of the import benchmark.
+    pub const MAX_PRODUCTS: usize = 100_000;
+    /// Maximum generated orders: 10 times the 100,000 of the import benchmark.
+    /// Orders take most of the memory, about 1 MB per 1,000 orders
+    /// (BENCHMARKS.md, "Sandbox").
+    pub const MAX_ORDERS: usize = 1_000_000;
+
+    /// Checks every count against its maximum, so an absurd size fails with
+    /// an error instead of aborting on allocation.
+    pub fn check(&self) -> Result<(), SeedSizeError> {
+        let limits = [
+            ("customers", self.customers, Self::MAX_CUSTOMERS),
+            ("products", self.products, Self::MAX_PRODUCTS),
+            ("orders", self.orders, Self::MAX_ORDERS),
+        ];
+        for (kind, requested, maximum) in limits {
+            if requested > maximum {
+                return Err(SeedSizeError { kind, requested, maximum });
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Everything that shapes a sandbox at start.
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
@@ -87,6 +124,8 @@ impl Sandbox {
     /// `Sandbox` is dropped.
     pub async fn start(config: SandboxConfig) -> anyhow::Result<Sandbox> {
         use anyhow::Context;
+
+        config.seed.check()?;
 
         let leaflink_address = SocketAddr::new(config.bind, config.leaflink_port);
         let leaflink_listener = tokio::net::TcpListener::bind(leaflink_address)

@@ -17,13 +17,13 @@ pub struct SandboxArgs {
     /// Port of the Business Central server (0 lets the OS choose).
     #[arg(long, default_value_t = 0, value_name = "PORT")]
     pub business_central_port: u16,
-    /// Number of generated customers, besides the published examples.
+    /// Number of generated LeafLink customers, besides the published examples (at most 100000).
     #[arg(long, default_value_t = 20, value_name = "COUNT")]
     pub customers: usize,
-    /// Number of generated products, besides the published examples.
+    /// Number of generated LeafLink products, besides the published examples (at most 100000).
     #[arg(long, default_value_t = 40, value_name = "COUNT")]
     pub products: usize,
-    /// Number of generated orders, besides the published examples.
+    /// Number of generated LeafLink orders, besides the published examples (at most 1000000).
     #[arg(long, default_value_t = 50, value_name = "COUNT")]
     pub orders: usize,
     /// Seed of the data generator; the same seed gives the same data.
@@ -127,10 +127,55 @@ impl SandboxArgs {
 
 /// Starts both servers, prints the connection JSON line and serves until Ctrl-C.
 pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
-    let sandbox = Sandbox::start(args.config()).await?;
+    let config = args.config();
+    // Checked before anything is allocated, so an absurd size gets one line
+    // that names the option instead of an allocation abort.
+    if let Err(error) = config.seed.check() {
+        anyhow::bail!(
+            "invalid --{} {}: at most {} are supported",
+            error.kind,
+            error.requested,
+            error.maximum
+        );
+    }
+    let sandbox = Sandbox::start(config).await?;
     let line = serde_json::to_string(&sandbox.info()).context("cannot encode the sandbox connection details")?;
     println!("{line}");
     tokio::signal::ctrl_c().await.context("cannot wait for Ctrl-C")?;
     drop(sandbox);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        sandbox: SandboxArgs,
+    }
+
+    #[test]
+    fn help_states_seed_limits() {
+        let command = Wrapper::command();
+        for (name, maximum) in [
+            ("customers", SeedConfig::MAX_CUSTOMERS),
+            ("products", SeedConfig::MAX_PRODUCTS),
+            ("orders", SeedConfig::MAX_ORDERS),
+        ] {
+            let argument = command.get_arguments().find(|argument| argument.get_id() == name).expect("the option exists");
+            let help = argument.get_help().map(ToString::to_string).unwrap_or_default();
+            assert!(help.contains(&format!("at most {maximum})")), "--{name} help: {help}");
+        }
+    }
+
+    #[tokio::test]
+    async fn absurd_seed_size_is_rejected() {
+        let args = Wrapper::try_parse_from(["sandbox", "--customers", "99999999999"]).expect("the count parses");
+        let error = run(args.sandbox).await.expect_err("the size is rejected");
+        assert_eq!(error.to_string(), "invalid --customers 99999999999: at most 100000 are supported");
+    }
 }
