@@ -32,7 +32,7 @@ impl Default for SeedConfig {
     }
 }
 
-/// A seed size above what the sandbox generates.
+/// Error for a seed count above its maximum.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid seed size: {requested} generated {kind} requested, at most {maximum} are supported")]
 pub struct SeedSizeError {
@@ -48,8 +48,8 @@ impl SeedConfig {
     /// Maximum generated products: 20 times the 5,000 of the import benchmark.
     pub const MAX_PRODUCTS: usize = 100_000;
     /// Maximum generated orders: 10 times the 100,000 of the import benchmark.
-    /// Orders take most of the memory, about 1 MB per 1,000 orders
-    /// (BENCHMARKS.md, "Sandbox").
+    /// Orders take most of the memory, about 2 MB per 1,000 orders, so the
+    /// maximum needs about 2 GB (BENCHMARKS.md, "Sandbox").
     pub const MAX_ORDERS: usize = 1_000_000;
 
     /// Checks every count against its maximum, so an absurd size fails with

@@ -51,4 +51,21 @@ async fn deep_insert_load() {
         lookup.as_secs_f64()
     );
     assert_eq!(bc.server.count("salesOrders").await, orders + 2);
+
+    let peak_mb = peak_resident_kb() / 1024;
+    println!("peak resident memory with {orders} orders: {peak_mb} MB");
+    // The bound is 10 KB per order of 8 lines, about 1.1 KB per stored row,
+    // plus 100 MB for the process, the seed and the test harness.
+    let bound_mb = (orders as u64 * 10 / 1024) + 100;
+    assert!(peak_mb < bound_mb, "peak resident memory {peak_mb} MB is above {bound_mb} MB");
+}
+
+/// Peak resident set size of this process (`VmHWM`), in KiB.
+fn peak_resident_kb() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/self/status")
 }

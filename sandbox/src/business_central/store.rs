@@ -15,9 +15,10 @@ use super::schema::{EntitySet, schema};
 
 /// An entity of one set, keyed by `id`.
 ///
-/// NOTE: measured at about 7.5 KB per order of 8 lines with its indexes (the
-/// `business_central_load` check, 10,000 orders, dev profile), so 100,000
-/// orders need about 750 MB; this is an estimate from one run.
+/// NOTE: a row takes about 940 bytes with its indexes, about the size of its
+/// compact JSON: 100,000 orders of 8 lines peak at 846 MB in the
+/// `business_central_load` check (BENCHMARKS.md, "Sandbox"). Typed cells
+/// (enums as member indexes) could about halve that.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
     pub id: Uuid,

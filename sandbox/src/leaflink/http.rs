@@ -150,7 +150,7 @@ impl Query {
 /// `limit`/`offset`. The reference (notes section 2, "Pagination") types
 /// both as integers and calls the paging Django REST framework
 /// LimitOffsetPagination style, but documents no response to a bad value.
-/// The sandbox answers as that class does rather than with a 400: a `limit`
+/// The sandbox behaves as that class does rather than return a 400: a `limit`
 /// that is not a positive integer (`0`, `-1`, `abc`) gives the default page
 /// size, a larger one is cut to the maximum, and an `offset` that is not a
 /// non-negative integer (`-5`, `abc`) reads as 0. An offset past the end
@@ -169,9 +169,9 @@ impl Paging {
     }
 }
 
-/// Parses a non-negative integer as Python's `int()` does for DRF (surrounding
-/// spaces and a leading `+` allowed); a value too large for `usize` saturates,
-/// which only ever means "past the end".
+/// Parses a non-negative integer as Python's `int()` does for DRF, with
+/// surrounding spaces and a leading `+` allowed. A value too large for
+/// `usize` saturates, because it can only mean "past the end".
 fn parse_count(text: &str) -> Option<usize> {
     let digits = text.trim();
     let digits = digits.strip_prefix('+').unwrap_or(digits);
