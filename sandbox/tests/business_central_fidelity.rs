@@ -19,6 +19,40 @@ fn example(name: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|error| panic!("parse {path}: {error}"))
 }
 
+/// The published examples the tests correct before sending, and why. Each
+/// reason restates a mistake that `examples/index.json` lists in its
+/// `notes`; where an example and `entities.json` disagree, `entities.json`
+/// wins.
+const CORRECTED_EXAMPLES: &[(&str, &str)] = &[
+    ("customer.create.request.json", "blocked is written \" \", the caption of the blank member; the wire member is _x0020_"),
+    ("customerPayment.create.request.json", "the URL names the set customerPayment, but the set is customerPayments"),
+    ("customerPayment.create.request.json", "contactId is not a property of customerPayments"),
+    ("customerPayment.create.request.json", "customerId and appliesToInvoiceId hold placeholder strings, not GUIDs"),
+    ("customerPayment.create.request.json", "lastModifiedDateTime is read-only"),
+    ("subscriptions.create.request.json", "the body carries server-managed properties (subscriptionId, userId, expirationDateTime, system*)"),
+    ("subscriptions.create.request.json", "the resource uses /api/v1.0 instead of /api/v2.0"),
+    ("subscriptions.create.request.json", "the notification URL is replaced with a loopback receiver, because the sandbox contacts no other host"),
+    ("subscriptions.register.request.json", "the notification URL is a placeholder and the company id is another tenant's"),
+];
+
+/// Examples that are right but changed to fit the seeded data, and why.
+const ADJUSTED_EXAMPLES: &[(&str, &str)] = &[(
+    "item.create.request.json",
+    "number 1896-S is already taken by the seeded item.get example record, so the copy is renamed 1896-S2",
+)];
+
+/// Returns why an example is corrected or adjusted, for assertion messages.
+fn correction(file: &str) -> String {
+    let reasons: Vec<&str> = CORRECTED_EXAMPLES
+        .iter()
+        .chain(ADJUSTED_EXAMPLES)
+        .filter(|(name, _)| *name == file)
+        .map(|(_, why)| *why)
+        .collect();
+    assert!(!reasons.is_empty(), "{file} is not listed in CORRECTED_EXAMPLES or ADJUSTED_EXAMPLES");
+    format!("{file} corrected: {}", reasons.join("; "))
+}
+
 fn entities() -> Value {
     serde_json::from_str(ENTITIES).expect("entities.json")
 }
@@ -159,7 +193,7 @@ async fn published_example_requests_are_accepted() {
     let mut customer = example("customer.create.request.json");
     customer["blocked"] = json!("_x0020_");
     let created = send_example(&bc, &reference, post.clone(), &bc.company_url("customers"), &customer, "customers", 201).await;
-    assert_eq!(created["displayName"], "Adatum Corporation");
+    assert_eq!(created["displayName"], "Adatum Corporation", "{}", correction("customer.create.request.json"));
 
     let customer_url = bc.company_url("customers(f2a5738a-44e3-ea11-bb43-000d3a2feca1)");
     let updated = send_example(&bc, &reference, patch.clone(), &customer_url, &example("customer.update.request.json"), "customers", 200).await;
@@ -170,7 +204,7 @@ async fn published_example_requests_are_accepted() {
     let mut item = example("item.create.request.json");
     item["number"] = json!("1896-S2");
     let created = send_example(&bc, &reference, post.clone(), &bc.company_url("items"), &item, "items", 201).await;
-    assert_eq!(created["unitPrice"], json!(1000.8));
+    assert_eq!(created["unitPrice"], json!(1000.8), "{}", correction("item.create.request.json"));
     let item_url = bc.company_url("items(fca5738a-44e3-ea11-bb43-000d3a2feca1)");
     let updated = send_example(&bc, &reference, patch.clone(), &item_url, &example("item.update.request.json"), "items", 200).await;
     assert_eq!(updated["blocked"], true);
@@ -199,7 +233,7 @@ async fn published_example_requests_are_accepted() {
     let mut payment = payment;
     payment["lineNumber"] = json!(20000);
     let created = send_example(&bc, &reference, post.clone(), &bc.company_url("customerPayments"), &payment, "customerPayments", 201).await;
-    assert_eq!(created["appliesToInvoiceNumber"], "100000");
+    assert_eq!(created["appliesToInvoiceNumber"], "100000", "{}", correction("customerPayment.create.request.json"));
 
     // subscriptions.create: the body carries server-managed properties and
     // the resource uses /api/v1.0; the notification URL is replaced with a
@@ -212,14 +246,14 @@ async fn published_example_requests_are_accepted() {
     subscription["notificationUrl"] = json!(receiver.url);
     subscription["resource"] = json!(format!("/api/v2.0/companies({})/customers", bc.info.company_id));
     let (status, body) = bc.call(post.clone(), &format!("{}/subscriptions", bc.info.base_url), Some(&subscription), None).await;
-    assert_eq!(status, 201, "{body}");
+    assert_eq!(status, 201, "{}: {body}", correction("subscriptions.create.request.json"));
     assert_eq!(body["clientState"], "optionalvalueof2048");
     // subscriptions.register: the URL is a placeholder and the company id is another tenant's.
     let mut register = example("subscriptions.register.request.json");
     register["notificationUrl"] = json!(receiver.url);
     register["resource"] = json!(format!("/api/v2.0/companies({})/items", bc.info.company_id));
     let (status, body) = bc.call(post.clone(), &format!("{}/subscriptions", bc.info.base_url), Some(&register), None).await;
-    assert_eq!(status, 201, "{body}");
+    assert_eq!(status, 201, "{}: {body}", correction("subscriptions.register.request.json"));
 
     // batch: accepted as published; its company header names CRONUS.
     let (status, body) = bc.call(post, &format!("{}/$batch", bc.info.base_url), Some(&example("batch.request.json")), None).await;
@@ -328,4 +362,38 @@ async fn metadata_matches_entities_json() {
         }
     }
     assert!(xml.contains("<Action Name=\"shipAndInvoice\" IsBound=\"true\">"));
+}
+
+/// Every corrected example has `notes` in `examples/index.json`, and every
+/// request example is sent as published, corrected or adjusted.
+#[test]
+fn corrected_examples_match_index_notes() {
+    let index = example("index.json");
+    let entries = index.as_array().expect("index.json is a list");
+    let noted = |file: &str| {
+        entries
+            .iter()
+            .find(|entry| entry["file"] == file)
+            .and_then(|entry| entry["notes"].as_array())
+            .is_some_and(|notes| !notes.is_empty())
+    };
+    for (file, why) in CORRECTED_EXAMPLES {
+        assert!(noted(file), "{file} is corrected ({why}) but index.json has no note for it");
+    }
+    let sent_as_published = [
+        "customer.update.request.json",
+        "item.update.request.json",
+        "salesOrder.create.request.json",
+        "salesOrder.update.request.json",
+        "salesOrderLine.create.request.json",
+        "salesOrderLine.update.request.json",
+        "batch.request.json",
+    ];
+    for entry in entries {
+        let file = entry["file"].as_str().unwrap();
+        if file.ends_with(".request.json") {
+            let changed = CORRECTED_EXAMPLES.iter().chain(ADJUSTED_EXAMPLES).any(|(name, _)| *name == file);
+            assert!(changed || sent_as_published.contains(&file), "{file} is neither sent as published nor corrected");
+        }
+    }
 }
