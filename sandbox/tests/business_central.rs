@@ -604,3 +604,48 @@ async fn lines_and_draft_orders_alone() {
     assert_eq!(status, 404);
     assert_eq!(bc.server.count("salesOrderLines").await, lines_before - 1, "the order's last line went with it");
 }
+
+/// Malformed bodies in `$batch`, deep inserts and PATCH get BC's error
+/// body with a 400, and leave the store unchanged.
+#[tokio::test]
+async fn bad_batch_and_deep_insert_bodies() {
+    let bc = start().await;
+    let batch_url = format!("{}/$batch", bc.info.base_url);
+    for body in ["{\"requests\": [", "[]", "{\"requests\": 5}", "{\"requests\": [{\"url\": \"items\"}]}"] {
+        let response = bc.client.post(&batch_url).bearer_auth(&bc.token).header("content-type", "application/json").body(body).send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        let parsed: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if status == 200 {
+            assert_eq!(parsed["responses"][0]["status"], 400, "{body}: {text}");
+            assert!(parsed["responses"][0]["body"]["error"]["code"].is_string(), "{body}: {text}");
+        } else {
+            assert_eq!(status, 400, "{body}: {text}");
+            assert!(error_code(&parsed).starts_with("BadRequest"), "{body}: {text}");
+        }
+    }
+
+    let orders_before = bc.server.count("salesOrders").await;
+    let lines_before = bc.server.count("salesOrderLines").await;
+    for body in [
+        json!([{"customerNumber": "C10001"}]),
+        json!({"customerNumber": "C10001", "salesOrderLines": {"lineObjectNumber": "1996-S"}}),
+        json!({"customerNumber": "C10001", "salesOrderLines": [{"lineObjectNumber": "1996-S", "quantity": "many"}]}),
+        json!({"customerNumber": "C10001", "salesOrderLines": [{"lineObjectNumber": "1996-S", "colour": "green"}]}),
+        json!({"customerNumber": "C10001", "salesOrderLines": ["1996-S"]}),
+        json!({"customerNumber": 10001}),
+    ] {
+        let (status, response) = bc.post("salesOrders", &body).await;
+        assert_eq!(status, 400, "{body}: {response}");
+        assert!(response["error"]["message"].is_string(), "{body}: {response}");
+    }
+    assert_eq!(bc.server.count("salesOrders").await, orders_before);
+    assert_eq!(bc.server.count("salesOrderLines").await, lines_before);
+
+    let item = "7ce0af2e-0963-460f-9b1f-0014aea3e117";
+    for body in [json!({"unitPrice": "cheap"}), json!({"blocked": "yes"}), json!({"displayName": null}), json!({"noSuchField": 1})] {
+        let (status, response) = bc.patch(&format!("items({item})"), &body, Some("*")).await;
+        assert_eq!(status, 400, "{body}: {response}");
+        assert_eq!(error_code(&response), "BadRequest", "{body}: {response}");
+    }
+}

@@ -21,7 +21,7 @@ fn example(name: &str) -> Value {
 
 /// The published examples the tests correct before sending, and why. Each
 /// reason restates a mistake that `examples/index.json` lists in its
-/// `notes`; where an example and `entities.json` disagree, `entities.json`
+/// `notes`. Where an example and `entities.json` disagree, `entities.json`
 /// wins.
 const CORRECTED_EXAMPLES: &[(&str, &str)] = &[
     ("customer.create.request.json", "blocked is written \" \", the caption of the blank member; the wire member is _x0020_"),

@@ -534,6 +534,42 @@ async fn bad_input_gets_drf_errors() {
     assert_eq!(body["sku"], json!(["This field is required."]));
 }
 
+/// Bodies of the wrong shape or with wrong types get DRF's field errors on
+/// every write endpoint, and no write happens.
+#[tokio::test]
+async fn bad_write_bodies_get_field_errors() {
+    let client = Client::start(false, false).await;
+    let number = "aec108ac-a1f4-40fa-966e-a12ga9bf6e2f";
+    let before = client.get(&format!("/orders-received/{number}/")).await;
+    let line_id = client.get(&format!("/orders-received/{number}/line-items/")).await[0]["id"].clone();
+    let payments_before = client.server.counts().payments;
+    let products_before = client.server.counts().products;
+
+    let cases = [
+        (Method::PATCH, format!("/orders-received/{number}/"), json!([1, 2])),
+        (Method::PATCH, format!("/orders-received/{number}/"), json!("notes")),
+        (Method::PATCH, format!("/orders-received/{number}/"), json!({"paid_date": "last week"})),
+        (Method::PATCH, format!("/line-items/{line_id}/"), json!({"quantity": "lots"})),
+        (Method::PATCH, format!("/line-items/{line_id}/"), json!({"ordered_unit_price": {"amount": "ten", "currency": "USD"}})),
+        (Method::POST, "/order-payments/".to_owned(), json!([])),
+        (Method::POST, "/order-payments/".to_owned(), json!({"order": number, "amount": "a lot"})),
+        (Method::POST, "/products/".to_owned(), json!({"name": "Bad price", "sku": "BAD-1", "wholesale_price": {"amount": "free", "currency": "USD"}})),
+        (Method::PATCH, "/products/2093/".to_owned(), json!({"quantity": {"amount": 5}})),
+    ];
+    for (method, path, body) in cases {
+        let (status, response) = client.send(method.clone(), &path, Some(body.clone())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {path} {body}: {response}");
+        let object = response.as_object().unwrap_or_else(|| panic!("{method} {path} {body}: {response}"));
+        assert!(!object.is_empty(), "{method} {path} {body}: empty error body");
+        assert!(object.values().all(|messages| messages.is_array() || messages.is_string()), "{method} {path} {body}: {response}");
+    }
+
+    let after = client.get(&format!("/orders-received/{number}/")).await;
+    assert_eq!(after["modified"], before["modified"], "no rejected write changed the order");
+    assert_eq!(client.server.counts().payments, payments_before);
+    assert_eq!(client.server.counts().products, products_before);
+}
+
 #[tokio::test]
 async fn filters_select_by_key() {
     let client = Client::start(false, false).await;
