@@ -659,7 +659,7 @@ fn peak_resident_kb() -> u64 {
         .expect("VmHWM in /proc/self/status")
 }
 
-/// Seeds 100,000 orders (about 1.5 million line items), pages through all
+/// Seeds 100,000 orders (about 860,000 line items), pages through all
 /// of them once with their lines, and checks the peak resident memory. The
 /// bound is 4 KB per order plus 100 MB for the process and the test harness.
 /// `leafbridge sandbox --orders 100000` peaks at about 230 MB (BENCHMARKS.md).
