@@ -36,7 +36,9 @@ impl Default for SeedConfig {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid seed size: {requested} generated {kind} requested, at most {maximum} are supported")]
 pub struct SeedSizeError {
-    /// `customers`, `products` or `orders`.
+    /// `customers`, `products` or `orders` for LeafLink, and `bc-customers`,
+    /// `bc-items` or `bc-orders` for Business Central; each is also the name
+    /// of the `leafbridge sandbox` option.
     pub kind: &'static str,
     pub requested: usize,
     pub maximum: usize,
@@ -69,6 +71,53 @@ impl SeedConfig {
     }
 }
 
+/// How much generated Business Central data to seed, besides the published
+/// example records. The random generator's seed is `SeedConfig::random_seed`,
+/// so one value reproduces the data of both servers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusinessCentralSeed {
+    pub customers: usize,
+    pub items: usize,
+    /// Generated sales orders of 1 to 30 item lines each. Every fifth one is
+    /// shipped and invoiced while seeding, which deletes the order as BC does
+    /// and leaves a posted sales shipment and sales invoice in its place.
+    pub orders: usize,
+}
+
+impl Default for BusinessCentralSeed {
+    /// 12 customers, 24 items and no orders, so a client that imports every
+    /// BC sales order finds only the published example orders.
+    fn default() -> Self {
+        Self { customers: 12, items: 24, orders: 0 }
+    }
+}
+
+impl BusinessCentralSeed {
+    pub const MAX_CUSTOMERS: usize = 100_000;
+    pub const MAX_ITEMS: usize = 100_000;
+    /// Lower than the LeafLink maximum because each order also stores an
+    /// average of 15.5 line rows.
+    // NOTE: an estimate, not a measured memory bound; only 200 orders are
+    // seeded by a test.
+    pub const MAX_ORDERS: usize = 20_000;
+
+    /// Checks every count against its maximum, so an absurd size fails with
+    /// an error instead of aborting on allocation.
+    pub fn check(&self) -> Result<(), SeedSizeError> {
+        let limits = [
+            ("bc-customers", self.customers, Self::MAX_CUSTOMERS),
+            ("bc-items", self.items, Self::MAX_ITEMS),
+            ("bc-orders", self.orders, Self::MAX_ORDERS),
+        ];
+        for (kind, requested, maximum) in limits {
+            if requested > maximum {
+                return Err(SeedSizeError { kind, requested, maximum });
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Everything that shapes a sandbox at start.
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
@@ -76,7 +125,9 @@ pub struct SandboxConfig {
     /// 0 lets the OS choose.
     pub leaflink_port: u16,
     pub business_central_port: u16,
+    /// LeafLink seed sizes and the random seed that both servers use.
     pub seed: SeedConfig,
+    pub business_central_seed: BusinessCentralSeed,
     pub leaflink_faults: FaultProfile,
     pub business_central_faults: FaultProfile,
     /// Enforce each API's documented rate limits (429 beyond).
@@ -94,6 +145,7 @@ impl Default for SandboxConfig {
             leaflink_port: 0,
             business_central_port: 0,
             seed: SeedConfig::default(),
+            business_central_seed: BusinessCentralSeed::default(),
             leaflink_faults: FaultProfile::default(),
             business_central_faults: FaultProfile::default(),
             rate_limits: true,
@@ -126,6 +178,7 @@ impl Sandbox {
         use anyhow::Context;
 
         config.seed.check()?;
+        config.business_central_seed.check()?;
 
         let leaflink_address = SocketAddr::new(config.bind, config.leaflink_port);
         let leaflink_listener = tokio::net::TcpListener::bind(leaflink_address)
@@ -154,6 +207,7 @@ impl Sandbox {
                 rate_limits: config.rate_limits,
                 notification_delay: config.notification_delay,
                 random_seed: config.seed.random_seed,
+                seed: config.business_central_seed.clone(),
             },
         )
         .await

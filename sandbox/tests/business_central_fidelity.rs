@@ -8,7 +8,8 @@ mod business_central_support;
 
 use std::collections::BTreeSet;
 
-use business_central_support::{Bc, error_code, start};
+use business_central_support::{Bc, error_code, start, start_seeded};
+use leafbridge_sandbox::BusinessCentralSeed;
 use serde_json::{Value, json};
 
 const ENTITIES: &str = include_str!("../src/business_central/entities.json");
@@ -145,6 +146,109 @@ async fn every_served_entity_matches_entities_json() {
         }
     }
     assert!(seen > 80, "only {seen} entities were checked");
+}
+
+/// Reads `{path}/$count` as the number BC returns in plain text.
+async fn count(bc: &Bc, path: &str) -> u64 {
+    let response = bc.client.get(bc.company_url(&format!("{path}/$count"))).bearer_auth(&bc.token).send().await.unwrap();
+    assert_eq!(response.status(), 200, "{path}/$count");
+    let text = response.text().await.unwrap();
+    text.parse().unwrap_or_else(|_| panic!("{path}/$count returned {text:?}"))
+}
+
+/// Returns the entities of one page of `path`.
+async fn page(bc: &Bc, path: &str) -> Vec<Value> {
+    let (status, body) = bc.get(path).await;
+    assert_eq!(status, 200, "{path}: {body}");
+    body["value"].as_array().unwrap_or_else(|| panic!("{path}: no value array: {body}")).clone()
+}
+
+#[tokio::test]
+async fn seed_at_scale_counts_and_shapes() {
+    let bc = start_seeded(BusinessCentralSeed { customers: 500, items: 1_000, orders: 200 }).await;
+    let reference = entities();
+
+    // Besides the generated records: 3 example customers, 3 example items,
+    // 2 example orders and 1 posted example invoice. Every fifth generated
+    // order is shipped and invoiced, which deletes it.
+    assert_eq!(count(&bc, "customers").await, 503);
+    assert_eq!(count(&bc, "items").await, 1_003);
+    assert_eq!(count(&bc, "salesOrders").await, 2 + 200 - 40);
+    assert_eq!(count(&bc, "salesShipments").await, 40);
+    assert_eq!(count(&bc, "salesInvoices").await, 1 + 40);
+
+    let customers = page(&bc, "customers?$filter=startswith(number,'C')&$orderby=number&$skip=240&$top=20").await;
+    assert_eq!(customers.len(), 20);
+    for customer in &customers {
+        assert_shape(&reference, "customers", customer);
+        assert!(!customer["displayName"].as_str().unwrap().is_empty(), "{customer}");
+        assert!(!customer["addressLine1"].as_str().unwrap().is_empty(), "{customer}");
+    }
+
+    let items = page(&bc, "items?$filter=startswith(number,'LL-')&$orderby=number desc&$top=20").await;
+    assert_eq!(items.len(), 20);
+    for item in &items {
+        assert_shape(&reference, "items", item);
+        let number = item["number"].as_str().unwrap();
+        assert!(number.len() <= 20, "item number {number} is longer than 20 characters");
+        let price = item["unitPrice"].to_string();
+        let decimals = price.split_once('.').map_or(0, |(_, fraction)| fraction.len());
+        assert!(decimals <= 2, "{number}: unitPrice {price} is not a price in cents");
+    }
+    assert_eq!(items[0]["number"], "LL-1999");
+
+    let orders = page(&bc, "salesOrders?$filter=startswith(externalDocumentNumber,'PO-')&$expand=salesOrderLines&$top=25").await;
+    assert_eq!(orders.len(), 25);
+    for order in &orders {
+        let lines = order["salesOrderLines"].as_array().unwrap();
+        assert!((1..=30).contains(&lines.len()), "{}: {} lines", order["number"], lines.len());
+        let mut total = rust_decimal::Decimal::ZERO;
+        for line in lines {
+            assert_shape(&reference, "salesOrderLines", line);
+            assert_eq!(line["lineType"], "Item");
+            total += line["amountIncludingTax"].to_string().parse::<rust_decimal::Decimal>().unwrap();
+        }
+        let mut header = order.clone();
+        header.as_object_mut().unwrap().remove("salesOrderLines");
+        assert_shape(&reference, "salesOrders", &header);
+        let header_total: rust_decimal::Decimal = order["totalAmountIncludingTax"].to_string().parse().unwrap();
+        assert_eq!(header_total, total, "{}: header total against its lines", order["number"]);
+        let (status, customer) = bc.get(&format!("customers({})", order["customerId"].as_str().unwrap())).await;
+        assert_eq!(status, 200, "{}: customer {customer}", order["number"]);
+        assert_eq!(customer["blocked"], "_x0020_", "{}: orders name only unblocked customers", order["number"]);
+    }
+
+    let invoices = page(&bc, "salesInvoices?$filter=startswith(externalDocumentNumber,'PO-')&$expand=salesInvoiceLines").await;
+    assert_eq!(invoices.len(), 40);
+    for invoice in &invoices {
+        assert!(!invoice["orderNumber"].as_str().unwrap().is_empty(), "{invoice}");
+        for line in invoice["salesInvoiceLines"].as_array().unwrap() {
+            assert_shape(&reference, "salesInvoiceLines", line);
+        }
+        let mut header = invoice.clone();
+        header.as_object_mut().unwrap().remove("salesInvoiceLines");
+        assert_shape(&reference, "salesInvoices", &header);
+    }
+    for shipment in page(&bc, "salesShipments?$top=10").await {
+        assert_shape(&reference, "salesShipments", &shipment);
+    }
+}
+
+#[tokio::test]
+async fn same_seed_gives_same_data() {
+    let sizes = BusinessCentralSeed { customers: 30, items: 40, orders: 10 };
+    let first = start_seeded(sizes.clone()).await;
+    let second = start_seeded(sizes).await;
+    for path in [
+        "customers?$select=id,number,displayName,blocked&$orderby=number",
+        "items?$select=id,number,displayName,unitPrice,inventory&$orderby=number",
+        "salesOrders?$select=id,number,customerId,orderDate,totalAmountIncludingTax&$orderby=number",
+    ] {
+        let without_tags = |entities: Vec<Value>| -> Vec<Value> {
+            entities.into_iter().map(|entity| without(entity, &["@odata.etag"])).collect()
+        };
+        assert_eq!(without_tags(page(&first, path).await), without_tags(page(&second, path).await), "{path}");
+    }
 }
 
 #[tokio::test]

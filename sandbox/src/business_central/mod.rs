@@ -57,8 +57,10 @@ pub struct Options {
     pub rate_limits: bool,
     /// Delay between a change and its webhook notification.
     pub notification_delay: Duration,
-    /// Seed of the generated customers and items.
+    /// Seed of the generated customers, items and orders.
     pub random_seed: u64,
+    /// How many customers, items and orders to generate.
+    pub seed: crate::BusinessCentralSeed,
 }
 
 /// Maximum operations in one `$batch`, as in BC online.
@@ -196,7 +198,7 @@ pub async fn start(listener: tokio::net::TcpListener, options: Options) -> anyho
         "systemVersion": "25.0.23364.24726", "timestamp": 1, "name": seed::COMPANY_NAME,
         "displayName": seed::COMPANY_NAME, "businessProfileId": ""
     }));
-    seed::seed(&mut store, options.random_seed);
+    seed::seed(&mut store, options.random_seed, &options.seed);
 
     let webhooks = Arc::new(webhooks::Webhooks::new(options.notification_delay, company_id, base_url.clone()));
     // The published subscription example is served as a record; its URL is

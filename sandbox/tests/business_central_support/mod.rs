@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use leafbridge_sandbox::business_central::{self, ConnectionInfo, Options, Server};
-use leafbridge_sandbox::{ErrorStyle, FaultProfile, Faults};
+use leafbridge_sandbox::{BusinessCentralSeed, ErrorStyle, FaultProfile, Faults};
 use serde_json::Value;
 
 pub struct Bc {
@@ -17,12 +17,22 @@ pub struct Bc {
 }
 
 pub async fn start_with(rate_limits: bool, notification_delay: Duration) -> Bc {
+    start_options(rate_limits, notification_delay, BusinessCentralSeed::default()).await
+}
+
+/// Starts a server without rate limits that generates `seed` sizes.
+pub async fn start_seeded(seed: BusinessCentralSeed) -> Bc {
+    start_options(false, Duration::from_millis(100), seed).await
+}
+
+async fn start_options(rate_limits: bool, notification_delay: Duration, seed: BusinessCentralSeed) -> Bc {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
     let options = Options {
         faults: Faults::new(FaultProfile::default(), ErrorStyle::BusinessCentral),
         rate_limits,
         notification_delay,
         random_seed: 7,
+        seed,
     };
     let server = business_central::start(listener, options).await.expect("start the BC sandbox");
     let info = server.info();
