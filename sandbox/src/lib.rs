@@ -98,7 +98,7 @@ impl BusinessCentralSeed {
     /// Lower than the LeafLink maximum because each order also stores an
     /// average of 15.5 line rows. `leafbridge sandbox --bc-orders 20000`
     /// (dev profile, 2-core x86-64 Linux) started in about 5 s with a peak
-    /// RSS of 432 MB, measured with `/usr/bin/time -v`.
+    /// RSS of 422 MiB, measured with `/usr/bin/time -v`.
     pub const MAX_ORDERS: usize = 20_000;
 
     /// Checks every count against its maximum, so an absurd size fails with
