@@ -32,6 +32,92 @@ impl Default for SeedConfig {
     }
 }
 
+/// Error for a seed count above its maximum.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid seed size: {requested} generated {kind} requested, at most {maximum} are supported")]
+pub struct SeedSizeError {
+    /// `customers`, `products` or `orders` for LeafLink, and `bc-customers`,
+    /// `bc-items` or `bc-orders` for Business Central; each is also the name
+    /// of the `leafbridge sandbox` option.
+    pub kind: &'static str,
+    pub requested: usize,
+    pub maximum: usize,
+}
+
+impl SeedConfig {
+    /// Maximum generated customers: 50 times the 2,000 of the import benchmark.
+    pub const MAX_CUSTOMERS: usize = 100_000;
+    /// Maximum generated products: 20 times the 5,000 of the import benchmark.
+    pub const MAX_PRODUCTS: usize = 100_000;
+    /// Maximum generated orders: 10 times the 100,000 of the import benchmark.
+    /// Orders take most of the memory, about 2 MB per 1,000 orders, so the
+    /// maximum needs about 2 GB (BENCHMARKS.md, "Sandbox").
+    pub const MAX_ORDERS: usize = 1_000_000;
+
+    /// Checks every count against its maximum, so an absurd size fails with
+    /// an error instead of aborting on allocation.
+    pub fn check(&self) -> Result<(), SeedSizeError> {
+        let limits = [
+            ("customers", self.customers, Self::MAX_CUSTOMERS),
+            ("products", self.products, Self::MAX_PRODUCTS),
+            ("orders", self.orders, Self::MAX_ORDERS),
+        ];
+        for (kind, requested, maximum) in limits {
+            if requested > maximum {
+                return Err(SeedSizeError { kind, requested, maximum });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How much generated Business Central data to seed, besides the published
+/// example records. The random generator's seed is `SeedConfig::random_seed`,
+/// so one value reproduces the data of both servers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusinessCentralSeed {
+    pub customers: usize,
+    pub items: usize,
+    /// Generated sales orders of 1 to 30 item lines each. Every fifth one is
+    /// shipped and invoiced while seeding, which deletes the order as BC does
+    /// and leaves a posted sales shipment and sales invoice in its place.
+    pub orders: usize,
+}
+
+impl Default for BusinessCentralSeed {
+    /// 12 customers, 24 items and no orders, so a client that imports every
+    /// BC sales order finds only the published example orders.
+    fn default() -> Self {
+        Self { customers: 12, items: 24, orders: 0 }
+    }
+}
+
+impl BusinessCentralSeed {
+    pub const MAX_CUSTOMERS: usize = 100_000;
+    pub const MAX_ITEMS: usize = 100_000;
+    /// Lower than the LeafLink maximum because each order also stores an
+    /// average of 15.5 line rows. `leafbridge sandbox --bc-orders 20000`
+    /// (dev profile, 2-core x86-64 Linux) started in about 5 s with a peak
+    /// RSS of 422 MiB, measured with `/usr/bin/time -v`.
+    pub const MAX_ORDERS: usize = 20_000;
+
+    /// Checks every count against its maximum, so an absurd size fails with
+    /// an error instead of aborting on allocation.
+    pub fn check(&self) -> Result<(), SeedSizeError> {
+        let limits = [
+            ("bc-customers", self.customers, Self::MAX_CUSTOMERS),
+            ("bc-items", self.items, Self::MAX_ITEMS),
+            ("bc-orders", self.orders, Self::MAX_ORDERS),
+        ];
+        for (kind, requested, maximum) in limits {
+            if requested > maximum {
+                return Err(SeedSizeError { kind, requested, maximum });
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Everything that shapes a sandbox at start.
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
@@ -39,7 +125,9 @@ pub struct SandboxConfig {
     /// 0 lets the OS choose.
     pub leaflink_port: u16,
     pub business_central_port: u16,
+    /// LeafLink seed sizes and the random seed that both servers use.
     pub seed: SeedConfig,
+    pub business_central_seed: BusinessCentralSeed,
     pub leaflink_faults: FaultProfile,
     pub business_central_faults: FaultProfile,
     /// Enforce each API's documented rate limits (429 beyond).
@@ -60,6 +148,7 @@ impl Default for SandboxConfig {
             leaflink_port: 0,
             business_central_port: 0,
             seed: SeedConfig::default(),
+            business_central_seed: BusinessCentralSeed::default(),
             leaflink_faults: FaultProfile::default(),
             business_central_faults: FaultProfile::default(),
             rate_limits: true,
@@ -92,6 +181,9 @@ impl Sandbox {
     pub async fn start(config: SandboxConfig) -> anyhow::Result<Sandbox> {
         use anyhow::Context;
 
+        config.seed.check()?;
+        config.business_central_seed.check()?;
+
         let leaflink_address = SocketAddr::new(config.bind, config.leaflink_port);
         let leaflink_listener = tokio::net::TcpListener::bind(leaflink_address)
             .await
@@ -120,6 +212,7 @@ impl Sandbox {
                 rate_limits: config.rate_limits,
                 notification_delay: config.notification_delay,
                 random_seed: config.seed.random_seed,
+                seed: config.business_central_seed.clone(),
             },
         )
         .await

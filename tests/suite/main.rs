@@ -9,6 +9,7 @@ mod ops_plugin;
 mod ops_store_commands;
 mod plugin_loading;
 mod secrets;
+mod sandbox_command;
 mod serve;
 mod flow_harness;
 mod flow_orders_import;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use leafbridge_sandbox::leaflink::Status;
-use leafbridge_sandbox::{FaultProfile, Sandbox, SandboxConfig, SeedConfig};
+use leafbridge_sandbox::{BusinessCentralSeed, FaultProfile, Sandbox, SandboxConfig, SeedConfig};
 
 /// Options of `leafbridge sandbox`.
 #[derive(Debug, Args)]
@@ -18,16 +18,25 @@ pub struct SandboxArgs {
     /// Port of the Business Central server (0 lets the OS choose).
     #[arg(long, default_value_t = 0, value_name = "PORT")]
     pub business_central_port: u16,
-    /// Number of generated customers, besides the published examples.
+    /// Number of generated LeafLink customers, besides the published examples (at most 100000).
     #[arg(long, default_value_t = 20, value_name = "COUNT")]
     pub customers: usize,
-    /// Number of generated products, besides the published examples.
+    /// Number of generated LeafLink products, besides the published examples (at most 100000).
     #[arg(long, default_value_t = 40, value_name = "COUNT")]
     pub products: usize,
-    /// Number of generated orders, besides the published examples.
+    /// Number of generated LeafLink orders, besides the published examples (at most 1000000).
     #[arg(long, default_value_t = 50, value_name = "COUNT")]
     pub orders: usize,
-    /// Seed of the data generator; the same seed gives the same data.
+    /// Number of generated Business Central customers, besides the published examples (at most 100000).
+    #[arg(long, default_value_t = BusinessCentralSeed::default().customers, value_name = "COUNT")]
+    pub bc_customers: usize,
+    /// Number of generated Business Central items, besides the published examples (at most 100000).
+    #[arg(long, default_value_t = BusinessCentralSeed::default().items, value_name = "COUNT")]
+    pub bc_items: usize,
+    /// Number of generated Business Central sales orders, of which every fifth is shipped and invoiced (at most 20000).
+    #[arg(long, default_value_t = BusinessCentralSeed::default().orders, value_name = "COUNT")]
+    pub bc_orders: usize,
+    /// Seed of the data generator of both servers. The same seed gives the same data.
     #[arg(long, default_value_t = 1, value_name = "SEED")]
     pub seed: u64,
     /// Comma-separated LeafLink statuses that generated orders may take, for
@@ -116,6 +125,11 @@ impl SandboxArgs {
                 orders: self.orders,
                 random_seed: self.seed,
             },
+            business_central_seed: BusinessCentralSeed {
+                customers: self.bc_customers,
+                items: self.bc_items,
+                orders: self.bc_orders,
+            },
             leaflink_faults: FaultProfile {
                 latency: Duration::from_millis(leaflink.leaflink_latency_ms),
                 rate_429: leaflink.leaflink_429_rate,
@@ -141,10 +155,76 @@ impl SandboxArgs {
 
 /// Starts both servers, prints the connection JSON line and serves until Ctrl-C.
 pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
-    let sandbox = Sandbox::start(args.config()).await?;
+    let config = args.config();
+    // Checked before anything is allocated, so an absurd size gets one line
+    // that names the option instead of an allocation abort.
+    if let Err(error) = config.seed.check().and_then(|()| config.business_central_seed.check()) {
+        anyhow::bail!(
+            "invalid --{} {}: at most {} are supported",
+            error.kind,
+            error.requested,
+            error.maximum
+        );
+    }
+    let sandbox = Sandbox::start(config).await?;
     let line = serde_json::to_string(&sandbox.info()).context("cannot encode the sandbox connection details")?;
     println!("{line}");
     tokio::signal::ctrl_c().await.context("cannot wait for Ctrl-C")?;
     drop(sandbox);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        sandbox: SandboxArgs,
+    }
+
+    #[test]
+    fn help_states_seed_limits() {
+        let command = Wrapper::command();
+        for (name, maximum) in [
+            ("customers", SeedConfig::MAX_CUSTOMERS),
+            ("products", SeedConfig::MAX_PRODUCTS),
+            ("orders", SeedConfig::MAX_ORDERS),
+            ("bc_customers", BusinessCentralSeed::MAX_CUSTOMERS),
+            ("bc_items", BusinessCentralSeed::MAX_ITEMS),
+            ("bc_orders", BusinessCentralSeed::MAX_ORDERS),
+        ] {
+            let argument = command.get_arguments().find(|argument| argument.get_id() == name).expect("the option exists");
+            let help = argument.get_help().map(ToString::to_string).unwrap_or_default();
+            assert!(help.contains(&format!("at most {maximum})")), "--{name} help: {help}");
+        }
+    }
+
+    #[tokio::test]
+    async fn absurd_seed_size_is_rejected() {
+        let args = Wrapper::try_parse_from(["sandbox", "--customers", "99999999999"]).expect("the count parses");
+        let error = run(args.sandbox).await.expect_err("the size is rejected");
+        assert_eq!(error.to_string(), "invalid --customers 99999999999: at most 100000 are supported");
+    }
+
+    #[tokio::test]
+    async fn absurd_bc_order_count_is_rejected() {
+        let args = Wrapper::try_parse_from(["sandbox", "--bc-orders", "20001"]).expect("the count parses");
+        let error = run(args.sandbox).await.expect_err("the size is rejected");
+        assert_eq!(error.to_string(), "invalid --bc-orders 20001: at most 20000 are supported");
+    }
+
+    #[test]
+    fn bc_sizes_reach_the_config() {
+        let args = Wrapper::try_parse_from(["sandbox", "--bc-customers", "5", "--bc-items", "6", "--bc-orders", "7", "--seed", "9"])
+            .expect("the flags parse");
+        let config = args.sandbox.config();
+        assert_eq!(config.business_central_seed, BusinessCentralSeed { customers: 5, items: 6, orders: 7 });
+        assert_eq!(config.seed.random_seed, 9);
+        let defaults = Wrapper::try_parse_from(["sandbox"]).expect("no flags parse");
+        assert_eq!(defaults.sandbox.config().business_central_seed, BusinessCentralSeed::default());
+    }
 }

@@ -18,7 +18,7 @@ impl BcError {
         Self { status, code: code.to_owned(), message: message.into() }
     }
 
-    /// A malformed request: OData's generic `BadRequest` code.
+    /// Builds an error for a malformed request, with OData's generic `BadRequest` code.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "BadRequest", message)
     }
@@ -56,7 +56,7 @@ impl BcError {
         Self::new(StatusCode::METHOD_NOT_ALLOWED, "BadRequest_MethodNotAllowed", message)
     }
 
-    /// The JSON body BC sends, with a fresh correlation id.
+    /// Builds the JSON body BC sends, with a fresh correlation id.
     pub fn body(&self) -> serde_json::Value {
         serde_json::json!({
             "error": {

@@ -68,7 +68,7 @@ impl From<BcError> for Reply {
     }
 }
 
-/// What the handlers need to know about the company and the server.
+/// Company and server details that the handlers use.
 #[derive(Debug, Clone)]
 pub struct Context {
     /// Absolute `/api/v2.0` root, used in `@odata.context` and next links.
@@ -111,7 +111,7 @@ fn parse_key(entity: &EntitySet, key: &str) -> Result<Uuid, BcError> {
 }
 
 /// Sets that a navigation property of a parent lists, with the child column
-/// that holds the parent's id.
+/// that contains the parent's id.
 pub fn child_link(parent: &str, navigation: &str) -> Option<(&'static str, &'static str)> {
     match (parent, navigation) {
         ("salesOrders", "salesOrderLines") => Some(("salesOrderLines", "documentId")),
@@ -126,8 +126,8 @@ pub fn child_link(parent: &str, navigation: &str) -> Option<(&'static str, &'sta
     }
 }
 
-/// A single related record reached through an id property, for example
-/// `customer` through `customerId`.
+/// Finds the set and column of a single related record reached through an
+/// id property, for example `customer` through `customerId`.
 fn reference_link(parent: &EntitySet, navigation: &str) -> Option<(&'static str, usize)> {
     let (target_entity, column) = match navigation {
         "paymentTerm" => ("paymentTerm", "paymentTermsId"),
@@ -162,6 +162,16 @@ fn route(context: &Context, store: &mut Store, request: &ApiRequest) -> Result<R
     let segments = parse_segments(&request.path)?;
     if segments.is_empty() {
         return Ok(service_document(context));
+    }
+    if segments.len() == 1 && segments[0].name == "$metadata" && segments[0].key.is_none() {
+        if request.method != Method::GET {
+            return Err(BcError::method_not_allowed(format!("'{}' requests for '$metadata' are not allowed.", request.method)));
+        }
+        return Ok(Reply {
+            status: StatusCode::OK,
+            headers: vec![("content-type".into(), "application/xml".into())],
+            body: ReplyBody::Text(super::metadata::document(schema())),
+        });
     }
     let mut rest: &[Segment] = &segments;
     let mut company_path = None;
@@ -279,8 +289,8 @@ fn service_document(context: &Context) -> Reply {
     Reply::json(StatusCode::OK, json!({"@odata.context": format!("{}/$metadata", context.base_url), "value": sets}))
 }
 
-/// The `picture` part is accepted so the published `$batch` example runs,
-/// but image content is not kept.
+/// Accepts writes to the `picture` part so the published `$batch` example
+/// runs, but discards the image content.
 fn picture(request: &ApiRequest, store: &Store, set: &str, id: Uuid) -> Result<Reply, BcError> {
     if store.get(set, &id).is_none() {
         return Err(BcError::record_not_found(set, &id.to_string()));
@@ -319,6 +329,12 @@ fn check_if_match(request: &ApiRequest, row: &Row) -> Result<(), BcError> {
 fn dispatch(context: &Context, store: &mut Store, request: &ApiRequest, target: Target) -> Result<Reply, BcError> {
     let set = schema().set(target.set).ok_or_else(|| BcError::not_found_segment(target.set))?;
     let method = request.method.clone();
+    let read_only_intent = request.header("data-access-intent").is_some_and(|intent| intent.eq_ignore_ascii_case("readonly"));
+    if read_only_intent && method != Method::GET {
+        return Err(BcError::bad_request(format!(
+            "'{method}' requests need Data-Access-Intent: ReadWrite; ReadOnly is allowed only on GET."
+        )));
+    }
     if let Some(action) = &target.action {
         if method != Method::POST {
             return Err(BcError::method_not_allowed(format!("'{method}' requests for the action '{action}' are not allowed.")));
@@ -336,14 +352,20 @@ fn dispatch(context: &Context, store: &mut Store, request: &ApiRequest, target: 
         }
         (Method::POST, None) => {
             let body = parse_body(request)?;
-            if target.set == "salesOrderLines" || target.set == "salesInvoiceLines" {
-                if target.parent.is_none() && body.get("documentId").is_none() {
+            if (target.set == "salesOrderLines" || target.set == "salesInvoiceLines")
+                && target.parent.is_none() && body.get("documentId").is_none() {
                     return Err(BcError::dialog("You must specify a document id to get the lines."));
                 }
-            }
             let id = logic::insert(store, target.set, &body, target.parent)?;
             let row = store.get(target.set, &id).cloned().ok_or_else(|| BcError::record_not_found(&set.entity, &id.to_string()))?;
-            let mut rendered = render(store, set, &row, None, &[])?;
+            // A deep insert returns the created lines expanded, as OData
+            // returns every entity it created.
+            let deep: Vec<Expand> = logic::DOCUMENT_LINES
+                .iter()
+                .filter(|(header, lines)| *header == target.set && body.get(*lines).is_some())
+                .map(|(_, lines)| Expand { name: (*lines).to_owned(), options: Vec::new() })
+                .collect();
+            let mut rendered = render(store, set, &row, None, &deep)?;
             rendered.insert("@odata.context".into(), json!(format!("{}/$entity", target.context)));
             let mut reply = Reply::json(StatusCode::CREATED, Value::Object(reorder_context(rendered)));
             reply.headers.push(("location".into(), format!("{}/{}({id})", context.base_url, target.set)));
@@ -372,11 +394,10 @@ fn dispatch(context: &Context, store: &mut Store, request: &ApiRequest, target: 
 
 fn find_target(store: &Store, set: &EntitySet, target: &Target, id: Uuid) -> Result<Row, BcError> {
     let row = store.get(&set.set, &id).cloned().ok_or_else(|| BcError::record_not_found(&set.entity, &id.to_string()))?;
-    if let Some((column, parent)) = target.parent {
-        if row.value(set, set.col(column)) != Cell::Guid(parent) {
+    if let Some((column, parent)) = target.parent
+        && row.value(set, set.col(column)) != Cell::Guid(parent) {
             return Err(BcError::record_not_found(&set.entity, &id.to_string()));
         }
-    }
     Ok(row)
 }
 
@@ -541,7 +562,7 @@ fn list(context: &Context, store: &Store, request: &ApiRequest, set: &EntitySet,
     Ok(reply)
 }
 
-/// An absolute link that repeats the request's options with a new
+/// Builds an absolute link that repeats the request's options with a new
 /// `$skiptoken` (and the `$top` still to deliver).
 fn next_link(context: &Context, request: &ApiRequest, token: usize, top_left: Option<usize>) -> String {
     let mut serializer = url::form_urlencoded::Serializer::new(String::new());

@@ -7,9 +7,9 @@
 //! - Tax is not modelled: every `taxPercent` and tax amount is 0, so
 //!   `amountIncludingTax` equals `amountExcludingTax`.
 //! - `customerPayments.amount` is positive for money received, as in the
-//!   published create example (`amount: 1500`); posting lowers the applied
-//!   invoice's `remainingAmount` by at most that amount and rejects a payment
-//!   of zero or less.
+//!   published create example (`amount: 1500`). Posting lowers the applied
+//!   invoice's `remainingAmount` by at most that amount, and it rejects a
+//!   payment of zero or less.
 
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -24,7 +24,7 @@ use super::store::{Row, Store};
 
 pub const DOCUMENT_LINES: &[(&str, &str)] = &[("salesOrders", "salesOrderLines"), ("salesInvoices", "salesInvoiceLines")];
 
-/// Code lists whose `code` identifies a record, so a second one is refused.
+/// Code lists whose `code` identifies a record, so a second record with the same code is rejected.
 const UNIQUE_CODE_SETS: &[&str] = &[
     "unitsOfMeasure",
     "itemCategories",
@@ -73,10 +73,19 @@ pub fn put(set: &str, row: &mut Row, name: &str, cell: Cell) {
     row.set(entity, entity.col(name), cell);
 }
 
+/// Moves `lastModifiedDateTime` forward on every write. BC keeps it to the
+/// millisecond, so two writes in the same millisecond get 1 ms apart, which
+/// keeps `lastModifiedDateTime gt <cursor>` polling exact.
 fn touch(set: &str, row: &mut Row) {
-    if set_schema(set).column("lastModifiedDateTime").is_some() {
-        put(set, row, "lastModifiedDateTime", Cell::Time(Timestamp::now()));
+    if set_schema(set).column("lastModifiedDateTime").is_none() {
+        return;
     }
+    let now = Timestamp::now().round(jiff::Unit::Millisecond).unwrap_or_else(|_| Timestamp::now());
+    let stamp = match value(set, row, "lastModifiedDateTime") {
+        Cell::Time(previous) if previous >= now => previous + jiff::SignedDuration::from_millis(1),
+        _ => now,
+    };
+    put(set, row, "lastModifiedDateTime", Cell::Time(stamp));
 }
 
 fn related_missing(field: &str, table: &str, related: &str, value: &str) -> BcError {
@@ -142,14 +151,53 @@ pub fn insert(store: &mut Store, set: &str, body: &Value, parent: Option<(&str, 
     };
     for line in &deep_lines {
         // BC 22 and later fail a deep insert whose lines carry `sequence`
-        // (known BC issue ALAppExtensions#23028), with this message.
+        // with this message, so the sandbox rejects it the same way.
         if line.get("sequence").is_some() {
             return Err(BcError::dialog("You cannot change the value of the SystemId field."));
         }
     }
 
+    match line_set {
+        Some(lines) if !deep_lines.is_empty() => {
+            // A deep insert is one transaction in BC: a rejected line rolls
+            // back the header, the lines before it and the numbers they took.
+            let savepoint = store.savepoint();
+            let inserted = insert_document(store, set, lines, &body, &deep_lines, parent);
+            match inserted {
+                Ok(_) => store.release(savepoint),
+                Err(_) => store.rollback_to(savepoint),
+            }
+            inserted
+        }
+        _ => insert_row(store, set, &body, parent),
+    }
+}
+
+/// Inserts a document header and then its deep-inserted lines, summing the
+/// header totals once at the end instead of once per line.
+fn insert_document(
+    store: &mut Store,
+    set: &str,
+    lines: &str,
+    body: &Map<String, Value>,
+    deep_lines: &[Value],
+    parent: Option<(&str, Uuid)>,
+) -> Result<Uuid, BcError> {
+    let id = insert_row(store, set, body, parent)?;
+    store.defer_totals = true;
+    let inserted: Result<(), BcError> =
+        deep_lines.iter().try_for_each(|line| insert(store, lines, line, Some(("documentId", id))).map(|_| ()));
+    store.defer_totals = false;
+    inserted?;
+    recompute_totals(store, set, id);
+    Ok(id)
+}
+
+/// Validates and stores one entity from the properties of a POST body.
+fn insert_row(store: &mut Store, set: &str, body: &Map<String, Value>, parent: Option<(&str, Uuid)>) -> Result<Uuid, BcError> {
+    let entity = set_schema(set);
     let mut row = Row::new(Uuid::new_v4());
-    let touched = apply_body(set, &mut row, &body, true)?;
+    let touched = apply_body(set, &mut row, body, true)?;
     if touched.iter().any(|name| name == "id") {
         row.id = guid(set, &row, "id");
         if row.id.is_nil() {
@@ -172,12 +220,6 @@ pub fn insert(store: &mut Store, set: &str, body: &Value, parent: Option<(&str, 
     let id = row.id;
     store.save(set, row.clone());
     after_save(store, set, &row)?;
-
-    if let Some(lines) = line_set {
-        for line in deep_lines {
-            insert(store, lines, &line, Some(("documentId", id)))?;
-        }
-    }
     Ok(id)
 }
 
@@ -233,20 +275,19 @@ fn find_one(store: &Store, set: &str, column: &str, key: &str) -> Option<Row> {
 
 fn require_unique(store: &Store, set: &str, row: &Row, column: &str) -> Result<(), BcError> {
     let key = text(set, row, column);
-    if let Some(existing) = find_one(store, set, column, &key) {
-        if existing.id != row.id {
+    if let Some(existing) = find_one(store, set, column, &key)
+        && existing.id != row.id {
             return Err(BcError::new(
                 axum::http::StatusCode::BAD_REQUEST,
                 "Internal_EntityWithSameKeyExists",
                 format!("The record in table {} already exists. Identification fields and values: {column}='{key}'", set_schema(set).entity),
             ));
         }
-    }
     Ok(())
 }
 
 /// Resolves a pair such as `customerId`/`customerNumber` against a related
-/// set: whichever was sent sets the other, and a mismatch is refused.
+/// set: whichever was sent sets the other, and a mismatch is rejected.
 fn resolve_pair(
     store: &Store,
     set: &str,
@@ -255,19 +296,14 @@ fn resolve_pair(
     (id_column, code_column): (&str, &str),
     (related_set, related_code): (&str, &str),
 ) -> Result<Option<Row>, BcError> {
-    let id_sent = touched.iter().any(|name| name == id_column);
+    // BC's own examples send an empty GUID next to a code to mean "use the code".
+    let id_sent = touched.iter().any(|name| name == id_column) && !guid(set, row, id_column).is_nil();
     let code_sent = touched.iter().any(|name| name == code_column);
     let entity = set_schema(set);
     let label = &entity.entity;
     let related = if id_sent {
         let id = guid(set, row, id_column);
-        if id.is_nil() {
-            None
-        } else {
-            Some(store.get(related_set, &id).cloned().ok_or_else(|| {
-                related_missing(id_column, label, related_set, &id.to_string())
-            })?)
-        }
+        Some(store.get(related_set, &id).cloned().ok_or_else(|| related_missing(id_column, label, related_set, &id.to_string()))?)
     } else if code_sent {
         let code = text(set, row, code_column);
         if code.is_empty() {
@@ -275,6 +311,8 @@ fn resolve_pair(
         } else {
             Some(find_one(store, related_set, related_code, &code).ok_or_else(|| related_missing(code_column, label, related_set, &code))?)
         }
+    } else if touched.iter().any(|name| name == id_column) {
+        None
     } else {
         let id = guid(set, row, id_column);
         return Ok(store.get(related_set, &id).cloned());
@@ -392,7 +430,7 @@ fn prepare_document(store: &mut Store, set: &str, row: &mut Row, inserting: bool
             put(set, row, &format!("billTo{document}"), Cell::str(&address));
             for prefix in ["sellTo", "shipTo"] {
                 let column = format!("{prefix}{document}");
-                if !touched.iter().any(|name| *name == column) {
+                if !touched.contains(&column) {
                     put(set, row, &column, Cell::str(&address));
                 }
             }
@@ -446,8 +484,14 @@ fn prepare_line(store: &mut Store, set: &str, row: &mut Row, before: Option<&Row
             .unwrap_or(0);
         put(set, row, "sequence", Cell::Int(last + 10000));
     }
-    if inserting && !sent("lineType") && (sent("accountId") && !sent("itemId")) {
-        put(set, row, "lineType", Cell::str("Account"));
+    if inserting && !sent("lineType") {
+        // NOTE: inferred default: a line that names an account is an Account
+        // line, one that names an item or object number is an Item line.
+        if sent("accountId") && !sent("itemId") {
+            put(set, row, "lineType", Cell::str("Account"));
+        } else if sent("itemId") || sent("lineObjectNumber") {
+            put(set, row, "lineType", Cell::str("Item"));
+        }
     }
     let line_type = text(set, row, "lineType");
     match line_type.as_str() {
@@ -477,6 +521,8 @@ fn prepare_line(store: &mut Store, set: &str, row: &mut Row, before: Option<&Row
                 put(set, row, "unitOfMeasureId", Cell::Guid(guid("items", &item, "baseUnitOfMeasureId")));
                 put(set, row, "unitOfMeasureCode", Cell::str(&text("items", &item, "baseUnitOfMeasureCode")));
             } else {
+                // NOTE: BC requires an Item Unit of Measure of this item; API
+                // v2.0 does not expose those, so any known unit is accepted.
                 resolve_pair(store, set, row, touched, ("unitOfMeasureId", "unitOfMeasureCode"), ("unitsOfMeasure", "code"))?;
             }
         }
@@ -542,8 +588,8 @@ fn prepare_payment(store: &mut Store, row: &mut Row, inserting: bool, touched: &
     let mut journal = guid(set, row, "journalId");
     if journal.is_nil() {
         // NOTE: the company-level POST in the published example names no
-        // journal; the sandbox then uses the default payment journal, which
-        // is the inferred behaviour of the page's journal lookup.
+        // journal. The sandbox then uses the default payment journal, an
+        // inferred behaviour of the page's journal lookup.
         journal = store.table("customerPaymentJournals").rows().next().map(|row| row.id).unwrap_or_default();
     }
     let batch = store
@@ -584,9 +630,10 @@ fn prepare_payment(store: &mut Store, row: &mut Row, inserting: bool, touched: &
 
 /// Follow-up writes once a row is stored: document totals and mirrored rows.
 fn after_save(store: &mut Store, set: &str, row: &Row) -> Result<(), BcError> {
-    if let Some((header, _)) = DOCUMENT_LINES.iter().find(|(_, lines)| *lines == set) {
-        recompute_totals(store, header, guid(set, row, "documentId"));
-    }
+    if let Some((header, _)) = DOCUMENT_LINES.iter().find(|(_, lines)| *lines == set)
+        && !store.defer_totals {
+            recompute_totals(store, header, guid(set, row, "documentId"));
+        }
     if set == "customerPaymentJournals" {
         // A payment journal is a Gen. Journal Batch, reachable through
         // `journals` with the same id, which is how it is posted.
@@ -611,8 +658,8 @@ fn apply_totals(store: &Store, header_set: &str, header: &mut Row) {
     put(header_set, header, "totalAmountIncludingTax", Cell::Dec(total));
 }
 
-/// Recomputes a document header's totals after a line change; this also
-/// moves the header's `lastModifiedDateTime` and ETag, as a line change
+/// Recomputes a document header's totals after a line change. This also
+/// moves the header's `lastModifiedDateTime` and ETag, because a line change
 /// notifies the header in BC.
 pub fn recompute_totals(store: &mut Store, header_set: &str, header_id: Uuid) {
     let Some(mut header) = store.get(header_set, &header_id).cloned() else { return };
@@ -651,11 +698,10 @@ fn copy_shared(from_set: &str, from: &Row, to_set: &str, to: &mut Row, skip: &[&
         if skip.contains(&property.name.as_str()) {
             continue;
         }
-        if let Some(source_column) = source.column(&property.name) {
-            if source.properties[source_column].edm == property.edm {
+        if let Some(source_column) = source.column(&property.name)
+            && source.properties[source_column].edm == property.edm {
                 to.set(target, column, from.value(source, source_column));
             }
-        }
     }
 }
 

@@ -10,6 +10,7 @@ mod cell;
 mod error;
 mod http;
 mod logic;
+mod metadata;
 mod odata;
 mod schema;
 mod seed;
@@ -34,7 +35,7 @@ pub use http::{ApiRequest, Reply, ReplyBody};
 
 use crate::faults::{self, Faults};
 
-/// What a BC client needs.
+/// Connection details a BC client needs.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct ConnectionInfo {
     /// The `/api/v2.0` root of the environment.
@@ -56,8 +57,10 @@ pub struct Options {
     pub rate_limits: bool,
     /// Delay between a change and its webhook notification.
     pub notification_delay: Duration,
-    /// Seed of the generated customers and items.
+    /// Seed of the generated customers, items and orders.
     pub random_seed: u64,
+    /// How many customers, items and orders to generate.
+    pub seed: crate::BusinessCentralSeed,
 }
 
 /// Maximum operations in one `$batch`, as in BC online.
@@ -67,7 +70,9 @@ pub const ENVIRONMENT: &str = "sandbox";
 
 struct Shared {
     context: http::Context,
-    store: Mutex<store::Store>,
+    /// An async lock, so requests that wait for the store still count as in
+    /// flight for the concurrency limit without blocking a runtime thread.
+    store: tokio::sync::Mutex<store::Store>,
     auth: auth::Auth,
     webhooks: Arc<webhooks::Webhooks>,
     rate_limits: bool,
@@ -75,8 +80,8 @@ struct Shared {
 }
 
 impl Shared {
-    fn lock_store(&self) -> std::sync::MutexGuard<'_, store::Store> {
-        self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    async fn lock_store(&self) -> tokio::sync::MutexGuard<'_, store::Store> {
+        self.store.lock().await
     }
 
     /// Hands the changes of the last request to the webhook sender.
@@ -149,19 +154,19 @@ impl Server {
     }
 
     /// Reads one entity as the API renders it (without `@odata.context`).
-    pub fn entity(&self, set: &str, id: Uuid) -> Option<Value> {
-        let store = self.shared.lock_store();
+    pub async fn entity(&self, set: &str, id: Uuid) -> Option<Value> {
+        let store = self.shared.lock_store().await;
         let entity_set = schema::schema().set(set)?;
         let row = store.get(set, &id)?;
         http::render(&store, entity_set, row, None, &[]).ok().map(Value::Object)
     }
 
     /// Number of entities in a set.
-    pub fn count(&self, set: &str) -> usize {
+    pub async fn count(&self, set: &str) -> usize {
         if schema::schema().set(set).is_none() {
             return 0;
         }
-        self.shared.lock_store().table(set).len()
+        self.shared.lock_store().await.table(set).len()
     }
 }
 
@@ -193,7 +198,7 @@ pub async fn start(listener: tokio::net::TcpListener, options: Options) -> anyho
         "systemVersion": "25.0.23364.24726", "timestamp": 1, "name": seed::COMPANY_NAME,
         "displayName": seed::COMPANY_NAME, "businessProfileId": ""
     }));
-    seed::seed(&mut store, options.random_seed);
+    seed::seed(&mut store, options.random_seed, &options.seed);
 
     let webhooks = Arc::new(webhooks::Webhooks::new(options.notification_delay, company_id, base_url.clone()));
     // The published subscription example is served as a record; its URL is
@@ -213,7 +218,7 @@ pub async fn start(listener: tokio::net::TcpListener, options: Options) -> anyho
 
     let shared = Arc::new(Shared {
         context: http::Context { base_url, company_id, company_name: seed::COMPANY_NAME.to_owned() },
-        store: Mutex::new(store),
+        store: tokio::sync::Mutex::new(store),
         auth: auth::Auth::new(tenant_id.clone(), info.client_id.clone(), info.client_secret.clone()),
         webhooks,
         rate_limits: options.rate_limits,
@@ -338,9 +343,14 @@ async fn run(shared: &Arc<Shared>, request: ApiRequest) -> Reply {
             .map(|key| key.trim_matches('\'').to_owned());
         return shared.webhooks.handle(&request, key).await;
     }
-    let mut store = shared.lock_store();
+    let mut store = shared.lock_store().await;
     let reply = http::handle(&shared.context, &mut store, &request);
     shared.publish_changes(&mut store);
+    drop(store);
+    if (reply.status.is_client_error() || reply.status.is_server_error())
+        && let ReplyBody::Json(body) = &reply.body {
+            tracing::debug!(method = %request.method, path = %request.path, status = reply.status.as_u16(), code = %body["error"]["code"], "Business Central sandbox returned an error");
+        }
     reply
 }
 
@@ -366,8 +376,8 @@ async fn batch(shared: &Arc<Shared>, request: &ApiRequest) -> Reply {
         .into();
     }
     let snapshot = request.header("isolation").is_some_and(|value| value.eq_ignore_ascii_case("snapshot"));
-    let mut store = shared.lock_store();
-    let mark = if snapshot { Some(store.begin()) } else { None };
+    let mut store = shared.lock_store().await;
+    let savepoint = snapshot.then(|| store.savepoint());
     let mut responses = Vec::new();
     let mut failed = false;
     for operation in operations {
@@ -407,9 +417,9 @@ async fn batch(shared: &Arc<Shared>, request: &ApiRequest) -> Reply {
         }
         responses.push(item);
     }
-    match mark {
-        Some(mark) if failed => store.rollback(mark),
-        Some(_) => store.commit(),
+    match savepoint {
+        Some(savepoint) if failed => store.rollback_to(savepoint),
+        Some(savepoint) => store.release(savepoint),
         None => {}
     }
     shared.publish_changes(&mut store);

@@ -6,7 +6,7 @@
 //!
 //! BC rejects `or` across different fields ("The 'OR' operator is not
 //! supported on distinct fields"), so an `or` subtree here always names one
-//! property; that is also what lets `number eq 'a' or number eq 'b'` chains
+//! property. That is also why `number eq 'a' or number eq 'b'` chains can
 //! run as hash-index lookups.
 
 use std::cmp::Ordering;

@@ -136,7 +136,7 @@ struct RawMember {
 
 const ENTITIES_JSON: &str = include_str!("entities.json");
 
-/// The schema, parsed once per process.
+/// Returns the schema, parsed once per process.
 pub fn schema() -> &'static Schema {
     static SCHEMA: OnceLock<Schema> = OnceLock::new();
     SCHEMA.get_or_init(|| parse(ENTITIES_JSON).expect("the embedded entities.json is valid"))

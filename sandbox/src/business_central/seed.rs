@@ -2,12 +2,14 @@
 //! (units of measure, item categories, currencies, salespeople with emails,
 //! a customer payment journal and its `journals` batch, a freight G/L
 //! account), every record of the published examples with its published id,
-//! and generated customers and items.
+//! and generated customers, items and sales orders.
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use uuid::Uuid;
+
+use crate::BusinessCentralSeed;
 
 use super::cell::from_json;
 use super::schema::schema;
@@ -29,6 +31,8 @@ pub const GL_ACCOUNTS: &[(&str, &str, &str)] = &[
 
 /// The default customer payment journal (from the published example).
 pub const PAYMENT_JOURNAL_ID: &str = "dc1b6a90-44e3-ea11-bb43-000d3a2feca1";
+
+const CUSTOMER_10400: &str = "b3c0a1d2-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
 
 const UNITS: &[(&str, &str, &str)] = &[
     ("PCS", "Piece", "EA"),
@@ -73,10 +77,10 @@ fn uom_id(code: &str) -> Uuid {
     { let mut bytes = [0u8; 16]; for (index, byte) in code.bytes().enumerate() { bytes[index] = byte; } bytes[15] = 0x55; uuid::Builder::from_random_bytes(bytes).into_uuid() }
 }
 
-pub fn seed(store: &mut Store, random_seed: u64) {
+pub fn seed(store: &mut Store, random_seed: u64, sizes: &BusinessCentralSeed) {
     seed_reference_lists(store);
     seed_examples(store);
-    seed_generated(store, random_seed);
+    seed_generated(store, random_seed, sizes);
     // Seeding is not a change a subscriber hears about.
     store.changes.clear();
 }
@@ -144,7 +148,14 @@ fn seed_examples(store: &mut Store) {
         "salespersonCode": "JO", "paymentTermsId": "0e8b5305-593f-ee11-be74-6045bdc8c285",
         "shipmentMethodId": "774c550b-593f-ee11-be74-6045bdc8c285"
     }));
-    seed_row(store, "customers", Uuid::new_v4(), json!({"number": "10400", "displayName": "Blanemark Hifi Shop", "country": "US"}));
+    seed_row(store, "customers", id(CUSTOMER_10400), json!({"number": "10400", "displayName": "Blanemark Hifi Shop", "country": "US", "balanceDue": 1500}));
+    // The posted invoice that the published payment example applies to.
+    seed_row(store, "salesInvoices", id("a1e4f0c2-1b7d-4c1e-9a52-3f0d6e8b7c10"), json!({
+        "number": "100000", "invoiceDate": "2015-12-01", "postingDate": "2015-12-01", "dueDate": "2015-12-31",
+        "customerId": CUSTOMER_10400, "customerNumber": "10400", "customerName": "Blanemark Hifi Shop", "billToName": "Blanemark Hifi Shop",
+        "billToCustomerId": CUSTOMER_10400, "billToCustomerNumber": "10400", "currencyCode": "USD",
+        "totalAmountExcludingTax": 1500, "totalAmountIncludingTax": 1500, "remainingAmount": 1500, "status": "Open"
+    }));
     let item_common = json!({
         "type": "Inventory", "itemCategoryId": "e21a6a90-44e3-ea11-bb43-000d3a2feca1", "itemCategoryCode": "TABLE",
         "taxGroupId": "9f196a90-44e3-ea11-bb43-000d3a2feca1", "taxGroupCode": "FURNITURE",
@@ -197,7 +208,8 @@ fn seed_examples(store: &mut Store) {
     }));
     seed_row(store, "customerPayments", id("17cce948-c6a5-4861-8ff5-30428ed83207"), json!({
         "journalId": PAYMENT_JOURNAL_ID, "journalDisplayName": "GENERAL", "lineNumber": 10000, "customerNumber": "10400",
-        "postingDate": "2015-12-31", "documentNumber": "1234", "amount": 1500, "appliesToInvoiceNumber": "100000"
+        "customerId": CUSTOMER_10400, "postingDate": "2015-12-31", "documentNumber": "1234", "amount": 1500,
+        "appliesToInvoiceNumber": "100000", "appliesToInvoiceId": "a1e4f0c2-1b7d-4c1e-9a52-3f0d6e8b7c10"
     }));
 }
 
@@ -216,29 +228,89 @@ const FORMATS: &[(&str, &str, &str)] = &[
 const TOWNS: &[(&str, &str, &str)] = &[("Denver", "CO", "80202"), ("Portland", "OR", "97201"), ("Seattle", "WA", "98101"), ("Oakland", "CA", "94607")];
 const SHOPS: &[&str] = &["Green Leaf Dispensary", "Green Leaf Dispensary LLC", "Høstgården Wellness", "Mile High Cannabis Co.", "Cascadia Collective", "Über Greens"];
 
-fn seed_generated(store: &mut Store, random_seed: u64) {
+/// Generates customers, then items, then orders from one generator, so the
+/// customers and items of a seed stay the same whatever the order count.
+fn seed_generated(store: &mut Store, random_seed: u64, sizes: &BusinessCentralSeed) {
     let mut random = StdRng::seed_from_u64(random_seed);
-    for index in 0..12 {
+    let mut open_customers = Vec::new();
+    for index in 0..sizes.customers {
         let (city, state, postal) = TOWNS[index % TOWNS.len()];
         let name = format!("{} #{}", SHOPS[index % SHOPS.len()], index + 1);
         let email = format!("buyer{}@shop{}.example", index + 1, index + 1);
-        seed_row(store, "customers", uuid_from(&mut random), json!({
+        // One customer in 50 is blocked, starting with the twelfth.
+        let blocked = index % 50 == 11;
+        let id = uuid_from(&mut random);
+        seed_row(store, "customers", id, json!({
             "number": format!("C{:05}", 10001 + index), "displayName": name, "type": "Company",
             "addressLine1": format!("{} Main Street", 100 + index), "city": city, "state": state, "country": "US",
             "postalCode": postal, "email": email, "currencyCode": "USD", "salespersonCode": "PS",
-            "blocked": if index == 11 { "All" } else { "_x0020_" }
+            "blocked": if blocked { "All" } else { "_x0020_" }
         }));
+        if !blocked {
+            open_customers.push(id);
+        }
     }
-    for index in 0..24 {
+    let mut items = Vec::with_capacity(sizes.items);
+    for index in 0..sizes.items {
         let strain = STRAINS[index % STRAINS.len()];
         let (format, category, unit) = FORMATS[index % FORMATS.len()];
         let price = Decimal4::new(random.random_range(500..9000));
-        seed_row(store, "items", uuid_from(&mut random), json!({
+        let id = uuid_from(&mut random);
+        // Item numbers stay within BC's 20-character limit, because the longest is `LL-100999`.
+        seed_row(store, "items", id, json!({
             "number": format!("LL-{:04}", 1000 + index), "displayName": format!("{strain} {format}"),
             "type": "Inventory", "itemCategoryCode": category, "itemCategoryId": category_id(store, category),
             "gtin": format!("00850{:09}", 100000 + index), "unitPrice": price.json(), "unitCost": Decimal4::new(price.cents / 2).json(),
             "baseUnitOfMeasureCode": unit, "baseUnitOfMeasureId": uom_id(unit).to_string(), "inventory": random.random_range(0..500)
         }));
+        items.push(id);
+    }
+    if sizes.orders > 0 {
+        seed_orders(store, &mut random, sizes.orders, &open_customers, &items);
+    }
+}
+
+/// Every `POSTED_ORDER_INTERVAL`th generated order is shipped and invoiced.
+const POSTED_ORDER_INTERVAL: usize = 5;
+
+/// Creates `count` sales orders through the same insert logic as a client's
+/// deep insert, so totals, line amounts and addresses are the server's own.
+/// Orders name only unblocked generated customers and generated items, and
+/// fall back to the published example customer and items when there are none.
+fn seed_orders(store: &mut Store, random: &mut StdRng, count: usize, customers: &[Uuid], items: &[Uuid]) {
+    let example_customers = [id("f2a5738a-44e3-ea11-bb43-000d3a2feca1")];
+    let example_items = [id("fca5738a-44e3-ea11-bb43-000d3a2feca1"), id("0ea6738a-44e3-ea11-bb43-000d3a2feca1")];
+    let customers = if customers.is_empty() { &example_customers[..] } else { customers };
+    let items = if items.is_empty() { &example_items[..] } else { items };
+    let first_order_date = jiff::civil::date(2025, 1, 1);
+
+    for index in 0..count {
+        let customer = customers[random.random_range(0..customers.len())];
+        let line_count = random.random_range(1..=30);
+        let lines: Vec<Value> = (0..line_count)
+            .map(|_| {
+                let item = items[random.random_range(0..items.len())];
+                json!({"id": uuid_from(random).to_string(), "lineType": "Item", "itemId": item.to_string(), "quantity": random.random_range(1..=24)})
+            })
+            .collect();
+        let order_date = first_order_date
+            .checked_add(jiff::Span::new().days(random.random_range(0..365)))
+            .expect("a date in 2025");
+        let order_id = uuid_from(random);
+        let body = json!({
+            "id": order_id.to_string(), "customerId": customer.to_string(), "externalDocumentNumber": format!("PO-{}", 50001 + index),
+            "orderDate": order_date.to_string(), "postingDate": order_date.to_string(), "salesOrderLines": lines
+        });
+        // A failure here is a bug in the generator or the insert logic, not
+        // bad input, so it stops the sandbox with the reason.
+        if let Err(error) = super::logic::insert(store, "salesOrders", &body, None) {
+            panic!("generated sales order {index} was rejected: {error:?}");
+        }
+        if index % POSTED_ORDER_INTERVAL == POSTED_ORDER_INTERVAL - 1
+            && let Err(error) = super::logic::ship_and_invoice(store, order_id)
+        {
+            panic!("generated sales order {index} could not be shipped and invoiced: {error:?}");
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 //! notifications sent after a coalescing delay (about 30 s in BC, set by
 //! `Options::notification_delay` here). More than 1,000 changes of one
 //! subscription in a window become one `collection` notification. A
-//! subscriber answering 4xx other than 408 or 429 loses its subscription.
+//! subscriber that returns 4xx other than 408 or 429 loses its subscription.
 //!
 //! Only loopback notification URLs are accepted, so the sandbox never sends
 //! traffic to another host.
@@ -185,7 +185,7 @@ impl Webhooks {
                 let set = self.check_resource(&resource)?;
                 if !is_loopback_url(&notification_url) {
                     return Err(BcError::bad_request(format!(
-                        "The notificationUrl '{notification_url}' is refused: the sandbox sends notifications only to loopback addresses."
+                        "The notificationUrl '{notification_url}' is rejected: the sandbox sends notifications only to loopback addresses."
                     )));
                 }
                 if lock(&self.subscriptions).len() >= MAX_SUBSCRIPTIONS {
@@ -290,7 +290,7 @@ impl Webhooks {
         let status = response.status();
         let body = response.text().await.unwrap_or_default();
         if status != reqwest::StatusCode::OK || body.trim() != token {
-            return Err(failed(format!("the notificationUrl answered {status} without the validation token.")));
+            return Err(failed(format!("the notificationUrl returned {status} without the validation token.")));
         }
         Ok(())
     }
@@ -407,7 +407,7 @@ impl Webhooks {
                     if status == 408 || status == 429 || status >= 500 {
                         tracing::warn!(url, status, attempt, "webhook notification failed; retrying");
                     } else {
-                        tracing::warn!(url, status, "webhook notification refused; deleting the subscriptions of this URL");
+                        tracing::warn!(url, status, "webhook notification rejected; deleting the subscriptions of this URL");
                         lock(&self.subscriptions).retain(|sub| sub.notification_url != url);
                         return;
                     }

@@ -147,8 +147,14 @@ impl Query {
     }
 }
 
-/// `limit`/`offset`. Invalid or negative values fall back to the defaults, as
-/// DRF's `LimitOffsetPagination` does.
+/// `limit`/`offset`. The reference (notes section 2, "Pagination") types
+/// both as integers and calls the paging Django REST framework
+/// LimitOffsetPagination style, but documents no response to a bad value.
+/// The sandbox behaves as that class does rather than return a 400: a `limit`
+/// that is not a positive integer (`0`, `-1`, `abc`) gives the default page
+/// size, a larger one is cut to the maximum, and an `offset` that is not a
+/// non-negative integer (`-5`, `abc`) reads as 0. An offset past the end
+/// returns an empty page.
 #[derive(Debug, Clone, Copy)]
 struct Paging {
     limit: usize,
@@ -157,10 +163,22 @@ struct Paging {
 
 impl Paging {
     fn from(query: &Query) -> Self {
-        let limit = query.get("limit").and_then(|value| value.parse::<usize>().ok()).filter(|&limit| limit > 0);
-        let offset = query.get("offset").and_then(|value| value.parse::<usize>().ok()).unwrap_or(0);
+        let limit = query.get("limit").and_then(parse_count).filter(|&limit| limit > 0);
+        let offset = query.get("offset").and_then(parse_count).unwrap_or(0);
         Self { limit: limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT), offset }
     }
+}
+
+/// Parses a non-negative integer as Python's `int()` does for DRF, with
+/// surrounding spaces and a leading `+` allowed. A value too large for
+/// `usize` saturates, because it can only mean "past the end".
+fn parse_count(text: &str) -> Option<usize> {
+    let digits = text.trim();
+    let digits = digits.strip_prefix('+').unwrap_or(digits);
+    if digits.is_empty() || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    Some(digits.parse::<usize>().unwrap_or(usize::MAX))
 }
 
 /// Counts every match and keeps only the requested window, so a page costs
@@ -200,7 +218,8 @@ fn envelope(state: &AppState, path: &str, query: &Query, paging: Paging, count: 
         }
         format!("{}{}?{}", state.origin, path, serializer.finish())
     };
-    let next = (paging.offset + paging.limit < count).then(|| link(Some(paging.offset + paging.limit)));
+    let next_offset = paging.offset.saturating_add(paging.limit);
+    let next = (next_offset < count).then(|| link(Some(next_offset)));
     // DRF drops `offset` from the previous link when it would be 0.
     let previous = (paging.offset > 0).then(|| {
         let back = paging.offset.saturating_sub(paging.limit);

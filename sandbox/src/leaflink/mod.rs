@@ -76,6 +76,7 @@ pub struct Counts {
 /// Seeds the store and serves LeafLink on `listener` until the server is
 /// shut down or dropped.
 pub async fn start(listener: tokio::net::TcpListener, options: Options) -> anyhow::Result<Server> {
+    options.seed.check()?;
     let address: SocketAddr = listener.local_addr()?;
     let seed = options.seed.clone();
     let statuses = options.order_statuses.clone();
