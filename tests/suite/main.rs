@@ -10,6 +10,7 @@ mod ops_store_commands;
 mod plugin_loading;
 mod secrets;
 mod serve;
+mod ops_subscriptions;
 mod flow_harness;
 mod flow_orders_import;
 mod guarantee_faults;

@@ -10,6 +10,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use leafbridge::schedule::{Cadence, FlowRunner, RunFuture, RunOutcome, Scheduler, SchedulerLimits, Trigger, TriggerResult};
+use leafbridge::serve::subscriptions::Subscriptions;
 use leafbridge::serve::{AppState, Metrics};
 use leafbridge::store::Store;
 use leafbridge::store::secrets::{SecretKey, SecretName, Secret};
@@ -122,6 +123,7 @@ impl Server {
             scheduler,
             metrics,
             admin_token: Arc::new(Secret::new(ADMIN_TOKEN.to_owned())),
+            subscriptions: Arc::new(Subscriptions::disabled()),
         };
 
         let listener = leafbridge::serve::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
@@ -235,10 +237,11 @@ async fn business_central_handshake_and_client_state() {
     let client = reqwest::Client::new();
     let url = format!("{}/webhooks/business-central/acme", server.base);
 
-    let handshake = client.post(format!("{url}?validationToken=abc%20123-token")).send().await.unwrap();
-    assert_eq!(handshake.status(), 200);
-    assert!(handshake.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
-    assert_eq!(handshake.text().await.unwrap(), "abc 123-token");
+    // serve has no subscription request in flight, so a handshake is
+    // someone else trying to subscribe this endpoint.
+    let unsolicited = client.post(format!("{url}?validationToken=abc%20123-token")).send().await.unwrap();
+    assert_eq!(unsolicited.status(), 401);
+    assert!(!unsolicited.text().await.unwrap().contains("abc 123-token"), "the token must not be echoed");
 
     let client_state = server.state.secrets.client_state("acme").unwrap();
     let notification = |state: &str| {
@@ -261,6 +264,21 @@ async fn business_central_handshake_and_client_state() {
     assert_eq!(genuine.status(), 202);
     wait_for_runs(&server.recorder, 1).await;
     assert_eq!(server.recorder.runs(), vec![("acme".to_owned(), "orders-push".to_owned(), Trigger::Webhook)]);
+
+    // A collection notification names no record; it triggers the flows of
+    // its entity set, which re-query since their cursor.
+    let collection = serde_json::json!({ "value": [{
+        "subscriptionId": "0123456789abcdef0123456789abcdef",
+        "clientState": client_state.expose(),
+        "expirationDateTime": "2025-01-04T00:00:00Z",
+        "resource": "/api/v2.0/companies(c)/salesInvoices?$filter=lastModifiedDateTime%20gt%202025-01-01T00:00:00Z",
+        "changeType": "collection",
+        "lastModifiedDateTime": "2025-01-01T00:00:00Z"
+    }]});
+    let response = client.post(&url).json(&collection).send().await.unwrap();
+    assert_eq!(response.status(), 202);
+    wait_for_runs(&server.recorder, 2).await;
+    assert_eq!(server.recorder.runs()[1], ("acme".to_owned(), "payments-push".to_owned(), Trigger::Webhook));
     server.stop().await;
 }
 
@@ -286,6 +304,17 @@ async fn admin_api_requires_bearer_token() {
         .await
         .unwrap();
     assert_eq!(excluded.status(), 400, "products-import must not run under a business-central product master");
+
+    // `link` is accepted here as it is by `leafbridge run` and `schedule set`.
+    let link = client
+        .post(format!("{}/api/v1/tenants/acme/flows/link/run", server.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(link.status(), 202);
+    wait_for_runs(&server.recorder, 2).await;
+    assert_eq!(server.recorder.runs()[1], ("acme".to_owned(), "link".to_owned(), Trigger::OnDemand));
 
     let tenants: serde_json::Value =
         client.get(format!("{}/api/v1/tenants", server.base)).bearer_auth(ADMIN_TOKEN).send().await.unwrap().json().await.unwrap();

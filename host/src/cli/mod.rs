@@ -60,7 +60,7 @@ pub enum Command {
     Schedule(schedule::ScheduleCommand),
     /// Run the scheduler, webhook receivers, admin API and metrics.
     ///
-    /// Example: LEAFBRIDGE_ADMIN_TOKEN=... leafbridge serve --listen 127.0.0.1:8080
+    /// Example: LEAFBRIDGE_ADMIN_TOKEN=... leafbridge serve --listen 127.0.0.1:8080 --public-url https://leafbridge.example.com
     Serve(serve::ServeArgs),
     /// Show each tenant's dead letters, conflicts, open link proposals and
     /// the last run of each flow.

@@ -53,7 +53,8 @@ pub async fn run(home: &Home, args: RunArgs) -> anyhow::Result<()> {
     let secrets = load_secrets(home, &store, &settings)?;
     let runtime = open_runtime(home)?;
     let plugin_dir = args.plugin_dir.unwrap_or_else(default_plugin_dir);
-    let runner = TenantRunner::open(&runtime, &plugin_dir, settings, secrets)?;
+    let overrides_dir = super::plugin::installed_plugin_dir(home);
+    let runner = TenantRunner::open_with_overrides(&runtime, &plugin_dir, Some(&overrides_dir), settings, secrets)?;
 
     let watch = crate::serve::notify::RunWatch::start(&store, &args.tenant, args.flow.name());
     let report = runner.run(&store, args.flow).await?;

@@ -30,8 +30,20 @@ pub struct TenantRunner {
 impl TenantRunner {
     /// Builds the tenant's context and loads its plugins from `plugin_dir`.
     pub fn open(runtime: &Arc<Runtime>, plugin_dir: &Path, settings: TenantSettings, secrets: TenantSecrets) -> Result<Self, OpenError> {
+        Self::open_with_overrides(runtime, plugin_dir, None, settings, secrets)
+    }
+
+    /// Opens the tenant, taking its override plugin from `overrides_dir`
+    /// first (see `TenantPlugins::load_with_overrides`).
+    pub fn open_with_overrides(
+        runtime: &Arc<Runtime>,
+        plugin_dir: &Path,
+        overrides_dir: Option<&Path>,
+        settings: TenantSettings,
+        secrets: TenantSecrets,
+    ) -> Result<Self, OpenError> {
         let context = TenantContext::new(&settings, secrets)?;
-        let plugins = TenantPlugins::load(runtime, plugin_dir, &context)
+        let plugins = TenantPlugins::load_with_overrides(runtime, plugin_dir, overrides_dir, &context)
             .map_err(|source| OpenError::Load { tenant: settings.name.clone(), source })?;
         Ok(Self { settings, context, plugins })
     }
@@ -76,13 +88,21 @@ impl TenantRunner {
 pub struct FlowEngine {
     runtime: Arc<Runtime>,
     plugin_dir: std::path::PathBuf,
+    /// Where `leafbridge plugin add` installs override plugins.
+    overrides_dir: Option<std::path::PathBuf>,
     store: Store,
     secrets: crate::store::secrets::Secrets,
 }
 
 impl FlowEngine {
     pub fn new(runtime: Arc<Runtime>, plugin_dir: std::path::PathBuf, store: Store, secrets: crate::store::secrets::Secrets) -> Self {
-        Self { runtime, plugin_dir, store, secrets }
+        Self { runtime, plugin_dir, overrides_dir: None, store, secrets }
+    }
+
+    /// Takes each tenant's override plugin from `dir` first.
+    pub fn with_overrides_dir(mut self, dir: std::path::PathBuf) -> Self {
+        self.overrides_dir = Some(dir);
+        self
     }
 
     /// Opens `tenant` and runs `flow` once.
@@ -106,7 +126,8 @@ impl FlowEngine {
             leaflink_api_key: secret(SecretName::LeafLinkApiKey)?,
             business_central_client_secret: secret(SecretName::BusinessCentralClientSecret)?,
         };
-        let runner = TenantRunner::open(&self.runtime, &self.plugin_dir, settings, secrets).map_err(|error| error.to_string())?;
+        let runner = TenantRunner::open_with_overrides(&self.runtime, &self.plugin_dir, self.overrides_dir.as_deref(), settings, secrets)
+            .map_err(|error| error.to_string())?;
         runner.run(&self.store, flow).await.map_err(|error| error.to_string())
     }
 }
@@ -116,6 +137,7 @@ impl crate::schedule::FlowRunner for FlowEngine {
         let engine = Self {
             runtime: self.runtime.clone(),
             plugin_dir: self.plugin_dir.clone(),
+            overrides_dir: self.overrides_dir.clone(),
             store: self.store.clone(),
             secrets: self.secrets.clone(),
         };
