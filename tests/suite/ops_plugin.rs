@@ -96,3 +96,95 @@ fn plugin_add_rejects_wrong_components() {
     let list = leafbridge(home.path(), &["plugin", "list", "--json"], "");
     assert_eq!(stdout(&list).trim(), "[]");
 }
+
+/// Runs the CLI off the async runtime, so the in-process sandbox keeps serving.
+async fn cli(home: &std::path::Path, args: Vec<String>, stdin: &str) -> std::process::Output {
+    let home = home.to_owned();
+    let stdin = stdin.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        leafbridge(&home, &args, &stdin)
+    })
+    .await
+    .unwrap()
+}
+
+/// Finds the LeafLink product with `sku` in the sandbox.
+fn leaflink_product(sandbox: &leafbridge_sandbox::Sandbox, sku: &str) -> Option<serde_json::Value> {
+    (1..=10_000u32).filter_map(|id| sandbox.leaflink().product_json(id)).find(|product| product["sku"] == sku)
+}
+
+async fn create_item(sandbox: &leafbridge_sandbox::Sandbox, number: &str) {
+    let company = sandbox.info().business_central.company_id;
+    let body = serde_json::json!({
+        "number": number, "displayName": format!("Plugin check {number}"), "type": "Inventory",
+        "baseUnitOfMeasureCode": "PCS", "unitPrice": 5,
+    });
+    let reply = sandbox.business_central().request(axum::http::Method::POST, &format!("companies({company})/items"), Some(body)).await;
+    assert!(reply.status.is_success(), "creating item {number} returned {}", reply.status);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn added_plugin_used_by_run() {
+    let sandbox = leafbridge_sandbox::Sandbox::start(crate::flow_harness::sandbox_config(leafbridge_sandbox::SeedConfig {
+        customers: 1,
+        products: 1,
+        orders: 1,
+        random_seed: 45,
+    }))
+    .await
+    .unwrap();
+    let info = sandbox.info();
+    let home = tempfile::tempdir().unwrap();
+    let add: Vec<String> = [
+        "tenant", "add", "acme", "--go-live", "2024-01-01T00:00:00Z", "--time-zone", "America/Denver", "--product-master",
+        "business-central", "--freight-account", "40100", "--leaflink-company-id", "1",
+    ]
+    .iter()
+    .map(|arg| (*arg).to_owned())
+    .chain([
+        "--leaflink-url".to_owned(),
+        info.leaflink.base_url.clone(),
+        "--bc-url".to_owned(),
+        info.business_central.base_url.clone(),
+        "--bc-token-url".to_owned(),
+        info.business_central.token_url.clone(),
+        "--bc-tenant-id".to_owned(),
+        info.business_central.tenant_id.clone(),
+        "--bc-environment".to_owned(),
+        info.business_central.environment.clone(),
+        "--bc-company-id".to_owned(),
+        info.business_central.company_id.clone(),
+        "--bc-client-id".to_owned(),
+        info.business_central.client_id.clone(),
+    ])
+    .collect();
+    let added = cli(home.path(), add, "").await;
+    assert!(added.status.success(), "{}", stderr(&added));
+    let credentials = format!(
+        "leaflink.api_key={}\nbusiness_central.client_secret={}\n",
+        info.leaflink.api_key, info.business_central.client_secret
+    );
+    let stored = cli(home.path(), vec!["tenant".into(), "credentials".into(), "acme".into()], &credentials).await;
+    assert!(stored.status.success(), "{}", stderr(&stored));
+    let export = || vec!["run".to_owned(), "acme".to_owned(), "products-export".to_owned()];
+
+    // Without the plugin, the core mapping sets no minimum order.
+    create_item(&sandbox, "PLUGIN-A").await;
+    let before = cli(home.path(), export(), "").await;
+    assert!(before.status.success(), "{}", stderr(&before));
+    let plain = leaflink_product(&sandbox, "PLUGIN-A").expect("products-export created PLUGIN-A");
+    assert!(plain["minimum_order"].is_null(), "the core mapping set minimum_order: {plain}");
+
+    let component = plugin_path("cascade-cultivation-overrides");
+    let installed = cli(home.path(), vec!["plugin".into(), "add".into(), "acme".into(), component.to_str().unwrap().to_owned()], "").await;
+    assert!(installed.status.success(), "{}", stderr(&installed));
+
+    // With the plugin that `plugin add` installed, the next run sets it.
+    create_item(&sandbox, "PLUGIN-B").await;
+    let after = cli(home.path(), export(), "").await;
+    assert!(after.status.success(), "{}", stderr(&after));
+    let overridden = leaflink_product(&sandbox, "PLUGIN-B").expect("products-export created PLUGIN-B");
+    assert!(!overridden["minimum_order"].is_null(), "the installed plugin did not run: {overridden}");
+    assert!(!overridden["retail_price"].is_null(), "the installed plugin did not set retail_price: {overridden}");
+}
