@@ -1,6 +1,7 @@
 //! The `leafbridge` command line: nouns then verbs, one file per command.
 
 mod bench;
+mod bench_tenants;
 pub mod conflicts;
 pub mod dead_letters;
 pub mod demo;
