@@ -111,7 +111,8 @@ async fn cli(home: &std::path::Path, args: Vec<String>, stdin: &str) -> std::pro
 
 /// Finds the LeafLink product with `sku` in the sandbox.
 fn leaflink_product(sandbox: &leafbridge_sandbox::Sandbox, sku: &str) -> Option<serde_json::Value> {
-    (1..=10_000u32).filter_map(|id| sandbox.leaflink().product_json(id)).find(|product| product["sku"] == sku)
+    let leaflink = sandbox.leaflink();
+    leaflink.available_product_ids().into_iter().filter_map(|id| leaflink.product_json(id)).find(|product| product["sku"] == sku)
 }
 
 async fn create_item(sandbox: &leafbridge_sandbox::Sandbox, number: &str) {
@@ -136,30 +137,32 @@ async fn added_plugin_used_by_run() {
     .unwrap();
     let info = sandbox.info();
     let home = tempfile::tempdir().unwrap();
-    let add: Vec<String> = [
-        "tenant", "add", "acme", "--go-live", "2024-01-01T00:00:00Z", "--time-zone", "America/Denver", "--product-master",
-        "business-central", "--freight-account", "40100", "--leaflink-company-id", "1",
-    ]
-    .iter()
-    .map(|arg| (*arg).to_owned())
-    .chain([
-        "--leaflink-url".to_owned(),
-        info.leaflink.base_url.clone(),
-        "--bc-url".to_owned(),
-        info.business_central.base_url.clone(),
-        "--bc-token-url".to_owned(),
-        info.business_central.token_url.clone(),
-        "--bc-tenant-id".to_owned(),
-        info.business_central.tenant_id.clone(),
-        "--bc-environment".to_owned(),
-        info.business_central.environment.clone(),
-        "--bc-company-id".to_owned(),
-        info.business_central.company_id.clone(),
-        "--bc-client-id".to_owned(),
-        info.business_central.client_id.clone(),
-    ])
-    .collect();
-    let added = cli(home.path(), add, "").await;
+    // Compiled components from the suite's cache, so the CLI does not
+    // compile the core plugins again; a mismatched entry only costs time.
+    let cache = home.path().join("cache").join("components");
+    std::fs::create_dir_all(&cache).unwrap();
+    if let Ok(entries) = std::fs::read_dir(leafbridge_tests::test_cache_dir()) {
+        for entry in entries.flatten() {
+            let _ = std::fs::copy(entry.path(), cache.join(entry.file_name()));
+        }
+    }
+
+    let mut settings = crate::flow_harness::settings_for("acme", &sandbox);
+    settings.product_master = leafbridge::tenant::ProductMaster::BusinessCentral;
+    // LeafLink requires these product fields and BC items have no source for
+    // them, so the tenant supplies them. The core maps `minimum_order` from
+    // here; the plugin replaces it with `overrides.minimum_order`.
+    let defaults = [
+        ("brand", "100"), ("category", "1"), ("sub_category", "10"), ("manufacturer", "2002"), ("license", "2619"),
+        ("listing_state", "Available"), ("strain_classification", "hybrid"), ("unit_denomination", "1"),
+        ("minimum_order", "1"), ("maximum_order", "1000"), ("retail_price", "9.00"), ("overrides.minimum_order", "12"),
+    ];
+    for (field, value) in defaults {
+        settings.plugin_settings.insert(field.to_owned(), value.to_owned());
+    }
+    let file = home.path().join("acme.json");
+    std::fs::write(&file, serde_json::to_vec(&settings).unwrap()).unwrap();
+    let added = cli(home.path(), vec!["tenant".into(), "add".into(), "--from-file".into(), file.to_str().unwrap().to_owned()], "").await;
     assert!(added.status.success(), "{}", stderr(&added));
     let credentials = format!(
         "leaflink.api_key={}\nbusiness_central.client_secret={}\n",
@@ -167,24 +170,28 @@ async fn added_plugin_used_by_run() {
     );
     let stored = cli(home.path(), vec!["tenant".into(), "credentials".into(), "acme".into()], &credentials).await;
     assert!(stored.status.success(), "{}", stderr(&stored));
-    let export = || vec!["run".to_owned(), "acme".to_owned(), "products-export".to_owned()];
+    let export = || vec!["run".to_owned(), "acme".to_owned(), "products-export".to_owned(), "--json".to_owned()];
 
-    // Without the plugin, the core mapping sets no minimum order.
+    // Without the plugin, the core mapping's minimum order applies.
     create_item(&sandbox, "PLUGIN-A").await;
     let before = cli(home.path(), export(), "").await;
     assert!(before.status.success(), "{}", stderr(&before));
-    let plain = leaflink_product(&sandbox, "PLUGIN-A").expect("products-export created PLUGIN-A");
-    assert!(plain["minimum_order"].is_null(), "the core mapping set minimum_order: {plain}");
+    let plain = leaflink_product(&sandbox, "PLUGIN-A").unwrap_or_else(|| panic!("PLUGIN-A not exported: {}", stdout(&before)));
+    assert_eq!(decimal_text(&plain["minimum_order"]), "1", "{plain}");
 
     let component = plugin_path("cascade-cultivation-overrides");
     let installed = cli(home.path(), vec!["plugin".into(), "add".into(), "acme".into(), component.to_str().unwrap().to_owned()], "").await;
     assert!(installed.status.success(), "{}", stderr(&installed));
 
-    // With the plugin that `plugin add` installed, the next run sets it.
+    // With the plugin that `plugin add` installed, the next run uses it.
     create_item(&sandbox, "PLUGIN-B").await;
     let after = cli(home.path(), export(), "").await;
     assert!(after.status.success(), "{}", stderr(&after));
-    let overridden = leaflink_product(&sandbox, "PLUGIN-B").expect("products-export created PLUGIN-B");
-    assert!(!overridden["minimum_order"].is_null(), "the installed plugin did not run: {overridden}");
-    assert!(!overridden["retail_price"].is_null(), "the installed plugin did not set retail_price: {overridden}");
+    let overridden = leaflink_product(&sandbox, "PLUGIN-B").unwrap_or_else(|| panic!("PLUGIN-B not exported: {}", stdout(&after)));
+    assert_eq!(decimal_text(&overridden["minimum_order"]), "12", "the installed plugin did not run: {overridden}");
+}
+
+/// A LeafLink decimal as its normalized text, from a JSON number or string.
+fn decimal_text(value: &serde_json::Value) -> String {
+    crate::flow_harness::decimal(value).normalize().to_string()
 }

@@ -17,7 +17,6 @@ use serde::Serialize;
 
 use super::Home;
 use super::bench::{ImportArgs, peak_rss_kib, rss_kib, start_sandbox, tenant_settings};
-use super::run::open_runtime;
 use crate::flows::plugins::overrides_plugin_file;
 use crate::flows::runner::FlowEngine;
 use crate::runtime::{World, default_plugin_dir};
@@ -125,7 +124,13 @@ pub async fn tenants(args: TenantsArgs) -> anyhow::Result<()> {
 async fn measure(args: &TenantsArgs, home: &Home, info: &leafbridge_sandbox::SandboxInfo) -> anyhow::Result<TenantFigures> {
     let store = Store::open(&home.store_dir())?;
     let secrets = store.secrets(&SecretKey::generate())?;
-    let runtime = open_runtime(home)?;
+    // A cache that outlives the temporary home, so a second benchmark run
+    // measures the tenants and not Cranelift compiling the components again.
+    let runtime = crate::runtime::Runtime::new(crate::runtime::RuntimeConfig {
+        cache_dir: std::env::temp_dir().join("leafbridge-bench-component-cache"),
+        bounds: Default::default(),
+        defaults: Default::default(),
+    })?;
     let plugin_dir = args.plugin_dir.clone().unwrap_or_else(default_plugin_dir);
     let plugin = args.plugin.clone().unwrap_or_else(|| plugin_dir.join("cascade-cultivation-overrides.wasm"));
     // The same check `plugin add` makes, once: every installed copy has these bytes.
