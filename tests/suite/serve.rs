@@ -322,6 +322,28 @@ async fn admin_api_requires_bearer_token() {
     let missing = client.get(format!("{}/api/v1/tenants/nobody", server.base)).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
     assert_eq!(missing.status(), 404);
 
+    server.state.store.record_dead_letter("acme", "orders-import", "LeafLink order 7", "unknown SKU X-1").unwrap();
+    for listing in ["runs", "dead-letters", "conflicts"] {
+        let url = format!("{}/api/v1/tenants/acme/{listing}", server.base);
+        assert_eq!(client.get(&url).send().await.unwrap().status(), 401, "{listing} without a token");
+        let response = client.get(&url).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{listing}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert!(body.is_array(), "{listing}: {body}");
+    }
+    let dead_letters: serde_json::Value = client
+        .get(format!("{}/api/v1/tenants/acme/dead-letters", server.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(dead_letters.as_array().unwrap().len(), 1);
+    let unknown = client.get(format!("{}/api/v1/tenants/nobody/runs", server.base)).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+    assert_eq!(unknown.status(), 404);
+
     let health = client.get(format!("{}/healthz", server.base)).send().await.unwrap();
     assert_eq!(health.status(), 200);
     // The recorder records the run at its start, and the counter moves only when it finishes.
@@ -336,6 +358,11 @@ async fn admin_api_requires_bearer_token() {
     }
     assert!(metrics.contains("leafbridge_tenants 1"), "{metrics}");
     assert!(metrics.contains(finished), "{metrics}");
+    // The recording runner reports no records, so every outcome counts 0.
+    for outcome in ["read", "written", "skipped", "failed"] {
+        let line = format!(r#"leafbridge_records_total{{tenant="acme",flow="orders-import",outcome="{outcome}"}} 0"#);
+        assert!(metrics.contains(&line), "no {line} in {metrics}");
+    }
     server.stop().await;
 }
 
@@ -413,4 +440,22 @@ async fn missed_slots_run_once() {
     let entry = schedules.get("acme", "orders-import").unwrap().unwrap();
     assert!(entry.next_due > now, "the next due time must be after the catch-up run");
     assert!(entry.next_due <= now + jiff::SignedDuration::from_secs(15 * 60 + 31));
+}
+
+#[tokio::test]
+async fn schedule_fires_at_due_time() {
+    let home = tempfile::tempdir().unwrap();
+    let store = Store::open(&home.path().join("store")).unwrap();
+    let tenant = settings("acme");
+    store.tenants().unwrap().register(&tenant).unwrap();
+    let schedules = store.schedules().unwrap();
+    let entry = schedules.set(&tenant, "inventory-push", Cadence::every("5m").unwrap(), jiff::Timestamp::now()).unwrap();
+
+    let recorder = Recorder::with_delay(Duration::ZERO);
+    let scheduler = Scheduler::new(runner(&recorder), SchedulerLimits::default(), Arc::new(Metrics::new()));
+    let just_before = entry.next_due - jiff::SignedDuration::from_millis(1);
+    assert_eq!(scheduler.start_due(&store, just_before).unwrap(), 0, "the schedule fired before its due time");
+    assert_eq!(scheduler.start_due(&store, entry.next_due).unwrap(), 1, "the schedule did not fire at its due time");
+    assert_eq!(scheduler.shutdown(Duration::from_secs(5)).await, 0);
+    assert_eq!(recorder.runs(), vec![("acme".to_owned(), "inventory-push".to_owned(), Trigger::Schedule)]);
 }

@@ -23,6 +23,8 @@ struct RunTotals {
 pub struct Metrics {
     runs_in_progress: AtomicI64,
     runs: Mutex<BTreeMap<(String, String), RunTotals>>,
+    /// Records of finished runs by tenant, flow and outcome.
+    records: Mutex<BTreeMap<(String, String, &'static str), u64>>,
     webhooks: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
 }
 
@@ -45,6 +47,15 @@ impl Metrics {
             totals.failed += 1;
         }
         totals.seconds_sum += elapsed.as_secs_f64();
+    }
+
+    /// Adds a finished run's record counts (read, written, skipped, failed).
+    pub fn records(&self, tenant: &str, flow: &str, outcome: &crate::schedule::RunOutcome) {
+        let mut records = self.records.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let counts = [("read", outcome.read), ("written", outcome.written), ("skipped", outcome.skipped), ("failed", outcome.failed)];
+        for (name, count) in counts {
+            *records.entry((tenant.to_owned(), flow.to_owned(), name)).or_default() += count;
+        }
     }
 
     /// Counts one webhook request by source (`leaflink`, `business-central`)
@@ -94,6 +105,15 @@ impl Metrics {
             );
         }
         drop(runs);
+
+        let records = self.records.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _ = writeln!(text, "# HELP leafbridge_records_total Records of finished flow runs, by outcome.");
+        let _ = writeln!(text, "# TYPE leafbridge_records_total counter");
+        for ((tenant, flow, outcome), count) in records.iter() {
+            let (tenant, flow) = (escape(tenant), escape(flow));
+            let _ = writeln!(text, "leafbridge_records_total{{tenant=\"{tenant}\",flow=\"{flow}\",outcome=\"{outcome}\"}} {count}");
+        }
+        drop(records);
 
         let webhooks = self.webhooks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let _ = writeln!(text, "# HELP leafbridge_webhooks_total Webhook requests received, by source and outcome.");
