@@ -1,7 +1,7 @@
 //! `leafbridge bench tenants`: registers many tenants against a sandbox in a
-//! child process, installs an override plugin for some of them, runs one
-//! scheduled `inventory-push` cycle per tenant through the same scheduler and
-//! flow engine that `serve` uses, and prints one JSON line of figures.
+//! child process and installs an override plugin for some of them. It then
+//! runs one scheduled `inventory-push` cycle per tenant through the scheduler
+//! and flow engine that `serve` uses, and prints one JSON line of figures.
 //!
 //! The sandbox runs in its own process, so the resident set measured here is
 //! leafbridge's own: the store, the scheduler and the runs in progress.

@@ -88,7 +88,7 @@ impl TenantRunner {
 pub struct FlowEngine {
     runtime: Arc<Runtime>,
     plugin_dir: std::path::PathBuf,
-    /// Where `leafbridge plugin add` installs override plugins.
+    /// The directory where `leafbridge plugin add` installs override plugins.
     overrides_dir: Option<std::path::PathBuf>,
     store: Store,
     secrets: crate::store::secrets::Secrets,
