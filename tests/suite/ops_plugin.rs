@@ -191,7 +191,7 @@ async fn added_plugin_used_by_run() {
     assert_eq!(decimal_text(&overridden["minimum_order"]), "12", "the installed plugin did not run: {overridden}");
 }
 
-/// A LeafLink decimal as its normalized text, from a JSON number or string.
+/// Formats a LeafLink decimal (a JSON number or string) as normalized text.
 fn decimal_text(value: &serde_json::Value) -> String {
     crate::flow_harness::decimal(value).normalize().to_string()
 }
