@@ -18,7 +18,11 @@ use leafbridge::tenant::{
     BusinessCentralEndpoint, LeafLinkEndpoint, LimitSettings, ProductMaster, TenantSettings, default_customer_match_key,
     default_customer_numbering, default_order_statuses, default_unit_map,
 };
+use leafbridge::flows::Flow;
+use leafbridge_sandbox::{FaultProfile, SandboxConfig, SeedConfig};
 use sha2::Sha256;
+
+use crate::flow_harness::{Harness, sandbox_config};
 use tokio::sync::watch;
 
 const ADMIN_TOKEN: &str = "suite-admin-token-0123456789";
@@ -362,6 +366,43 @@ async fn admin_api_requires_bearer_token() {
     for outcome in ["read", "written", "skipped", "failed"] {
         let line = format!(r#"leafbridge_records_total{{tenant="acme",flow="orders-import",outcome="{outcome}"}} 0"#);
         assert!(metrics.contains(&line), "no {line} in {metrics}");
+    }
+    server.stop().await;
+}
+
+/// Returns the value of the first sample in `metrics` whose name and labels
+/// start with `series`.
+fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics.lines().find(|line| line.starts_with(series)).and_then(|line| line.rsplit(' ').next()?.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_api_requests_and_plugin_calls() {
+    // One response in four is a 429 on both APIs, so a run almost surely sees
+    // one on each. The capability's retries hide them from the flow.
+    let throttling = FaultProfile { rate_429: 0.25, ..FaultProfile::default() };
+    let config = SandboxConfig {
+        leaflink_faults: throttling.clone(),
+        business_central_faults: throttling,
+        ..sandbox_config(SeedConfig { customers: 5, products: 10, orders: 20, random_seed: 7 })
+    };
+    let harness = Harness::start("metrics-families", config).await;
+    let report = harness.run(Flow::OrdersImport).await;
+    assert!(report.counts.read > 0, "{report:#?}");
+
+    let server = Server::start(Recorder::with_delay(Duration::ZERO), SchedulerLimits::default()).await;
+    let metrics = reqwest::get(format!("{}/metrics", server.base)).await.unwrap().text().await.unwrap();
+    for api in ["leaflink", "business_central"] {
+        let requests = format!(r#"leafbridge_api_requests_total{{api="{api}",tenant="metrics-families"}}"#);
+        assert!(sample(&metrics, &requests).is_some_and(|value| value > 0.0), "no non-zero {requests} in {metrics}");
+        let throttled = format!(r#"leafbridge_api_throttled_total{{api="{api}",tenant="metrics-families"}}"#);
+        assert!(sample(&metrics, &throttled).is_some_and(|value| value > 0.0), "no non-zero {throttled} in {metrics}");
+    }
+    for kind in ["leaflink-connector", "business-central-connector", "mapper"] {
+        let count = format!(r#"leafbridge_plugin_call_seconds_count{{kind="{kind}"}}"#);
+        assert!(sample(&metrics, &count).is_some_and(|value| value > 0.0), "no non-zero {count} in {metrics}");
+        let sum = format!(r#"leafbridge_plugin_call_seconds_sum{{kind="{kind}"}}"#);
+        assert!(sample(&metrics, &sum).is_some_and(|value| value > 0.0), "no non-zero {sum} in {metrics}");
     }
     server.stop().await;
 }

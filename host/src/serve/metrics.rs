@@ -121,7 +121,37 @@ impl Metrics {
         for ((source, outcome), count) in webhooks.iter() {
             let _ = writeln!(text, "leafbridge_webhooks_total{{source=\"{source}\",outcome=\"{outcome}\"}} {count}");
         }
+        drop(webhooks);
+
+        render_api_requests(&mut text);
+        render_plugin_calls(&mut text);
         text
+    }
+}
+
+/// Renders the process-wide API request and 429 counts that the http
+/// capability keeps, by API and tenant.
+fn render_api_requests(text: &mut String) {
+    let totals = crate::capabilities::http::api_totals_snapshot();
+    let _ = writeln!(text, "# HELP leafbridge_api_requests_total HTTP requests sent to an API, retries included.");
+    let _ = writeln!(text, "# TYPE leafbridge_api_requests_total counter");
+    for (tenant, api, requests, _) in &totals {
+        let _ = writeln!(text, "leafbridge_api_requests_total{{api=\"{api}\",tenant=\"{}\"}} {requests}", escape(tenant));
+    }
+    let _ = writeln!(text, "# HELP leafbridge_api_throttled_total 429 Too Many Requests responses received from an API.");
+    let _ = writeln!(text, "# TYPE leafbridge_api_throttled_total counter");
+    for (tenant, api, _, throttled) in &totals {
+        let _ = writeln!(text, "leafbridge_api_throttled_total{{api=\"{api}\",tenant=\"{}\"}} {throttled}", escape(tenant));
+    }
+}
+
+/// Renders the process-wide time spent in plugin export calls, by plugin kind.
+fn render_plugin_calls(text: &mut String) {
+    let _ = writeln!(text, "# HELP leafbridge_plugin_call_seconds Time spent in plugin export calls.");
+    let _ = writeln!(text, "# TYPE leafbridge_plugin_call_seconds summary");
+    for (kind, seconds, calls) in crate::runtime::call_time::snapshot() {
+        let _ = writeln!(text, "leafbridge_plugin_call_seconds_sum{{kind=\"{kind}\"}} {seconds:.6}");
+        let _ = writeln!(text, "leafbridge_plugin_call_seconds_count{{kind=\"{kind}\"}} {calls}");
     }
 }
 
