@@ -326,3 +326,48 @@ fn store_locked_by_serve() {
     assert!(errors[0].contains("admin API"), "{:?}", errors[0]);
     assert_eq!(errors[0].matches("could not acquire lock").count(), 0, "the raw sled error leaks: {:?}", errors[0]);
 }
+
+/// Without a terminal on stderr, `run` prints plain progress lines there and
+/// the last one matches the report's read count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_prints_plain_progress_lines() {
+    use leafbridge::store::Store;
+    use leafbridge::store::secrets::{SecretKey, SecretName};
+    use leafbridge_sandbox::{Sandbox, SeedConfig};
+
+    use crate::flow_harness::{sandbox_config, settings_for};
+
+    let sandbox = Sandbox::start(sandbox_config(SeedConfig { customers: 5, products: 10, orders: 20, random_seed: 5 })).await.unwrap();
+    let settings = settings_for("progress", &sandbox);
+    let home = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(&home.path().join("store")).unwrap();
+        store.tenants().unwrap().register(&settings).unwrap();
+        let (key, _) = SecretKey::load_or_create(&home.path().join("secrets.key")).unwrap();
+        let secrets = store.secrets(&key).unwrap();
+        secrets.set("progress", SecretName::LeafLinkApiKey, &sandbox.info().leaflink.api_key).unwrap();
+        secrets.set("progress", SecretName::BusinessCentralClientSecret, &sandbox.info().business_central.client_secret).unwrap();
+        store.flush().unwrap();
+    }
+
+    let output = tokio::process::Command::new(leafbridge_binary())
+        .args(["--home", home.path().to_str().unwrap(), "run", "progress", "orders-import", "--json"])
+        .env("LEAFBRIDGE_LOG", "error")
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    let stderr = stderr(&output);
+    assert!(output.status.success(), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let read = report["read"].as_u64().unwrap();
+    assert!(read > 0, "{report}");
+
+    let lines: Vec<&str> = stderr.lines().filter(|line| line.starts_with("progress: ")).collect();
+    assert!(!lines.is_empty(), "no progress line in {stderr:?}");
+    let last = lines.last().unwrap();
+    assert!(last.starts_with("progress: tenant progress, flow orders-import: "), "{last}");
+    assert!(last.contains(&format!("read {read},")), "the last line {last:?} does not show the report's {read} records read");
+    // Terminal control sequences would mean the spinner drew without a terminal.
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+}

@@ -9,6 +9,7 @@ mod home;
 pub mod link;
 mod output;
 pub mod plugin;
+mod progress;
 mod plugin_test;
 pub mod run;
 pub mod runs;

@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::Args;
 
 use super::Home;
+use super::progress::RunProgress;
 use crate::capabilities::{Secret, TenantSecrets};
 use crate::flows::runner::TenantRunner;
 use crate::flows::{Flow, FlowReport};
@@ -57,9 +58,17 @@ pub async fn run(home: &Home, args: RunArgs) -> anyhow::Result<()> {
     let runner = TenantRunner::open_with_overrides(&runtime, &plugin_dir, Some(&overrides_dir), settings, secrets)?;
 
     let watch = crate::serve::notify::RunWatch::start(&store, &args.tenant, args.flow.name());
+    let progress = RunProgress::start(&args.tenant, args.flow);
+    let flows = [args.flow];
     let report = tokio::select! {
-        report = runner.run(&store, args.flow) => report?,
-        _ = tokio::signal::ctrl_c() => return interrupted(&store, &args.tenant, args.flow),
+        reports = runner.run_all_with_progress(&store, &flows, Some(progress.sink())) => {
+            progress.finish();
+            reports?.remove(0)
+        }
+        _ = tokio::signal::ctrl_c() => {
+            progress.finish();
+            return interrupted(&store, &args.tenant, args.flow);
+        }
     };
     store.flush()?;
     watch.finish(&store).await;

@@ -90,7 +90,7 @@ pub(crate) async fn push<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), 
             .map_err(|e| cx.api_error("listing BC sales orders", e))?;
         for order in page.orders {
             newest = newest.max(parse_time(order.last_modified.as_deref()));
-            cx.counts.read += 1;
+            cx.count_read(1);
             push_order(cx, order).await?;
         }
         next = page.next;
@@ -114,7 +114,7 @@ pub(crate) async fn push<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), 
             let Some(xref) = cx.store.xref_by_bc_id(cx.tenant_name(), RecordKind::Order, order_id).map_err(|e| cx.store_error(e))? else {
                 continue;
             };
-            cx.counts.read += 1;
+            cx.count_read(1);
             if xref.stored.get("invoice").map(String::as_str) == Some(invoice.id.as_str()) {
                 cx.counts.skipped += 1;
                 continue;
@@ -279,7 +279,7 @@ pub(crate) async fn pull<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), 
             .list_orders(&query, next)
             .await
             .map_err(|e| cx.api_error("listing LeafLink orders", e))?;
-        cx.counts.read += page.orders.len() as u64;
+        cx.count_read(page.orders.len() as u64);
         let mut changed = Vec::new();
         for order in page.orders {
             newest = newest.max(parse_time(Some(&order.modified)));

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::plugins::{TenantPlugins, WasmPlugins};
+use super::context::ProgressSink;
 use super::{Flow, FlowError, FlowReport, SyncContext, run_flow};
 use crate::capabilities::{ContextError, TenantContext, TenantSecrets};
 use crate::runtime::{LoadError, Runtime};
@@ -55,6 +56,16 @@ impl TenantRunner {
 
     /// Runs flows one after another, sharing the run's lookup cache.
     pub async fn run_all(&self, store: &Store, flows: &[Flow]) -> Result<Vec<FlowReport>, FlowError> {
+        self.run_all_with_progress(store, flows, None).await
+    }
+
+    /// `run_all`, sending each flow's counts to `progress` as it reads.
+    pub async fn run_all_with_progress(
+        &self,
+        store: &Store,
+        flows: &[Flow],
+        progress: Option<ProgressSink>,
+    ) -> Result<Vec<FlowReport>, FlowError> {
         let context = self.context.clone();
         let counter = Arc::new(move || {
             let counters = context.api_counters();
@@ -70,7 +81,8 @@ impl TenantRunner {
             &self.plugins.overrides,
             first,
         )
-        .with_request_counter(counter);
+        .with_request_counter(counter)
+        .with_progress(progress);
         let mut reports = Vec::with_capacity(flows.len());
         for (index, &flow) in flows.iter().enumerate() {
             if index > 0 {
