@@ -252,6 +252,11 @@ fn schedule_set_list_pause_resume() {
     let resume = leafbridge(home.path(), &["schedule", "resume", "acme", "orders-import"], "");
     assert!(resume.status.success());
 
+    // `link` is accepted here as it is by `leafbridge run` and the admin API.
+    let link = leafbridge(home.path(), &["schedule", "set", "acme", "link", "--every", "1h"], "");
+    assert!(link.status.success(), "{}", stderr(&link));
+    assert!(leafbridge(home.path(), &["schedule", "remove", "acme", "link"], "").status.success());
+
     let switch = leafbridge(home.path(), &["tenant", "edit", "acme", "--product-master", "leaflink"], "");
     assert!(switch.status.success(), "{}", stderr(&switch));
     let export = leafbridge(home.path(), &["schedule", "set", "acme", "products-export", "--every", "1h"], "");
@@ -262,4 +267,107 @@ fn schedule_set_list_pause_resume() {
     let after = leafbridge(home.path(), &["schedule", "list", "--json"], "");
     let entries: serde_json::Value = serde_json::from_str(&stdout(&after)).unwrap();
     assert_eq!(entries.as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn toml_error_names_line_column() {
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("acme.toml");
+    std::fs::write(&file, "name = \"acme\"\n  go_lieve = \"2025-01-01T00:00:00Z\"\n").unwrap();
+    let output = leafbridge(home.path(), &["tenant", "add", "--from-file", file.to_str().unwrap()], "");
+    assert!(!output.status.success());
+    let errors = error_lines(&output);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("acme.toml:2:3:"), "no line and column in {:?}", errors[0]);
+    assert!(errors[0].contains("go_lieve"), "{:?}", errors[0]);
+}
+
+#[test]
+fn piped_logs_have_no_colour() {
+    let home = tempfile::tempdir().unwrap();
+    // The tenant is unknown, so the command logs and fails.
+    let output = leafbridge(home.path(), &["run", "nobody", "orders-import"], "");
+    assert!(!output.status.success());
+    let text = stderr(&output);
+    assert!(!text.is_empty());
+    assert!(!text.contains('\u{1b}'), "ANSI escape codes in piped output: {text:?}");
+}
+
+#[test]
+fn store_locked_by_serve() {
+    use std::io::BufRead;
+
+    let home = tempfile::tempdir().unwrap();
+    assert!(add_valid(home.path(), "acme").status.success());
+    let mut serve = Command::new(leafbridge_binary())
+        .arg("--home")
+        .arg(home.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("LEAFBRIDGE_ADMIN_TOKEN", "store-locked-admin-token-0123")
+        .env("LEAFBRIDGE_LOG", "warn")
+        .env_remove("LEAFBRIDGE_PUBLIC_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("leafbridge serve starts");
+    let mut first_line = String::new();
+    std::io::BufReader::new(serve.stdout.take().unwrap()).read_line(&mut first_line).unwrap();
+    assert!(first_line.starts_with("listening on"), "{first_line:?}");
+
+    let output = leafbridge(home.path(), &["tenant", "list"], "");
+    serve.kill().unwrap();
+    serve.wait().unwrap();
+
+    assert!(!output.status.success());
+    let errors = error_lines(&output);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("in use by another leafbridge process"), "{:?}", errors[0]);
+    assert!(errors[0].contains(&home.path().display().to_string()), "the error names the home: {:?}", errors[0]);
+    assert!(errors[0].contains("admin API"), "{:?}", errors[0]);
+    assert_eq!(errors[0].matches("could not acquire lock").count(), 0, "the raw sled error leaks: {:?}", errors[0]);
+}
+
+/// Without a terminal on stderr, `run` prints plain progress lines there and
+/// the last one matches the report's read count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_prints_plain_progress_lines() {
+    use leafbridge::store::Store;
+    use leafbridge::store::secrets::{SecretKey, SecretName};
+    use leafbridge_sandbox::{Sandbox, SeedConfig};
+
+    use crate::flow_harness::{sandbox_config, settings_for};
+
+    let sandbox = Sandbox::start(sandbox_config(SeedConfig { customers: 5, products: 10, orders: 20, random_seed: 5 })).await.unwrap();
+    let settings = settings_for("progress", &sandbox);
+    let home = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(&home.path().join("store")).unwrap();
+        store.tenants().unwrap().register(&settings).unwrap();
+        let (key, _) = SecretKey::load_or_create(&home.path().join("secrets.key")).unwrap();
+        let secrets = store.secrets(&key).unwrap();
+        secrets.set("progress", SecretName::LeafLinkApiKey, &sandbox.info().leaflink.api_key).unwrap();
+        secrets.set("progress", SecretName::BusinessCentralClientSecret, &sandbox.info().business_central.client_secret).unwrap();
+        store.flush().unwrap();
+    }
+
+    let output = tokio::process::Command::new(leafbridge_binary())
+        .args(["--home", home.path().to_str().unwrap(), "run", "progress", "orders-import", "--json"])
+        .env("LEAFBRIDGE_LOG", "error")
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    let stderr = stderr(&output);
+    assert!(output.status.success(), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let read = report["read"].as_u64().unwrap();
+    assert!(read > 0, "{report}");
+
+    let lines: Vec<&str> = stderr.lines().filter(|line| line.starts_with("progress: ")).collect();
+    assert!(!lines.is_empty(), "no progress line in {stderr:?}");
+    let last = lines.last().unwrap();
+    assert!(last.starts_with("progress: tenant progress, flow orders-import: "), "{last}");
+    assert!(last.contains(&format!("read {read},")), "the last line {last:?} does not show the report's {read} records read");
+    // Terminal control sequences would mean the spinner drew without a terminal.
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
 }

@@ -11,6 +11,8 @@ mod plugin_loading;
 mod secrets;
 mod sandbox_command;
 mod serve;
+mod ops_subscriptions;
+mod ops_shutdown;
 mod flow_harness;
 mod flow_orders_import;
 mod guarantee_faults;

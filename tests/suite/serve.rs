@@ -10,6 +10,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use leafbridge::schedule::{Cadence, FlowRunner, RunFuture, RunOutcome, Scheduler, SchedulerLimits, Trigger, TriggerResult};
+use leafbridge::serve::subscriptions::Subscriptions;
 use leafbridge::serve::{AppState, Metrics};
 use leafbridge::store::Store;
 use leafbridge::store::secrets::{SecretKey, SecretName, Secret};
@@ -17,7 +18,11 @@ use leafbridge::tenant::{
     BusinessCentralEndpoint, LeafLinkEndpoint, LimitSettings, ProductMaster, TenantSettings, default_customer_match_key,
     default_customer_numbering, default_order_statuses, default_unit_map,
 };
+use leafbridge::flows::Flow;
+use leafbridge_sandbox::{FaultProfile, SandboxConfig, SeedConfig};
 use sha2::Sha256;
+
+use crate::flow_harness::{Harness, sandbox_config};
 use tokio::sync::watch;
 
 const ADMIN_TOKEN: &str = "suite-admin-token-0123456789";
@@ -122,6 +127,7 @@ impl Server {
             scheduler,
             metrics,
             admin_token: Arc::new(Secret::new(ADMIN_TOKEN.to_owned())),
+            subscriptions: Arc::new(Subscriptions::disabled()),
         };
 
         let listener = leafbridge::serve::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
@@ -235,10 +241,11 @@ async fn business_central_handshake_and_client_state() {
     let client = reqwest::Client::new();
     let url = format!("{}/webhooks/business-central/acme", server.base);
 
-    let handshake = client.post(format!("{url}?validationToken=abc%20123-token")).send().await.unwrap();
-    assert_eq!(handshake.status(), 200);
-    assert!(handshake.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
-    assert_eq!(handshake.text().await.unwrap(), "abc 123-token");
+    // serve has no subscription request in flight, so a handshake is
+    // someone else trying to subscribe this endpoint.
+    let unsolicited = client.post(format!("{url}?validationToken=abc%20123-token")).send().await.unwrap();
+    assert_eq!(unsolicited.status(), 401);
+    assert!(!unsolicited.text().await.unwrap().contains("abc 123-token"), "the token must not be echoed");
 
     let client_state = server.state.secrets.client_state("acme").unwrap();
     let notification = |state: &str| {
@@ -261,6 +268,21 @@ async fn business_central_handshake_and_client_state() {
     assert_eq!(genuine.status(), 202);
     wait_for_runs(&server.recorder, 1).await;
     assert_eq!(server.recorder.runs(), vec![("acme".to_owned(), "orders-push".to_owned(), Trigger::Webhook)]);
+
+    // A collection notification names no record; it triggers the flows of
+    // its entity set, which re-query since their cursor.
+    let collection = serde_json::json!({ "value": [{
+        "subscriptionId": "0123456789abcdef0123456789abcdef",
+        "clientState": client_state.expose(),
+        "expirationDateTime": "2025-01-04T00:00:00Z",
+        "resource": "/api/v2.0/companies(c)/salesInvoices?$filter=lastModifiedDateTime%20gt%202025-01-01T00:00:00Z",
+        "changeType": "collection",
+        "lastModifiedDateTime": "2025-01-01T00:00:00Z"
+    }]});
+    let response = client.post(&url).json(&collection).send().await.unwrap();
+    assert_eq!(response.status(), 202);
+    wait_for_runs(&server.recorder, 2).await;
+    assert_eq!(server.recorder.runs()[1], ("acme".to_owned(), "payments-push".to_owned(), Trigger::Webhook));
     server.stop().await;
 }
 
@@ -287,11 +309,44 @@ async fn admin_api_requires_bearer_token() {
         .unwrap();
     assert_eq!(excluded.status(), 400, "products-import must not run under a business-central product master");
 
+    // `link` is accepted here as it is by `leafbridge run` and `schedule set`.
+    let link = client
+        .post(format!("{}/api/v1/tenants/acme/flows/link/run", server.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(link.status(), 202);
+    wait_for_runs(&server.recorder, 2).await;
+    assert_eq!(server.recorder.runs()[1], ("acme".to_owned(), "link".to_owned(), Trigger::OnDemand));
+
     let tenants: serde_json::Value =
         client.get(format!("{}/api/v1/tenants", server.base)).bearer_auth(ADMIN_TOKEN).send().await.unwrap().json().await.unwrap();
     assert_eq!(tenants[0]["name"], "acme");
     let missing = client.get(format!("{}/api/v1/tenants/nobody", server.base)).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
     assert_eq!(missing.status(), 404);
+
+    server.state.store.record_dead_letter("acme", "orders-import", "LeafLink order 7", "unknown SKU X-1").unwrap();
+    for listing in ["runs", "dead-letters", "conflicts"] {
+        let url = format!("{}/api/v1/tenants/acme/{listing}", server.base);
+        assert_eq!(client.get(&url).send().await.unwrap().status(), 401, "{listing} without a token");
+        let response = client.get(&url).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{listing}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert!(body.is_array(), "{listing}: {body}");
+    }
+    let dead_letters: serde_json::Value = client
+        .get(format!("{}/api/v1/tenants/acme/dead-letters", server.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(dead_letters.as_array().unwrap().len(), 1);
+    let unknown = client.get(format!("{}/api/v1/tenants/nobody/runs", server.base)).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+    assert_eq!(unknown.status(), 404);
 
     let health = client.get(format!("{}/healthz", server.base)).send().await.unwrap();
     assert_eq!(health.status(), 200);
@@ -307,6 +362,48 @@ async fn admin_api_requires_bearer_token() {
     }
     assert!(metrics.contains("leafbridge_tenants 1"), "{metrics}");
     assert!(metrics.contains(finished), "{metrics}");
+    // The recording runner reports no records, so every outcome counts 0.
+    for outcome in ["read", "written", "skipped", "failed"] {
+        let line = format!(r#"leafbridge_records_total{{tenant="acme",flow="orders-import",outcome="{outcome}"}} 0"#);
+        assert!(metrics.contains(&line), "no {line} in {metrics}");
+    }
+    server.stop().await;
+}
+
+/// Returns the value of the first sample in `metrics` whose name and labels
+/// start with `series`.
+fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics.lines().find(|line| line.starts_with(series)).and_then(|line| line.rsplit(' ').next()?.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_api_requests_and_plugin_calls() {
+    // One response in four is a 429 on both APIs, so a run almost surely sees
+    // one on each. The capability's retries hide them from the flow.
+    let throttling = FaultProfile { rate_429: 0.25, ..FaultProfile::default() };
+    let config = SandboxConfig {
+        leaflink_faults: throttling.clone(),
+        business_central_faults: throttling,
+        ..sandbox_config(SeedConfig { customers: 5, products: 10, orders: 20, random_seed: 7 })
+    };
+    let harness = Harness::start("metrics-families", config).await;
+    let report = harness.run(Flow::OrdersImport).await;
+    assert!(report.counts.read > 0, "{report:#?}");
+
+    let server = Server::start(Recorder::with_delay(Duration::ZERO), SchedulerLimits::default()).await;
+    let metrics = reqwest::get(format!("{}/metrics", server.base)).await.unwrap().text().await.unwrap();
+    for api in ["leaflink", "business_central"] {
+        let requests = format!(r#"leafbridge_api_requests_total{{api="{api}",tenant="metrics-families"}}"#);
+        assert!(sample(&metrics, &requests).is_some_and(|value| value > 0.0), "no non-zero {requests} in {metrics}");
+        let throttled = format!(r#"leafbridge_api_throttled_total{{api="{api}",tenant="metrics-families"}}"#);
+        assert!(sample(&metrics, &throttled).is_some_and(|value| value > 0.0), "no non-zero {throttled} in {metrics}");
+    }
+    for kind in ["leaflink-connector", "business-central-connector", "mapper"] {
+        let count = format!(r#"leafbridge_plugin_call_seconds_count{{kind="{kind}"}}"#);
+        assert!(sample(&metrics, &count).is_some_and(|value| value > 0.0), "no non-zero {count} in {metrics}");
+        let sum = format!(r#"leafbridge_plugin_call_seconds_sum{{kind="{kind}"}}"#);
+        assert!(sample(&metrics, &sum).is_some_and(|value| value > 0.0), "no non-zero {sum} in {metrics}");
+    }
     server.stop().await;
 }
 
@@ -384,4 +481,22 @@ async fn missed_slots_run_once() {
     let entry = schedules.get("acme", "orders-import").unwrap().unwrap();
     assert!(entry.next_due > now, "the next due time must be after the catch-up run");
     assert!(entry.next_due <= now + jiff::SignedDuration::from_secs(15 * 60 + 31));
+}
+
+#[tokio::test]
+async fn schedule_fires_at_due_time() {
+    let home = tempfile::tempdir().unwrap();
+    let store = Store::open(&home.path().join("store")).unwrap();
+    let tenant = settings("acme");
+    store.tenants().unwrap().register(&tenant).unwrap();
+    let schedules = store.schedules().unwrap();
+    let entry = schedules.set(&tenant, "inventory-push", Cadence::every("5m").unwrap(), jiff::Timestamp::now()).unwrap();
+
+    let recorder = Recorder::with_delay(Duration::ZERO);
+    let scheduler = Scheduler::new(runner(&recorder), SchedulerLimits::default(), Arc::new(Metrics::new()));
+    let just_before = entry.next_due - jiff::SignedDuration::from_millis(1);
+    assert_eq!(scheduler.start_due(&store, just_before).unwrap(), 0, "the schedule fired before its due time");
+    assert_eq!(scheduler.start_due(&store, entry.next_due).unwrap(), 1, "the schedule did not fire at its due time");
+    assert_eq!(scheduler.shutdown(Duration::from_secs(5)).await, 0);
+    assert_eq!(recorder.runs(), vec![("acme".to_owned(), "inventory-push".to_owned(), Trigger::Schedule)]);
 }

@@ -6,8 +6,9 @@
 //! back-off, jitter and `Retry-After`. A request the plugin marks as not
 //! idempotent is retried only when the API cannot have acted on it.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use rand::Rng;
@@ -85,6 +86,44 @@ pub(crate) struct Counters {
     pub endpoints: EndpointCounts,
 }
 
+/// Requests sent and 429 responses received for one tenant and API since the
+/// process started, exported at `/metrics`.
+#[derive(Debug, Default)]
+pub struct ApiTotals {
+    pub requests: AtomicU64,
+    pub throttled: AtomicU64,
+}
+
+/// Process-wide `ApiTotals` by tenant and API label. The map is locked only
+/// when a capability is created or `/metrics` is rendered, so counting a
+/// request or a 429 adds one atomic addition and no lock.
+static API_TOTALS: LazyLock<Mutex<BTreeMap<(String, &'static str), Arc<ApiTotals>>>> = LazyLock::new(Default::default);
+
+/// Returns the `/metrics` label of an API.
+fn api_label(api: Api) -> &'static str {
+    match api {
+        Api::LeafLink => "leaflink",
+        _ => "business_central",
+    }
+}
+
+fn api_totals(tenant: &str, api: Api) -> Arc<ApiTotals> {
+    let mut totals = API_TOTALS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    totals.entry((tenant.to_owned(), api_label(api))).or_default().clone()
+}
+
+/// Returns `(tenant, api, requests, 429 responses)` for every tenant and API
+/// that has had an `HttpCapability` in this process.
+pub fn api_totals_snapshot() -> Vec<(String, &'static str, u64, u64)> {
+    let totals = API_TOTALS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    totals
+        .iter()
+        .map(|((tenant, api), counts)| {
+            (tenant.clone(), *api, counts.requests.load(Ordering::Relaxed), counts.throttled.load(Ordering::Relaxed))
+        })
+        .collect()
+}
+
 /// A tenant's outbound HTTP.
 #[derive(Debug)]
 pub struct HttpCapability {
@@ -96,6 +135,8 @@ pub struct HttpCapability {
     tokens: Arc<TokenSource>,
     business_central_pacer: Arc<Pacer>,
     pub(crate) counters: Arc<Counters>,
+    leaflink_totals: Arc<ApiTotals>,
+    business_central_totals: Arc<ApiTotals>,
 }
 
 impl HttpCapability {
@@ -114,7 +155,11 @@ impl HttpCapability {
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(ATTEMPT_TIMEOUT)
             .build()?;
+        let leaflink_totals = api_totals(&tenant, Api::LeafLink);
+        let business_central_totals = api_totals(&tenant, Api::BusinessCentral);
         Ok(Self {
+            leaflink_totals,
+            business_central_totals,
             tenant,
             allow_list,
             client,
@@ -313,6 +358,7 @@ impl HttpCapability {
             _ => &self.counters.business_central_requests,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        self.totals(api).requests.fetch_add(1, Ordering::Relaxed);
         if api != Api::LeafLink {
             let operations = batch_operation_count(url, body).unwrap_or(1);
             self.counters.business_central_operations.fetch_add(operations, Ordering::Relaxed);
@@ -325,6 +371,14 @@ impl HttpCapability {
             _ => &self.counters.business_central_throttled,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        self.totals(api).throttled.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn totals(&self, api: Api) -> &ApiTotals {
+        match api {
+            Api::LeafLink => &self.leaflink_totals,
+            _ => &self.business_central_totals,
+        }
     }
 }
 

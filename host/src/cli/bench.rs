@@ -46,6 +46,12 @@ pub enum BenchCommand {
     ///
     /// Example: leafbridge bench import --orders 10000 --customers 2000 --products 5000
     Import(ImportArgs),
+    /// Register many tenants against a sandbox in a child process, give some
+    /// an override plugin, run one scheduled inventory-push cycle of each
+    /// through the scheduler, and print one JSON line of time and memory.
+    ///
+    /// Example: leafbridge bench tenants --tenants 1000 --with-plugin 50
+    Tenants(super::bench_tenants::TenantsArgs),
 }
 
 /// Options of `leafbridge bench import`.
@@ -133,7 +139,7 @@ struct ImportFigures {
 }
 
 /// Kills the sandbox child when the benchmark ends, on error paths too.
-struct ChildGuard(Child);
+pub(super) struct ChildGuard(Child);
 
 impl Drop for ChildGuard {
     fn drop(&mut self) {
@@ -145,6 +151,7 @@ impl Drop for ChildGuard {
 pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Import(args) => import(args).await,
+        BenchCommand::Tenants(args) => super::bench_tenants::tenants(args).await,
     }
 }
 
@@ -218,7 +225,7 @@ async fn import(args: ImportArgs) -> anyhow::Result<()> {
 }
 
 /// Starts `leafbridge sandbox` from this executable and reads its JSON line.
-fn start_sandbox(args: &ImportArgs) -> anyhow::Result<(ChildGuard, SandboxInfo)> {
+pub(super) fn start_sandbox(args: &ImportArgs) -> anyhow::Result<(ChildGuard, SandboxInfo)> {
     let exe = std::env::current_exe().context("cannot find the leafbridge executable to start the sandbox")?;
     let counts = [("--orders", args.orders), ("--customers", args.customers), ("--products", args.products)];
     let mut command = Command::new(exe);
@@ -248,7 +255,7 @@ fn start_sandbox(args: &ImportArgs) -> anyhow::Result<(ChildGuard, SandboxInfo)>
     Ok((child, info))
 }
 
-fn tenant_settings(info: &SandboxInfo) -> TenantSettings {
+pub(super) fn tenant_settings(info: &SandboxInfo) -> TenantSettings {
     TenantSettings {
         name: "bench".to_owned(),
         // Before all of the sandbox's generated data (products are dated from
@@ -342,10 +349,19 @@ fn cpu_seconds(pid: &str) -> anyhow::Result<f64> {
 
 /// The peak resident set size of this process (`VmHWM` in
 /// `/proc/self/status`), in KiB.
-fn peak_rss_kib() -> anyhow::Result<u64> {
+pub(super) fn peak_rss_kib() -> anyhow::Result<u64> {
+    status_kib("VmHWM:")
+}
+
+/// The current resident set size of this process (`VmRSS`), in KiB.
+pub(super) fn rss_kib() -> anyhow::Result<u64> {
+    status_kib("VmRSS:")
+}
+
+fn status_kib(field: &str) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string("/proc/self/status").context("cannot read /proc/self/status")?;
-    let line = status.lines().find(|line| line.starts_with("VmHWM:")).context("/proc/self/status has no VmHWM line")?;
-    line.trim_start_matches("VmHWM:")
+    let line = status.lines().find(|line| line.starts_with(field)).with_context(|| format!("/proc/self/status has no {field} line"))?;
+    line.trim_start_matches(field)
         .trim()
         .trim_end_matches("kB")
         .trim()

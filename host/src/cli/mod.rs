@@ -1,6 +1,7 @@
 //! The `leafbridge` command line: nouns then verbs, one file per command.
 
 mod bench;
+mod bench_tenants;
 pub mod conflicts;
 pub mod dead_letters;
 pub mod demo;
@@ -8,6 +9,7 @@ mod home;
 pub mod link;
 mod output;
 pub mod plugin;
+mod progress;
 mod plugin_test;
 pub mod run;
 pub mod runs;
@@ -60,7 +62,7 @@ pub enum Command {
     Schedule(schedule::ScheduleCommand),
     /// Run the scheduler, webhook receivers, admin API and metrics.
     ///
-    /// Example: LEAFBRIDGE_ADMIN_TOKEN=... leafbridge serve --listen 127.0.0.1:8080
+    /// Example: LEAFBRIDGE_ADMIN_TOKEN=... leafbridge serve --listen 127.0.0.1:8080 --public-url https://leafbridge.example.com
     Serve(serve::ServeArgs),
     /// Show each tenant's dead letters, conflicts, open link proposals and
     /// the last run of each flow.
@@ -109,10 +111,28 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", error_chain(&error));
             ExitCode::FAILURE
         }
     }
+}
+
+/// Formats an error and its causes on one line, separated by ": ". A cause
+/// whose text the line already contains is left out, because many errors
+/// include their source in their own message and `{:#}` would print it twice.
+pub fn error_chain(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -137,12 +157,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Logs to standard error; `LEAFBRIDGE_LOG` takes an env-filter directive
-/// such as `debug` or `leafbridge::serve=debug` (default `info`).
+/// Logs to standard error, in colour only on a terminal without `NO_COLOR`;
+/// `LEAFBRIDGE_LOG` takes an env-filter directive such as `debug` or
+/// `leafbridge::serve=debug` (default `info`).
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LEAFBRIDGE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    // Colour codes only help on a terminal; in a file or a pipe they are noise.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour).try_init();
 }
 
 /// Opens the store of `home`.
@@ -154,4 +177,27 @@ pub fn open_store(home: &Home) -> anyhow::Result<crate::store::Store> {
 pub fn open_secrets(home: &Home, store: &crate::store::Store) -> anyhow::Result<crate::store::secrets::Secrets> {
     let (key, _source) = crate::store::secrets::SecretKey::load_or_create(&home.key_file())?;
     Ok(store.secrets(&key)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot open the store at /h: {source}")]
+    struct Outer {
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn error_chain_prints_cause_once() {
+        let error = anyhow::Error::new(Outer { source: std::io::Error::other("disk is full") }).context("tenant add failed");
+        assert_eq!(error_chain(&error), "tenant add failed: cannot open the store at /h: disk is full");
+    }
+
+    #[test]
+    fn error_chain_keeps_distinct_causes() {
+        let error = anyhow::anyhow!("disk is full").context("cannot write").context("tenant add failed");
+        assert_eq!(error_chain(&error), "tenant add failed: cannot write: disk is full");
+    }
 }

@@ -119,8 +119,8 @@ fn add(home: &Home, store: &Store, tenant: &str, file: &Path) -> anyhow::Result<
         .load(file, World::TenantOverrides)
         .with_context(|| format!("tenant {tenant}: {} is not a valid override plugin", file.display()))?;
 
-    // NOTE: `TenantPlugins::load` reads only `<plugin-dir>/<tenant>-overrides.wasm`,
-    // so `run` and `serve` do not use this copy yet.
+    // `run` and `serve` load the tenant's override plugin from this
+    // directory before `<plugin-dir>/<tenant>-overrides.wasm`.
     let dir = installed_plugin_dir(home);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let target = dir.join(overrides_plugin_file(tenant));

@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::Args;
 
 use super::Home;
+use super::progress::RunProgress;
 use crate::capabilities::{Secret, TenantSecrets};
 use crate::flows::runner::TenantRunner;
 use crate::flows::{Flow, FlowReport};
@@ -53,10 +54,22 @@ pub async fn run(home: &Home, args: RunArgs) -> anyhow::Result<()> {
     let secrets = load_secrets(home, &store, &settings)?;
     let runtime = open_runtime(home)?;
     let plugin_dir = args.plugin_dir.unwrap_or_else(default_plugin_dir);
-    let runner = TenantRunner::open(&runtime, &plugin_dir, settings, secrets)?;
+    let overrides_dir = super::plugin::installed_plugin_dir(home);
+    let runner = TenantRunner::open_with_overrides(&runtime, &plugin_dir, Some(&overrides_dir), settings, secrets)?;
 
     let watch = crate::serve::notify::RunWatch::start(&store, &args.tenant, args.flow.name());
-    let report = runner.run(&store, args.flow).await?;
+    let progress = RunProgress::start(&args.tenant, args.flow);
+    let flows = [args.flow];
+    let report = tokio::select! {
+        reports = runner.run_all_with_progress(&store, &flows, Some(progress.sink())) => {
+            progress.finish();
+            reports?.remove(0)
+        }
+        _ = tokio::signal::ctrl_c() => {
+            progress.finish();
+            return interrupted(&store, &args.tenant, args.flow);
+        }
+    };
     store.flush()?;
     watch.finish(&store).await;
     if args.json {
@@ -68,6 +81,29 @@ pub async fn run(home: &Home, args: RunArgs) -> anyhow::Result<()> {
         anyhow::bail!("tenant {}, flow {} stopped: {}", report.tenant, report.flow, report.reason.unwrap_or_default());
     }
     Ok(())
+}
+
+/// Stops a run on Ctrl-C: the record in flight is abandoned at its next
+/// await, which the flows tolerate like a crash (a rerun re-reads from the
+/// cursor and the cross-references skip what was written). Flushes the store
+/// and prints where the next run resumes.
+fn interrupted(store: &Store, tenant: &str, flow: Flow) -> anyhow::Result<()> {
+    let flushed = store.flush();
+    let cursor = store.cursor(tenant, flow.name());
+    eprintln!("interrupted: tenant {tenant}, flow {flow} stopped before it finished.");
+    match (&flushed, cursor) {
+        (Ok(()), Ok(Some(cursor))) => eprintln!(
+            "Records up to {} are finished and the cursor is saved; rerun `leafbridge run {tenant} {flow}` to resume from there.",
+            cursor.position
+        ),
+        (Ok(()), Ok(None)) => {
+            eprintln!("No cursor was saved yet; rerun `leafbridge run {tenant} {flow}` to start again, and the cross-references skip records already written.")
+        }
+        (Ok(()), Err(error)) => eprintln!("The store was saved, but its cursor cannot be read: {error}"),
+        (Err(_), _) => {}
+    }
+    flushed.context("cannot save the store after the interruption")?;
+    anyhow::bail!("tenant {tenant}, flow {flow} was interrupted")
 }
 
 /// The tenant's LeafLink key and BC client secret from the encrypted store.

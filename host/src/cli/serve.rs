@@ -10,6 +10,7 @@ use tracing::info;
 
 use super::Home;
 use crate::schedule::{Scheduler, SchedulerLimits};
+use crate::serve::subscriptions::{DEFAULT_CHECK_INTERVAL, DEFAULT_RENEW_BEFORE, SubscriptionConfig, Subscriptions};
 use crate::serve::{AppState, Metrics, bind, serve};
 use crate::store::secrets::Secret;
 
@@ -30,6 +31,20 @@ pub struct ServeArgs {
     /// How long shutdown waits for runs in progress, in seconds.
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     pub drain_seconds: u64,
+    /// Public base URL of this server, as Business Central reaches it
+    /// (e.g. https://leafbridge.example.com). With it, serve creates and
+    /// renews a BC webhook subscription per tenant pointing at
+    /// <URL>/webhooks/business-central/<tenant>; without it, BC changes
+    /// arrive only through scheduled runs.
+    #[arg(long, env = "LEAFBRIDGE_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<url::Url>,
+    /// How often serve checks every tenant's BC subscriptions, in seconds.
+    #[arg(long, default_value_t = DEFAULT_CHECK_INTERVAL.as_secs(), value_name = "SECONDS")]
+    pub subscription_check_seconds: u64,
+    /// Renew a BC subscription once less than this many hours are left of
+    /// its 3-day expiry.
+    #[arg(long, default_value_t = DEFAULT_RENEW_BEFORE.as_secs() / 3600, value_name = "HOURS")]
+    pub subscription_renew_hours: u64,
 }
 
 /// Runs the server until SIGINT or SIGTERM.
@@ -40,10 +55,22 @@ pub async fn run(home: &Home, args: ServeArgs) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
     let limits = SchedulerLimits { max_concurrent_runs: args.max_runs, max_concurrent_runs_per_tenant: args.max_runs_per_tenant };
     let runtime = super::run::open_runtime(home)?;
-    let engine = crate::flows::runner::FlowEngine::new(runtime, crate::runtime::default_plugin_dir(), store.clone(), secrets.clone());
+    let engine = crate::flows::runner::FlowEngine::new(runtime, crate::runtime::default_plugin_dir(), store.clone(), secrets.clone())
+        .with_overrides_dir(super::plugin::installed_plugin_dir(home));
     let engine = crate::serve::notify::NotifyingRunner::new(engine, store.clone());
     let scheduler = Scheduler::new(Arc::new(engine), limits, metrics.clone());
-    let state = AppState { store, secrets, scheduler, metrics, admin_token: Arc::new(admin_token) };
+    if let Some(url) = &args.public_url
+        && url.scheme() != "https"
+        && url.scheme() != "http"
+    {
+        anyhow::bail!("invalid --public-url {url}: use an http or https URL");
+    }
+    let subscriptions = Arc::new(Subscriptions::new(SubscriptionConfig {
+        public_url: args.public_url,
+        renew_before: Duration::from_secs(args.subscription_renew_hours.saturating_mul(3600)),
+        check_interval: Duration::from_secs(args.subscription_check_seconds.max(1)),
+    }));
+    let state = AppState { store, secrets, scheduler, metrics, admin_token: Arc::new(admin_token), subscriptions };
 
     let listener = bind(args.listen).await?;
     // Tests and scripts read this line to find the port when --listen ends in :0.

@@ -259,11 +259,26 @@ fn read_file(path: &Path) -> anyhow::Result<TenantSettings> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let extension = path.extension().and_then(|extension| extension.to_str()).unwrap_or("");
     let settings = match extension {
-        "toml" => toml::from_str(&text).map_err(|error| anyhow::anyhow!("{}: {}", path.display(), error.message()))?,
+        "toml" => toml::from_str(&text).map_err(|error| toml_error(path, &text, &error))?,
         "json" => serde_json::from_str(&text).with_context(|| format!("{} is not a valid tenant definition", path.display()))?,
         _ => bail!("{} must end in .toml or .json", path.display()),
     };
     Ok(settings)
+}
+
+/// Names the file, line and column (both from 1) of a TOML error, like a
+/// compiler does, so an editor can jump there.
+fn toml_error(path: &Path, text: &str, error: &toml::de::Error) -> anyhow::Error {
+    let message = error.message().trim_end();
+    match error.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+            anyhow::anyhow!("{}:{line}:{column}: {message}", path.display())
+        }
+        None => anyhow::anyhow!("{}: {message}", path.display()),
+    }
 }
 
 fn list(store: &Store, json: bool) -> anyhow::Result<()> {

@@ -18,6 +18,11 @@ use crate::tenant::TenantSettings;
 /// after a run to count that run's requests.
 pub type RequestCounter = Arc<dyn Fn() -> (u64, u64) + Send + Sync>;
 
+/// Receives a run's counts each time its flow reads a page or a record, so
+/// the caller can show progress. It runs on the flow's task, so it must be
+/// quick.
+pub type ProgressSink = Arc<dyn Fn(Flow, &RunCounts) + Send + Sync>;
+
 /// What one run did, as printed by `leafbridge run` and the demo.
 #[derive(Debug, Clone, Serialize)]
 pub struct FlowReport {
@@ -89,6 +94,7 @@ pub struct SyncContext<'a, P: Plugins> {
     pub(crate) phases: BTreeMap<&'static str, Duration>,
     request_counter: Option<RequestCounter>,
     requests_at_start: (u64, u64),
+    progress: Option<ProgressSink>,
 }
 
 impl<'a, P: Plugins> SyncContext<'a, P> {
@@ -117,6 +123,7 @@ impl<'a, P: Plugins> SyncContext<'a, P> {
             phases: BTreeMap::new(),
             request_counter: None,
             requests_at_start: (0, 0),
+            progress: None,
         }
     }
 
@@ -126,6 +133,21 @@ impl<'a, P: Plugins> SyncContext<'a, P> {
         self.requests_at_start = counter();
         self.request_counter = Some(counter);
         self
+    }
+
+    /// Sends the run's counts to `sink` after each page or record read.
+    pub fn with_progress(mut self, sink: Option<ProgressSink>) -> Self {
+        self.progress = sink;
+        self
+    }
+
+    /// Counts `records` read from the source side and reports the new counts
+    /// to the progress sink.
+    pub(crate) fn count_read(&mut self, records: u64) {
+        self.counts.read += records;
+        if let Some(sink) = &self.progress {
+            sink(self.flow, &self.counts);
+        }
     }
 
     /// Starts another flow with the same plugins and a fresh count; the

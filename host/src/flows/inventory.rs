@@ -57,7 +57,7 @@ pub(crate) async fn push<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), 
     // 2. Set the LeafLink quantity of each linked item whose stock differs
     // from what was last pushed.
     for item in items {
-        cx.counts.read += 1;
+        cx.count_read(1);
         let record = item_record(&item.number);
         let Some(mut xref) = resolve::item_xref(cx, &item)? else {
             cx.counts.skipped += 1;

@@ -89,7 +89,7 @@ async fn link_items<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), FlowE
             .await
             .map_err(|e| cx.api_error("listing LeafLink products", e))?;
         for product in &page.products {
-            cx.counts.read += 1;
+            cx.count_read(1);
             link_item(cx, product, by_key.get(&fold(&product.sku)).map(Vec::as_slice).unwrap_or(&[]), price_field)?;
         }
         next = page.next;
@@ -182,7 +182,7 @@ async fn link_customers<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), F
             .await
             .map_err(|e| cx.api_error("listing LeafLink customers", e))?;
         for customer in &page.customers {
-            cx.counts.read += 1;
+            cx.count_read(1);
             let keyed = customer_keys(match_key, customer).and_then(|key| by_key.get(&key)).map(Vec::as_slice).unwrap_or(&[]);
             let named = by_name.get(&fold(&customer.name)).map(Vec::as_slice).unwrap_or(&[]);
             link_customer(cx, customer, keyed, named)?;
@@ -311,7 +311,7 @@ async fn link_salespeople<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(),
             .await
             .map_err(|e| cx.api_error("listing LeafLink company staff", e))?;
         for staff in &page.staff {
-            cx.counts.read += 1;
+            cx.count_read(1);
             let key = staff.id.to_string();
             let known = cx.store.xref(cx.tenant_name(), RecordKind::Salesperson, &key).map_err(|e| cx.store_error(e))?;
             let matches = folded(staff.email.as_deref()).and_then(|email| by_email.get(&email)).map(Vec::as_slice).unwrap_or(&[]);

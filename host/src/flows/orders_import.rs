@@ -128,7 +128,7 @@ async fn retry_dead_letters<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(
 /// Imports one page of orders; a failing order becomes a dead letter and the
 /// rest of the page continues.
 async fn import_page<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<LlOrder>) -> Result<(), FlowError> {
-    cx.counts.read += orders.len() as u64;
+    cx.count_read(orders.len() as u64);
 
     // 1. Keep the orders that are new to leafbridge and importable.
     let started = Instant::now();

@@ -97,7 +97,7 @@ pub(crate) async fn push<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), 
         for order in page.orders {
             newest = newest.max(parse_time(order.last_modified.as_deref()));
             seen.extend(order.id.clone());
-            cx.counts.read += 1;
+            cx.count_read(1);
             push_order(cx, order).await?;
         }
         next = page.next;
@@ -121,7 +121,7 @@ pub(crate) async fn push<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), 
             let Some(xref) = cx.store.xref_by_bc_id(cx.tenant_name(), RecordKind::Order, order_id).map_err(|e| cx.store_error(e))? else {
                 continue;
             };
-            cx.counts.read += 1;
+            cx.count_read(1);
             if xref.stored.get("invoice").map(String::as_str) == Some(invoice.id.as_str()) {
                 cx.counts.skipped += 1;
                 continue;
@@ -363,7 +363,7 @@ async fn detect_deleted_orders<P: Plugins>(cx: &mut SyncContext<'_, P>, seen: &H
     for mut xref in open {
         let number = xref.bc_number.clone().unwrap_or_default();
         if missing.contains(&number) && !posted.contains(&number) {
-            cx.counts.read += 1;
+            cx.count_read(1);
             record_deleted_order(cx, &mut xref, None)?;
         }
     }
@@ -388,7 +388,7 @@ pub(crate) async fn pull<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), 
             .list_orders(&query, next)
             .await
             .map_err(|e| cx.api_error("listing LeafLink orders", e))?;
-        cx.counts.read += page.orders.len() as u64;
+        cx.count_read(page.orders.len() as u64);
         let mut changed = Vec::new();
         for order in page.orders {
             newest = newest.max(parse_time(Some(&order.modified)));

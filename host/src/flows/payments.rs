@@ -72,7 +72,7 @@ async fn push_invoice<P: Plugins>(cx: &mut SyncContext<'_, P>, invoice: BcSalesI
         // An invoice that did not come from a LeafLink order.
         return Ok(());
     };
-    cx.counts.read += 1;
+    cx.count_read(1);
     let key = format!("{}:{}", invoice.id, paid.normalize());
     let record = format!("invoice {}", invoice.number.as_deref().unwrap_or(&invoice.id));
     let known = cx.store.xref(cx.tenant_name(), RecordKind::Payment, &key).map_err(|e| cx.store_error(e))?;

@@ -274,11 +274,28 @@ impl TenantPlugins {
     /// Loads the core plugins from `plugin_dir`, and the tenant's override
     /// plugin when `<plugin_dir>/<tenant>-overrides.wasm` exists.
     pub fn load(runtime: &Arc<Runtime>, plugin_dir: &Path, tenant: &Arc<TenantContext>) -> Result<Self, LoadError> {
+        Self::load_with_overrides(runtime, plugin_dir, None, tenant)
+    }
+
+    /// Loads the core plugins from `plugin_dir`, and the tenant's override
+    /// plugin from `<overrides_dir>/<tenant>-overrides.wasm` (where
+    /// `leafbridge plugin add` installs it), else from the same file name in
+    /// `plugin_dir`, when either exists.
+    pub fn load_with_overrides(
+        runtime: &Arc<Runtime>,
+        plugin_dir: &Path,
+        overrides_dir: Option<&Path>,
+        tenant: &Arc<TenantContext>,
+    ) -> Result<Self, LoadError> {
         let load = |file: &str, world: World| runtime.load(&plugin_dir.join(file), world);
         let leaflink = load(LEAFLINK_PLUGIN, World::LeafLinkConnector)?;
         let business_central = load(BUSINESS_CENTRAL_PLUGIN, World::BusinessCentralConnector)?;
         let mapping = load(CORE_PLUGIN, World::Mapper)?;
-        let overrides_path = plugin_dir.join(overrides_plugin_file(tenant.name()));
+        let file = overrides_plugin_file(tenant.name());
+        let overrides_path = overrides_dir
+            .map(|dir| dir.join(&file))
+            .filter(|path| path.is_file())
+            .unwrap_or_else(|| plugin_dir.join(&file));
         let (overrides, overrides_path) = if overrides_path.is_file() {
             let plugin = runtime.load(&overrides_path, World::TenantOverrides)?;
             (TenantOverrides::Plugin(Lazy::new(runtime.clone(), plugin, tenant.clone())), Some(overrides_path))

@@ -92,7 +92,7 @@ pub(crate) async fn export<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<()
     loop {
         let (items, after) = changed_items(cx, next).await?;
         newest_of(&items, &mut newest);
-        cx.counts.read += items.len() as u64;
+        cx.count_read(items.len() as u64);
 
         let mut unlinked = Vec::new();
         for item in items {
@@ -156,7 +156,7 @@ pub(crate) async fn import<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<()
             .list_products(&query, next)
             .await
             .map_err(|e| cx.api_error("listing LeafLink products", e))?;
-        cx.counts.read += page.products.len() as u64;
+        cx.count_read(page.products.len() as u64);
         let mut new_products = Vec::new();
         for product in page.products {
             if let Some(modified) = product.modified.as_deref().and_then(|text| text.parse::<jiff::Timestamp>().ok()) {
@@ -251,7 +251,7 @@ pub(crate) async fn push<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), 
     loop {
         let (items, after) = changed_items(cx, next).await?;
         newest_of(&items, &mut newest);
-        cx.counts.read += items.len() as u64;
+        cx.count_read(items.len() as u64);
 
         // Keep the linked items whose values differ from what was last synced.
         let mut changed = Vec::new();
@@ -338,7 +338,7 @@ pub(crate) async fn pull<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), 
             .list_products(&query, next)
             .await
             .map_err(|e| cx.api_error("listing LeafLink products", e))?;
-        cx.counts.read += page.products.len() as u64;
+        cx.count_read(page.products.len() as u64);
 
         let mut changed = Vec::new();
         for product in page.products {

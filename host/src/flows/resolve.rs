@@ -769,7 +769,7 @@ pub(crate) async fn customers_import<P: Plugins>(cx: &mut SyncContext<'_, P>) ->
             .list_customers(&query, next)
             .await
             .map_err(|error| cx.api_error("listing LeafLink customers", error))?;
-        cx.counts.read += page.customers.len() as u64;
+        cx.count_read(page.customers.len() as u64);
         for customer in &page.customers {
             if let Some(modified) = customer.modified.as_deref().and_then(|text| text.parse::<jiff::Timestamp>().ok()) {
                 newest = newest.max(Some(modified));

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::plugins::{TenantPlugins, WasmPlugins};
+use super::context::ProgressSink;
 use super::{Flow, FlowError, FlowReport, SyncContext, run_flow};
 use crate::capabilities::{ContextError, TenantContext, TenantSecrets};
 use crate::runtime::{LoadError, Runtime};
@@ -30,8 +31,20 @@ pub struct TenantRunner {
 impl TenantRunner {
     /// Builds the tenant's context and loads its plugins from `plugin_dir`.
     pub fn open(runtime: &Arc<Runtime>, plugin_dir: &Path, settings: TenantSettings, secrets: TenantSecrets) -> Result<Self, OpenError> {
+        Self::open_with_overrides(runtime, plugin_dir, None, settings, secrets)
+    }
+
+    /// Opens the tenant, taking its override plugin from `overrides_dir`
+    /// first (see `TenantPlugins::load_with_overrides`).
+    pub fn open_with_overrides(
+        runtime: &Arc<Runtime>,
+        plugin_dir: &Path,
+        overrides_dir: Option<&Path>,
+        settings: TenantSettings,
+        secrets: TenantSecrets,
+    ) -> Result<Self, OpenError> {
         let context = TenantContext::new(&settings, secrets)?;
-        let plugins = TenantPlugins::load(runtime, plugin_dir, &context)
+        let plugins = TenantPlugins::load_with_overrides(runtime, plugin_dir, overrides_dir, &context)
             .map_err(|source| OpenError::Load { tenant: settings.name.clone(), source })?;
         Ok(Self { settings, context, plugins })
     }
@@ -43,6 +56,16 @@ impl TenantRunner {
 
     /// Runs flows one after another, sharing the run's lookup cache.
     pub async fn run_all(&self, store: &Store, flows: &[Flow]) -> Result<Vec<FlowReport>, FlowError> {
+        self.run_all_with_progress(store, flows, None).await
+    }
+
+    /// `run_all`, sending each flow's counts to `progress` as it reads.
+    pub async fn run_all_with_progress(
+        &self,
+        store: &Store,
+        flows: &[Flow],
+        progress: Option<ProgressSink>,
+    ) -> Result<Vec<FlowReport>, FlowError> {
         let context = self.context.clone();
         let counter = Arc::new(move || {
             let counters = context.api_counters();
@@ -58,7 +81,8 @@ impl TenantRunner {
             &self.plugins.overrides,
             first,
         )
-        .with_request_counter(counter);
+        .with_request_counter(counter)
+        .with_progress(progress);
         let mut reports = Vec::with_capacity(flows.len());
         for (index, &flow) in flows.iter().enumerate() {
             if index > 0 {
@@ -76,13 +100,21 @@ impl TenantRunner {
 pub struct FlowEngine {
     runtime: Arc<Runtime>,
     plugin_dir: std::path::PathBuf,
+    /// The directory where `leafbridge plugin add` installs override plugins.
+    overrides_dir: Option<std::path::PathBuf>,
     store: Store,
     secrets: crate::store::secrets::Secrets,
 }
 
 impl FlowEngine {
     pub fn new(runtime: Arc<Runtime>, plugin_dir: std::path::PathBuf, store: Store, secrets: crate::store::secrets::Secrets) -> Self {
-        Self { runtime, plugin_dir, store, secrets }
+        Self { runtime, plugin_dir, overrides_dir: None, store, secrets }
+    }
+
+    /// Takes each tenant's override plugin from `dir` first.
+    pub fn with_overrides_dir(mut self, dir: std::path::PathBuf) -> Self {
+        self.overrides_dir = Some(dir);
+        self
     }
 
     /// Opens `tenant` and runs `flow` once.
@@ -106,7 +138,8 @@ impl FlowEngine {
             leaflink_api_key: secret(SecretName::LeafLinkApiKey)?,
             business_central_client_secret: secret(SecretName::BusinessCentralClientSecret)?,
         };
-        let runner = TenantRunner::open(&self.runtime, &self.plugin_dir, settings, secrets).map_err(|error| error.to_string())?;
+        let runner = TenantRunner::open_with_overrides(&self.runtime, &self.plugin_dir, self.overrides_dir.as_deref(), settings, secrets)
+            .map_err(|error| error.to_string())?;
         runner.run(&self.store, flow).await.map_err(|error| error.to_string())
     }
 }
@@ -116,6 +149,7 @@ impl crate::schedule::FlowRunner for FlowEngine {
         let engine = Self {
             runtime: self.runtime.clone(),
             plugin_dir: self.plugin_dir.clone(),
+            overrides_dir: self.overrides_dir.clone(),
             store: self.store.clone(),
             secrets: self.secrets.clone(),
         };

@@ -2,6 +2,7 @@
 //! loading and checking plugins, and the per-tenant stores calls run in.
 
 pub mod bindings;
+pub mod call_time;
 mod cache;
 mod errors;
 mod host_state;

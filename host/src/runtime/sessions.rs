@@ -35,6 +35,7 @@ struct Session<E> {
     exports: E,
     tenant: Arc<TenantContext>,
     plugin: Arc<str>,
+    world: World,
     poisoned: bool,
 }
 
@@ -53,9 +54,11 @@ impl<E> Session<E> {
     fn finish<T: Serialize>(
         &mut self,
         function: &'static str,
+        started: std::time::Instant,
         outcome: Result<wasmtime::Result<T>, tokio::time::error::Elapsed>,
     ) -> Result<T, CallError> {
         self.store.data_mut().end_call(function);
+        super::call_time::record(self.world, started.elapsed());
         let value = match outcome {
             Err(_elapsed) => {
                 self.poisoned = true;
@@ -130,8 +133,9 @@ macro_rules! call {
         let wall_clock = session.store.data().limits.wall_clock;
         let $exports = &session.exports;
         let $store = &mut session.store;
+        let started = std::time::Instant::now();
         let outcome = tokio::time::timeout(wall_clock, $call).await;
-        session.finish($function, outcome)
+        session.finish($function, started, outcome)
     }};
 }
 
@@ -192,7 +196,7 @@ impl Runtime {
                 });
             }
         };
-        Ok(Session { store, exports, tenant: tenant.clone(), plugin: plugin.name.clone(), poisoned: false })
+        Ok(Session { store, exports, tenant: tenant.clone(), plugin: plugin.name.clone(), world: expected, poisoned: false })
     }
 
     /// Instantiates a `leaflink-connector` plugin for `tenant`.

@@ -19,9 +19,12 @@ pub use scheduler::{FlowRunner, RunFuture, RunOutcome, Scheduler, SchedulerLimit
 /// The tree that contains one `ScheduleEntry` per tenant and flow.
 pub const SCHEDULES_TREE: &str = "schedules";
 
-/// Every flow that can be scheduled or run on demand, by the name the CLI,
-/// logs and metrics use.
-pub const FLOWS: [&str; 10] = [
+/// Every flow that can be scheduled, run on demand through the admin API or
+/// run with `leafbridge run`, by the name the CLI, logs and metrics use. It
+/// lists `Flow::ALL` in order, which a unit test checks, so the three entry
+/// points accept the same flows.
+pub const FLOWS: [&str; 11] = [
+    "link",
     "orders-import",
     "customers-import",
     "products-export",
@@ -334,6 +337,12 @@ fn decode(key: &[u8], value: &[u8]) -> Result<ScheduleEntry, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flows_match_flow_enum() {
+        let names: Vec<&str> = crate::flows::Flow::ALL.iter().map(|flow| flow.name()).collect();
+        assert_eq!(FLOWS.to_vec(), names);
+    }
 
     #[test]
     fn every_parses_friendly_units() {

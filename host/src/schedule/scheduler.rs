@@ -288,6 +288,9 @@ async fn run_once(inner: &Arc<Inner>, tenant: &str, flow: &str, trigger: Trigger
         Err(reason) => error!(reason = %reason, elapsed_ms = elapsed.as_millis() as u64, "flow run failed"),
     }
     inner.metrics.run_finished(tenant, flow, result.is_ok(), elapsed);
+    if let Ok(outcome) = &result {
+        inner.metrics.records(tenant, flow, outcome);
+    }
 }
 
 /// Locks a mutex whose data stays consistent even if a holder panicked,

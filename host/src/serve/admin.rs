@@ -1,5 +1,5 @@
 //! The admin HTTP API under `/api/v1`, behind a bearer token: tenants, their
-//! schedules, and "run this flow now".
+//! schedules, runs, dead letters and conflicts, and "run this flow now".
 
 use axum::Router;
 use axum::extract::{Path, Request, State};
@@ -20,6 +20,9 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/tenants", get(list_tenants))
         .route("/tenants/{tenant}", get(show_tenant))
         .route("/tenants/{tenant}/schedules", get(list_schedules))
+        .route("/tenants/{tenant}/runs", get(list_runs))
+        .route("/tenants/{tenant}/dead-letters", get(list_dead_letters))
+        .route("/tenants/{tenant}/conflicts", get(list_conflicts))
         .route("/tenants/{tenant}/flows/{flow}/run", post(run_flow))
         .layer(middleware::from_fn_with_state(state, require_bearer))
 }
@@ -67,6 +70,36 @@ async fn list_schedules(State(state): State<AppState>, Path(tenant): Path<String
     }
     match state.store.schedules().map_err(crate::schedule::ScheduleError::from).and_then(|schedules| schedules.list(Some(&tenant))) {
         Ok(entries) => axum::Json(entries).into_response(),
+        Err(error) => server_error(&error.to_string()),
+    }
+}
+
+async fn list_runs(State(state): State<AppState>, Path(tenant): Path<String>) -> Response {
+    if let Err(response) = require_tenant(&state, &tenant) {
+        return response;
+    }
+    match state.store.runs(&tenant) {
+        Ok(runs) => axum::Json(runs).into_response(),
+        Err(error) => server_error(&error.to_string()),
+    }
+}
+
+async fn list_dead_letters(State(state): State<AppState>, Path(tenant): Path<String>) -> Response {
+    if let Err(response) = require_tenant(&state, &tenant) {
+        return response;
+    }
+    match state.store.dead_letters(&tenant) {
+        Ok(dead_letters) => axum::Json(dead_letters).into_response(),
+        Err(error) => server_error(&error.to_string()),
+    }
+}
+
+async fn list_conflicts(State(state): State<AppState>, Path(tenant): Path<String>) -> Response {
+    if let Err(response) = require_tenant(&state, &tenant) {
+        return response;
+    }
+    match state.store.conflicts(&tenant) {
+        Ok(conflicts) => axum::Json(conflicts).into_response(),
         Err(error) => server_error(&error.to_string()),
     }
 }

@@ -23,6 +23,8 @@ struct RunTotals {
 pub struct Metrics {
     runs_in_progress: AtomicI64,
     runs: Mutex<BTreeMap<(String, String), RunTotals>>,
+    /// Records of finished runs by tenant, flow and outcome.
+    records: Mutex<BTreeMap<(String, String, &'static str), u64>>,
     webhooks: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
 }
 
@@ -45,6 +47,15 @@ impl Metrics {
             totals.failed += 1;
         }
         totals.seconds_sum += elapsed.as_secs_f64();
+    }
+
+    /// Adds a finished run's record counts (read, written, skipped, failed).
+    pub fn records(&self, tenant: &str, flow: &str, outcome: &crate::schedule::RunOutcome) {
+        let mut records = self.records.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let counts = [("read", outcome.read), ("written", outcome.written), ("skipped", outcome.skipped), ("failed", outcome.failed)];
+        for (name, count) in counts {
+            *records.entry((tenant.to_owned(), flow.to_owned(), name)).or_default() += count;
+        }
     }
 
     /// Counts one webhook request by source (`leaflink`, `business-central`)
@@ -95,13 +106,52 @@ impl Metrics {
         }
         drop(runs);
 
+        let records = self.records.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _ = writeln!(text, "# HELP leafbridge_records_total Records of finished flow runs, by outcome.");
+        let _ = writeln!(text, "# TYPE leafbridge_records_total counter");
+        for ((tenant, flow, outcome), count) in records.iter() {
+            let (tenant, flow) = (escape(tenant), escape(flow));
+            let _ = writeln!(text, "leafbridge_records_total{{tenant=\"{tenant}\",flow=\"{flow}\",outcome=\"{outcome}\"}} {count}");
+        }
+        drop(records);
+
         let webhooks = self.webhooks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let _ = writeln!(text, "# HELP leafbridge_webhooks_total Webhook requests received, by source and outcome.");
         let _ = writeln!(text, "# TYPE leafbridge_webhooks_total counter");
         for ((source, outcome), count) in webhooks.iter() {
             let _ = writeln!(text, "leafbridge_webhooks_total{{source=\"{source}\",outcome=\"{outcome}\"}} {count}");
         }
+        drop(webhooks);
+
+        render_api_requests(&mut text);
+        render_plugin_calls(&mut text);
         text
+    }
+}
+
+/// Renders the process-wide API request and 429 counts that the http
+/// capability keeps, by API and tenant.
+fn render_api_requests(text: &mut String) {
+    let totals = crate::capabilities::http::api_totals_snapshot();
+    let _ = writeln!(text, "# HELP leafbridge_api_requests_total HTTP requests sent to an API, retries included.");
+    let _ = writeln!(text, "# TYPE leafbridge_api_requests_total counter");
+    for (tenant, api, requests, _) in &totals {
+        let _ = writeln!(text, "leafbridge_api_requests_total{{api=\"{api}\",tenant=\"{}\"}} {requests}", escape(tenant));
+    }
+    let _ = writeln!(text, "# HELP leafbridge_api_throttled_total 429 Too Many Requests responses received from an API.");
+    let _ = writeln!(text, "# TYPE leafbridge_api_throttled_total counter");
+    for (tenant, api, _, throttled) in &totals {
+        let _ = writeln!(text, "leafbridge_api_throttled_total{{api=\"{api}\",tenant=\"{}\"}} {throttled}", escape(tenant));
+    }
+}
+
+/// Renders the process-wide time spent in plugin export calls, by plugin kind.
+fn render_plugin_calls(text: &mut String) {
+    let _ = writeln!(text, "# HELP leafbridge_plugin_call_seconds Time spent in plugin export calls.");
+    let _ = writeln!(text, "# TYPE leafbridge_plugin_call_seconds summary");
+    for (kind, seconds, calls) in crate::runtime::call_time::snapshot() {
+        let _ = writeln!(text, "leafbridge_plugin_call_seconds_sum{{kind=\"{kind}\"}} {seconds:.6}");
+        let _ = writeln!(text, "leafbridge_plugin_call_seconds_count{{kind=\"{kind}\"}} {calls}");
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod metrics;
 pub mod notify;
+pub mod subscriptions;
 pub mod webhooks;
 
 use std::net::SocketAddr;
@@ -44,6 +45,9 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The bearer token the admin API requires.
     pub admin_token: Arc<Secret>,
+    /// The tenants' BC webhook subscriptions, and which tenants expect a
+    /// validation handshake.
+    pub subscriptions: Arc<subscriptions::Subscriptions>,
 }
 
 /// Builds the router: admin API under `/api/v1` (bearer token), webhooks
@@ -86,8 +90,9 @@ async fn metrics_text(axum::extract::State(state): axum::extract::State<AppState
     ([(axum::http::header::CONTENT_TYPE, metrics::CONTENT_TYPE)], state.metrics.render(count)).into_response()
 }
 
-/// Serves on `listener` until `shutdown` turns true, runs the scheduler
-/// meanwhile, then waits up to `drain` for runs in progress.
+/// Serves on `listener` until `shutdown` turns true, runs the scheduler and
+/// keeps the BC subscriptions meanwhile, then waits up to `drain` for runs in
+/// progress.
 pub async fn serve(
     state: AppState,
     listener: tokio::net::TcpListener,
@@ -105,6 +110,14 @@ pub async fn serve(
         async move { scheduler.run_schedules(store, schedule_tick, shutdown).await }
     });
 
+    let subscriptions_task = tokio::spawn({
+        let subscriptions = state.subscriptions.clone();
+        let store = state.store.clone();
+        let secrets = state.secrets.clone();
+        let shutdown = shutdown.clone();
+        async move { subscriptions.run(store, secrets, shutdown).await }
+    });
+
     let scheduler = state.scheduler.clone();
     let app = router(state);
     let stop = async move {
@@ -117,6 +130,7 @@ pub async fn serve(
     let result = axum::serve(listener, app).with_graceful_shutdown(stop).await;
 
     let _ = scheduler_task.await;
+    let _ = subscriptions_task.await;
     let left = scheduler.shutdown(drain).await;
     info!(runs_left = left, "stopped");
     result.map_err(ServeError::Server)

@@ -6,8 +6,11 @@
 //! LeafLink: `LL-Signature` is base64(HMAC-SHA256(company webhook key, raw
 //! body)); LeafLink documents no timestamp, so there is no replay check.
 //! Business Central: the subscription validation handshake echoes
-//! `validationToken`, and every notification must carry the tenant's
-//! `clientState`. BC deletes a subscription when the endpoint responds with anything
+//! `validationToken` while `serve` is creating or renewing one of the
+//! tenant's subscriptions, and every notification must carry the tenant's
+//! `clientState`. A `collection` notification (more than 1,000 changes in
+//! BC's coalescing window) triggers the same flows, which re-query everything
+//! changed since their cursor instead of following single records. BC deletes a subscription when the endpoint responds with anything
 //! but 2xx, 408, 429 or 5xx, so a rejected notification gets 401 on purpose.
 
 use axum::body::Bytes;
@@ -166,6 +169,12 @@ pub async fn business_central(
     };
 
     if let Some(token) = query.validation_token {
+        // Only a create or renew request that leafbridge sent itself may be
+        // validated; otherwise anyone could subscribe this endpoint to a BC
+        // environment of their own and trigger runs.
+        if !state.subscriptions.expects_handshake(&tenant) {
+            return reject(&state, "business-central", &tenant, "validation handshake without a subscription request in flight");
+        }
         if token.len() > MAX_VALIDATION_TOKEN_LEN {
             state.metrics.webhook("business-central", "invalid");
             return (StatusCode::BAD_REQUEST, "validationToken is too long\n").into_response();
@@ -202,6 +211,9 @@ pub async fn business_central(
             if check_flow(&settings, flow).is_ok() && !flows.contains(flow) {
                 flows.push(flow);
             }
+        }
+        if notification.change_type.as_deref() == Some("collection") {
+            info!(tenant = %tenant, entity_set = entity_set(&notification.resource).unwrap_or(""), "collection notification: the triggered flows re-query since their cursor");
         }
         info!(
             tenant = %tenant,

@@ -31,6 +31,13 @@ use std::path::Path;
 pub enum StoreError {
     #[error("cannot open the store at {path}: {source}")]
     Open { path: String, source: sled::Error },
+    /// sled allows one process per store, so this is usually `leafbridge
+    /// serve` running on the same home.
+    #[error(
+        "the store at {path} is in use by another leafbridge process, usually `leafbridge serve` on this home; \
+         stop it, or use serve's admin API (/api/v1) while it runs"
+    )]
+    Locked { path: String },
     #[error("store operation failed: {0}")]
     Sled(#[from] sled::Error),
     #[error("stored record {key} is unreadable: {reason}")]
@@ -49,11 +56,14 @@ pub struct Store {
 
 impl Store {
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(STORE_CACHE_BYTES)
-            .open()
-            .map_err(|source| StoreError::Open { path: dir.display().to_string(), source })?;
+        let db = sled::Config::new().path(dir).cache_capacity(STORE_CACHE_BYTES).open().map_err(|source| {
+            let path = dir.display().to_string();
+            // sled 0.34 reports a held lock only as this I/O error text.
+            match &source {
+                sled::Error::Io(error) if error.to_string().contains("could not acquire lock") => StoreError::Locked { path },
+                _ => StoreError::Open { path, source },
+            }
+        })?;
         Ok(Self { db })
     }
 
