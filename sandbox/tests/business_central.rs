@@ -127,6 +127,22 @@ async fn bad_input_gets_bc_errors() {
 }
 
 #[tokio::test]
+async fn deep_filter_rejected_not_crashing() {
+    let bc = start().await;
+    let opens = "(".repeat(3_000);
+    let (status, body) = bc.get(&format!("customers?$filter={opens}")).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("nested more than"), "{body}");
+
+    let nots = "not ".repeat(5_000);
+    let (status, _) = bc.get(&format!("customers?$filter={nots}true")).await;
+    assert_eq!(status, 400);
+
+    let (status, body) = bc.get("customers?$filter=((number eq 'C10001'))").await;
+    assert_eq!(status, 200, "a shallow filter still works: {body}");
+}
+
+#[tokio::test]
 async fn filter_operators_and_index_lookups() {
     let bc = start().await;
     let (status, body) = bc.get("customers?$filter=number eq 'C10001' or number eq 'C10002' or number eq '10000'").await;

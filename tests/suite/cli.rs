@@ -219,6 +219,35 @@ fn credentials_from_stdin_show_as_set() {
     let malformed = leafbridge(home.path(), &["tenant", "credentials", "acme"], "just-a-value-7f3b\n");
     assert!(!malformed.status.success());
     assert!(!stderr(&malformed).contains("just-a-value-7f3b"), "a malformed line was echoed");
+
+    let blank = leafbridge(home.path(), &["tenant", "credentials", "acme"], "leaflink.api_key=   \n");
+    assert!(!blank.status.success());
+    assert!(error_lines(&blank)[0].contains("value of leaflink.api_key is empty"), "{}", stderr(&blank));
+}
+
+#[test]
+fn closed_stdout_exits_quietly() {
+    let home = tempfile::tempdir().unwrap();
+    for name in ["acme", "bravo", "charlie"] {
+        assert!(add_valid(home.path(), name).status.success());
+    }
+
+    // The reading end closes before the listing is written, as with `| head -0`.
+    let mut child = Command::new(leafbridge_binary())
+        .arg("--home")
+        .arg(home.path())
+        .args(["tenant", "list"])
+        .env_remove("LEAFBRIDGE_HOME")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("leafbridge starts");
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("leafbridge finishes");
+
+    let errors = String::from_utf8_lossy(&output.stderr);
+    assert!(!errors.contains("panicked"), "{errors}");
+    assert_eq!(output.status.code(), Some(141), "{errors}");
 }
 
 #[test]

@@ -63,3 +63,33 @@ fn demo_rerun_starts_clean() {
     let second_summary: Value = serde_json::from_slice(&second.stdout).expect("the second run prints JSON");
     assert_eq!(figures(&second_summary), first_figures, "a rerun reports the same figures");
 }
+
+#[test]
+fn demo_keeps_real_tenant() {
+    let home = tempfile::tempdir().unwrap();
+    let definition = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tenants/evergreen-farms/tenant.toml");
+    let added = Command::new(leafbridge_binary())
+        .arg("--home")
+        .arg(home.path())
+        .args(["tenant", "add", "--from-file"])
+        .arg(&definition)
+        .env_remove("LEAFBRIDGE_HOME")
+        .output()
+        .expect("leafbridge starts");
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+
+    let output = demo(home.path());
+    let errors = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "the demo overwrote a real tenant");
+    assert!(errors.contains("evergreen-farms") && errors.contains("is not a demo tenant"), "{errors}");
+
+    let shown = Command::new(leafbridge_binary())
+        .arg("--home")
+        .arg(home.path())
+        .args(["tenant", "show", "evergreen-farms", "--json"])
+        .env_remove("LEAFBRIDGE_HOME")
+        .output()
+        .expect("leafbridge starts");
+    let settings: Value = serde_json::from_slice(&shown.stdout).expect("tenant show prints JSON");
+    assert_eq!(settings["leaflink"]["base_url"], "https://app.leaflink.com/api/v2");
+}

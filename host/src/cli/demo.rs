@@ -95,14 +95,20 @@ struct Summary {
 
 pub async fn run(home_flag: Option<PathBuf>, args: DemoArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let (home, temporary) = match home_flag {
-        Some(dir) => (Home::at(dir)?, false),
-        None => {
-            let dir = std::env::temp_dir().join(format!("leafbridge-demo-{}", uuid::Uuid::new_v4()));
-            (Home::at(dir)?, true)
-        }
+    // Declared first so it is dropped last, after the store and the runtime
+    // have closed their files; dropping it removes the temporary home.
+    let temporary_home = match home_flag {
+        Some(_) => None,
+        None => Some(tempfile::Builder::new().prefix("leafbridge-demo-").tempdir().context("failed to create a temporary home")?),
+    };
+    let temporary = temporary_home.is_some();
+    let home = match (home_flag, &temporary_home) {
+        (Some(dir), _) => Home::at(dir)?,
+        (None, Some(dir)) => Home::at(dir.path().to_path_buf())?,
+        (None, None) => unreachable!("a temporary home exists when --home is absent"),
     };
     let store = Store::open(&home.store_dir())?;
+    refuse_foreign_tenants(&home, &store)?;
     let cleared = clear_earlier_demo(&store)?;
     if !cleared.is_empty() {
         // Each demo day plays against fresh sandboxes, so the cursors and
@@ -133,6 +139,28 @@ pub async fn run(home_flag: Option<PathBuf>, args: DemoArgs) -> anyhow::Result<(
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         print_summary(&summary, &reports, temporary);
+    }
+    Ok(())
+}
+
+/// Rejects a home where a tenant named like an example tenant points at
+/// anything but a loopback sandbox: the demo rewrites that tenant's settings
+/// and credentials, which would silently break a real registration.
+fn refuse_foreign_tenants(home: &Home, store: &Store) -> anyhow::Result<()> {
+    let tenants = store.tenants()?;
+    for (name, _) in EXAMPLE_TENANTS {
+        let Some(settings) = tenants.get(name)? else { continue };
+        let base_url = &settings.leaflink.base_url;
+        let on_loopback = url::Url::parse(base_url)
+            .ok()
+            .and_then(|url| url.host_str().map(|host| host == "127.0.0.1" || host == "localhost" || host == "[::1]"))
+            .unwrap_or(false);
+        if !on_loopback {
+            bail!(
+                "tenant {name} in {} is not a demo tenant (its LeafLink URL is {base_url}); the demo would overwrite it, so run the demo with another --home",
+                home.root().display()
+            );
+        }
     }
     Ok(())
 }
@@ -309,7 +337,7 @@ fn print_summary(summary: &Summary, reports: &[FlowReport], temporary: bool) {
     }
     println!("  state: {}", summary.home);
     if temporary {
-        println!("  (a temporary home; rerun with --home DIR to keep and inspect it with the other commands)");
+        println!("  (a temporary home, removed when the demo ends; rerun with --home DIR to keep it and inspect it with the other commands)");
     } else {
         println!("  inspect it with: leafbridge --home {} tenant list", summary.home);
     }

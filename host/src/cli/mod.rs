@@ -98,7 +98,30 @@ pub enum Command {
 
 /// Parses the command line, runs the command and turns an error into a
 /// one-line reason and a non-zero exit code.
+/// Makes a closed stdout end the process quietly, as it ends `ls | head`.
+///
+/// Rust ignores SIGPIPE, so `println!` panics with "failed printing to
+/// stdout" once the reader of a pipe has gone. Restoring SIGPIPE instead would
+/// also let a closed network socket kill `serve`, so only that panic is
+/// turned into exit status 141 (128 + SIGPIPE), the status a shell reports.
+fn exit_quietly_on_closed_stdout() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default_hook(info);
+    }));
+}
+
 pub fn main() -> ExitCode {
+    exit_quietly_on_closed_stdout();
     let cli = Cli::parse();
     init_logging();
     let runtime = match tokio::runtime::Runtime::new() {

@@ -301,16 +301,34 @@ fn parse_bare_literal(word: &str) -> Result<Literal, BcError> {
 
 // ---- $filter grammar ------------------------------------------------------
 
+/// Maximum nesting of parentheses and `not` in one `$filter`. The parser, the
+/// evaluator and the drop of the tree all recurse once per level, so without
+/// a bound a request of a few thousand `(` overflows the server's stack.
+/// NOTE: BC's own limit is not documented; 100 levels is far beyond any real
+/// filter, and deeper ones get the same 400 as other syntax errors.
+const MAX_FILTER_DEPTH: usize = 100;
+
+/// Maximum number of tokens in one `$filter`, which bounds the length of
+/// `and`/`or` chains (each link is one level of the evaluated tree).
+const MAX_FILTER_TOKENS: usize = 4_000;
+
 struct Parser<'a> {
     tokens: Vec<Token>,
     position: usize,
+    depth: usize,
     set: &'a EntitySet,
     schema_2_1: bool,
 }
 
 pub fn parse_filter(set: &EntitySet, text: &str, schema_2_1: bool) -> Result<Filter, BcError> {
     let tokens = tokenize(text)?;
-    let mut parser = Parser { tokens, position: 0, set, schema_2_1 };
+    if tokens.len() > MAX_FILTER_TOKENS {
+        return Err(filter_error(format!(
+            "The $filter expression has {} tokens; at most {MAX_FILTER_TOKENS} are supported.",
+            tokens.len()
+        )));
+    }
+    let mut parser = Parser { tokens, position: 0, depth: 0, set, schema_2_1 };
     let filter = parser.or_expression()?;
     if parser.position != parser.tokens.len() {
         return Err(filter_error(format!("Syntax error at position {} in '{text}'.", parser.position)));
@@ -361,15 +379,31 @@ impl Parser<'_> {
         Ok(left)
     }
 
+    /// Enters one more level of nesting, or rejects the filter when it is too deep.
+    fn descend(&mut self) -> Result<(), BcError> {
+        self.depth += 1;
+        if self.depth > MAX_FILTER_DEPTH {
+            return Err(filter_error(format!(
+                "The $filter expression is nested more than {MAX_FILTER_DEPTH} levels deep."
+            )));
+        }
+        Ok(())
+    }
+
     fn unary(&mut self) -> Result<Filter, BcError> {
         if self.peek_word("not") {
             self.position += 1;
-            return Ok(Filter::Not(Box::new(self.unary()?)));
+            self.descend()?;
+            let inner = self.unary()?;
+            self.depth -= 1;
+            return Ok(Filter::Not(Box::new(inner)));
         }
         if self.peek() == Some(&Token::Open) {
             self.position += 1;
+            self.descend()?;
             let inner = self.or_expression()?;
             self.expect(Token::Close)?;
+            self.depth -= 1;
             return Ok(inner);
         }
         for (name, function) in
