@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::ports::{ApiError, Plugins};
-use crate::runtime::bindings::types::LlCustomer;
+use crate::runtime::bindings::types::{LlCustomer, LlProduct};
 use super::{Flow, FlowError};
 use crate::store::{Conflict, RunCounts, RunOutcome, RunRecord, Store, StoreError};
 use crate::tenant::TenantSettings;
@@ -53,6 +53,10 @@ pub struct RunCache {
     /// LeafLink customers read ahead by a crawl of the whole customer list,
     /// by id; each is removed when its order page uses it.
     pub leaflink_customers: HashMap<i64, LlCustomer>,
+    /// LeafLink products read ahead by a crawl of the whole catalog, by SKU;
+    /// each is removed when item creation uses it, so no product is read
+    /// twice.
+    pub leaflink_products: HashMap<String, LlProduct>,
     /// The size of the order crawl, set by `orders-import` from its first
     /// page; it decides whether reading a whole list is cheaper than reading
     /// by id page after page.

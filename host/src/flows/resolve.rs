@@ -533,18 +533,28 @@ pub(crate) async fn resolve_items<P: Plugins>(
         return Ok((resolved, failed));
     }
 
-    let products = match fetch_leaflink_products(cx, &missing).await {
-        Ok(products) => products,
+    // Products the catalog read-ahead already returned are not read again.
+    let mut products = Vec::new();
+    let mut unread = Vec::new();
+    for sku in &missing {
+        match cx.cache.leaflink_products.remove(sku) {
+            Some(product) => products.push(product),
+            None => unread.push(sku.clone()),
+        }
+    }
+    match fetch_leaflink_products(cx, &unread).await {
+        Ok(fetched) => products.extend(fetched),
+        // The products taken from the read-ahead still go on to item
+        // creation, because they were removed from the cache.
         Err(error) => {
-            for sku in &missing {
+            for sku in &unread {
                 cx.fail_api(&item_record(sku), &error)?;
                 failed.insert(sku.clone(), error.to_string());
             }
-            return Ok((resolved, failed));
         }
-    };
+    }
     for sku in &missing {
-        if !products.iter().any(|product| &product.sku == sku) {
+        if !failed.contains_key(sku) && !products.iter().any(|product| &product.sku == sku) {
             let reason = format!("unknown SKU {sku:?}: no LeafLink product has it");
             cx.fail(&item_record(sku), &reason, false)?;
             failed.insert(sku.clone(), reason);

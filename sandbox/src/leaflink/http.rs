@@ -4,6 +4,7 @@
 //! error bodies. Handlers render JSON from the store per request.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -32,6 +33,8 @@ const COMPANY_SCOPED: [&str; 3] = ["orders-received", "line-items", "products"];
 
 /// Shared state of one LeafLink server.
 pub struct AppState {
+    /// The data. Mutate it only through `write()`, which increments
+    /// `generation` so that the cached order list is filtered again.
     pub store: RwLock<Store>,
     pub api_key: String,
     /// `http://127.0.0.1:PORT`, for absolute `next` and `previous` links.
@@ -43,11 +46,36 @@ pub struct AppState {
     /// Company-staff id recorded as the editor of writes made with the key.
     pub editor: u32,
     limiter: Mutex<HashMap<String, VecDeque<Instant>>>,
+    /// Count of `write()` calls. A cached order list is valid only at the
+    /// generation it was filtered at.
+    generation: AtomicU64,
+    /// The last filtered order list, so the pages of one crawl do not each
+    /// scan every order.
+    order_lists: Mutex<Option<OrderList>>,
+}
+
+/// Indexes (in `Store::orders`) of the orders one list filter matched, in
+/// store order, for the store at `generation`.
+struct OrderList {
+    filter: String,
+    generation: u64,
+    matches: Arc<Vec<usize>>,
 }
 
 impl AppState {
     pub fn new(store: Store, api_key: String, origin: String, render: RenderOptions, rate_limits: bool, company: u32, editor: u32) -> Self {
-        Self { store: RwLock::new(store), api_key, origin, render, rate_limits, company, editor, limiter: Mutex::new(HashMap::new()) }
+        Self {
+            store: RwLock::new(store),
+            api_key,
+            origin,
+            render,
+            rate_limits,
+            company,
+            editor,
+            limiter: Mutex::new(HashMap::new()),
+            generation: AtomicU64::new(0),
+            order_lists: Mutex::new(None),
+        }
     }
 
     pub fn read(&self) -> std::sync::RwLockReadGuard<'_, Store> {
@@ -55,7 +83,29 @@ impl AppState {
     }
 
     pub fn write(&self) -> std::sync::RwLockWriteGuard<'_, Store> {
-        self.store.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+        let guard = self.store.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Incremented while the write lock is held, so a generation read
+        // under the read lock matches the data behind that lock.
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        guard
+    }
+
+    /// Returns the cached matches of `filter` if the store has not been
+    /// written since they were computed. Call it with the read lock held.
+    fn cached_order_list(&self, filter: &str) -> Option<Arc<Vec<usize>>> {
+        let generation = self.generation.load(Ordering::SeqCst);
+        let cache = self.order_lists.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        cache
+            .as_ref()
+            .filter(|list| list.generation == generation && list.filter == filter)
+            .map(|list| Arc::clone(&list.matches))
+    }
+
+    /// Stores the matches of `filter`. Call it with the read lock held.
+    fn cache_order_list(&self, filter: String, matches: Arc<Vec<usize>>) {
+        let generation = self.generation.load(Ordering::SeqCst);
+        let mut cache = self.order_lists.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        *cache = Some(OrderList { filter, generation, matches });
     }
 
     /// Counts one request against `key`; returns the seconds to wait when
@@ -519,41 +569,63 @@ fn list_orders(request: &Request<'_>) -> Response {
     let (with_lines, with_customer) = query.children();
 
     let store = request.state.read();
-    // Natural-key filters go straight to an index instead of a scan.
-    let candidates: Box<dyn Iterator<Item = usize>> = if let Some(numbers) = &numbers {
-        let mut found: Vec<usize> = numbers.iter().filter_map(|number| store.order_index(number)).collect();
-        found.sort_unstable();
-        Box::new(found.into_iter())
-    } else if let Some(external_id) = external_id {
-        Box::new(store.orders_by_external_id(external_id).iter().map(|&index| index as usize).collect::<Vec<_>>().into_iter())
-    } else {
-        Box::new(0..store.orders.len())
+    // The company and every query parameter except `limit` and `offset` key
+    // the cached list, because the pages of one crawl differ only in those.
+    let filter = format!(
+        "{:?}|{}",
+        request.company,
+        url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(query.pairs.iter().filter(|(key, _)| key != "limit" && key != "offset"))
+            .finish()
+    );
+    let matches = match request.state.cached_order_list(&filter) {
+        Some(matches) => matches,
+        None => {
+            // Natural-key filters go straight to an index instead of a scan.
+            let candidates: Box<dyn Iterator<Item = usize>> = if let Some(numbers) = &numbers {
+                let mut found: Vec<usize> = numbers.iter().filter_map(|number| store.order_index(number)).collect();
+                found.sort_unstable();
+                Box::new(found.into_iter())
+            } else if let Some(external_id) = external_id {
+                Box::new(store.orders_by_external_id(external_id).iter().map(|&index| index as usize).collect::<Vec<_>>().into_iter())
+            } else {
+                Box::new(0..store.orders.len())
+            };
+            let mut matched = Vec::new();
+            for index in candidates {
+                let order = &store.orders[index];
+                let selected = request.company.is_none_or(|company| order.seller == company)
+                    && modified.contains(order.modified.micros)
+                    && created.contains(order.created_on.micros)
+                    && statuses.as_ref().is_none_or(|statuses| statuses.contains(&order.status))
+                    && !excluded.contains(&order.status)
+                    && paid.is_none_or(|paid| order.paid == paid)
+                    && buyer.as_ref().is_none_or(|buyers| order.buyer.is_some_and(|buyer| buyers.contains(&u64::from(buyer))))
+                    && external_id.is_none_or(|external| order.external_id_seller.as_deref() == Some(external))
+                    && external_contains.as_ref().is_none_or(|needle| {
+                        order.external_id_seller.as_deref().is_some_and(|external| external.to_lowercase().contains(needle.as_str()))
+                    })
+                    && order_id.is_none_or(|id| &*order.number == id || order.external_id_seller.as_deref() == Some(id))
+                    && customer_name.as_ref().is_none_or(|needle| {
+                        store.customer(order.customer).is_some_and(|customer| {
+                            customer.name.to_lowercase().contains(needle.as_str())
+                                || customer.nickname.as_deref().is_some_and(|nickname| nickname.to_lowercase().contains(needle.as_str()))
+                        })
+                    });
+                if selected {
+                    matched.push(index);
+                }
+            }
+            let matches = Arc::new(matched);
+            request.state.cache_order_list(filter, Arc::clone(&matches));
+            matches
+        }
     };
     let mut window = Window::new(Paging::from(query));
-    for index in candidates {
-        let order = &store.orders[index];
-        let matches = request.company.is_none_or(|company| order.seller == company)
-            && modified.contains(order.modified.micros)
-            && created.contains(order.created_on.micros)
-            && statuses.as_ref().is_none_or(|statuses| statuses.contains(&order.status))
-            && !excluded.contains(&order.status)
-            && paid.is_none_or(|paid| order.paid == paid)
-            && buyer.as_ref().is_none_or(|buyers| order.buyer.is_some_and(|buyer| buyers.contains(&u64::from(buyer))))
-            && external_id.is_none_or(|external| order.external_id_seller.as_deref() == Some(external))
-            && external_contains.as_ref().is_none_or(|needle| {
-                order.external_id_seller.as_deref().is_some_and(|external| external.to_lowercase().contains(needle.as_str()))
-            })
-            && order_id.is_none_or(|id| &*order.number == id || order.external_id_seller.as_deref() == Some(id))
-            && customer_name.as_ref().is_none_or(|needle| {
-                store.customer(order.customer).is_some_and(|customer| {
-                    customer.name.to_lowercase().contains(needle.as_str())
-                        || customer.nickname.as_deref().is_some_and(|nickname| nickname.to_lowercase().contains(needle.as_str()))
-                })
-            });
-        if matches {
-            window.push(index);
-        }
-    }
+    let start = window.paging.offset.min(matches.len());
+    let end = start.saturating_add(window.paging.limit).min(matches.len());
+    window.items.extend_from_slice(&matches[start..end]);
+    window.count = matches.len();
     let renderer = request.renderer(&store);
     let results = window
         .items
