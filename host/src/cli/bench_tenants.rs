@@ -16,7 +16,7 @@ use clap::Args;
 use serde::Serialize;
 
 use super::Home;
-use super::bench::{ImportArgs, peak_rss_kib, rss_kib, start_sandbox, tenant_settings};
+use super::bench::{Catalog, ImportArgs, peak_rss_kib, rss_kib, start_sandbox, tenant_settings};
 use crate::flows::plugins::overrides_plugin_file;
 use crate::flows::runner::FlowEngine;
 use crate::runtime::{World, default_plugin_dir};
@@ -108,7 +108,15 @@ pub async fn tenants(args: TenantsArgs) -> anyhow::Result<()> {
     if args.with_plugin > args.tenants {
         bail!("--with-plugin {} is more than --tenants {}", args.with_plugin, args.tenants);
     }
-    let sandbox_args = ImportArgs { orders: 20, customers: 10, products: 50, seed: 7, plugin_dir: args.plugin_dir.clone() };
+    let sandbox_args = ImportArgs {
+        orders: 20,
+        customers: 10,
+        products: 50,
+        seed: 7,
+        catalog: Catalog::Warm,
+        all_statuses: false,
+        plugin_dir: args.plugin_dir.clone(),
+    };
     let (_child, info) = start_sandbox(&sandbox_args)?;
 
     let home = Home::at(std::env::temp_dir().join(format!("leafbridge-bench-{}", uuid::Uuid::new_v4())))?;
