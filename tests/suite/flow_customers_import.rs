@@ -73,3 +73,25 @@ async fn customers_created_once_then_updated() {
     assert_eq!(matching.len(), 1, "the update does not create another customer");
     assert_eq!(matching[0]["phoneNumber"], "303-555-0100");
 }
+
+/// BC returns `""` for text fields leafbridge leaves out (here the unit
+/// number), and that must not read as a change on any later run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customers_unchanged_skipped_every_rerun() {
+    let harness = Harness::start("customers-import", sandbox_config(SeedConfig { customers: 3, products: 2, orders: 1, random_seed: 72 })).await;
+    let leaflink = harness.sandbox.leaflink();
+    for id in leaflink.active_customer_ids() {
+        leaflink.edit_customer(id, |customer| customer.address.unit_number = "".into()).unwrap();
+    }
+
+    let first = harness.run(Flow::CustomersImport).await;
+    assert_eq!(first.outcome, RunOutcome::Done, "{first:#?}");
+    assert_eq!(first.counts.failed, 0, "{first:#?}");
+    assert!(first.counts.written > 0, "{first:#?}");
+
+    for run in ["second", "third"] {
+        let rerun = harness.run(Flow::CustomersImport).await;
+        assert_eq!(rerun.counts.failed, 0, "{run} run: {rerun:#?}");
+        assert_eq!(rerun.counts.written, 0, "{run} run writes nothing: {rerun:#?}");
+    }
+}

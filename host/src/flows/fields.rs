@@ -3,7 +3,9 @@
 //!
 //! Each record kind has one projection per side with the same field names,
 //! so "LeafLink changed `price`" and "BC changed `price`" mean the same field.
-//! Decimals are normalised ("12.50" and "12.5" are equal).
+//! Decimals are normalised ("12.50" and "12.5" are equal). An empty value
+//! counts as missing, because BC returns `""` for a text field leafbridge
+//! never set while a mapped record leaves the field out.
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -56,15 +58,21 @@ pub fn normalize_decimal(text: &str) -> String {
 }
 
 fn insert(fields: &mut FieldValues, name: &str, value: Option<&str>) {
-    if let Some(value) = value {
+    if let Some(value) = value.filter(|value| !value.is_empty()) {
         fields.insert(name.to_owned(), value.to_owned());
     }
 }
 
 fn insert_decimal(fields: &mut FieldValues, name: &str, value: Option<&str>) {
-    if let Some(value) = value {
+    if let Some(value) = value.filter(|value| !value.trim().is_empty()) {
         fields.insert(name.to_owned(), normalize_decimal(value));
     }
+}
+
+/// Looks up `name`, reading an empty value as missing, so that field values
+/// stored with empty values still compare equal to ones without.
+fn non_empty_value<'a>(fields: &'a FieldValues, name: &str) -> Option<&'a String> {
+    fields.get(name).filter(|value| !value.is_empty())
 }
 
 pub fn product_fields_of_item(item: &BcItem) -> FieldValues {
@@ -97,7 +105,7 @@ pub fn customer_fields(customer: &BcCustomer) -> FieldValues {
     insert(&mut fields, "email", customer.email.as_deref());
     insert(&mut fields, "website", customer.website.as_deref());
     insert(&mut fields, "salespersonCode", customer.salesperson_code.as_deref());
-    insert(&mut fields, "currencyCode", customer.currency_code.as_deref().filter(|code| !code.is_empty()));
+    insert(&mut fields, "currencyCode", customer.currency_code.as_deref());
     fields
 }
 
@@ -131,10 +139,11 @@ pub fn order_fields_of_bc(order: &BcSalesOrder) -> FieldValues {
 }
 
 /// SHA-256 of the field values, hex; what the cross-reference stores as the
-/// hash of the state last written to a side.
+/// hash of the state last written to a side. Empty values are left out, as
+/// if missing.
 pub fn hash(fields: &FieldValues) -> String {
     let mut hasher = Sha256::new();
-    for (name, value) in fields {
+    for (name, value) in fields.iter().filter(|(_, value)| !value.is_empty()) {
         hasher.update(name.as_bytes());
         hasher.update([0]);
         hasher.update(value.as_bytes());
@@ -144,12 +153,13 @@ pub fn hash(fields: &FieldValues) -> String {
 }
 
 /// The names of fields whose value differs between `before` and `after`,
-/// counting a field present on only one side as changed.
+/// counting a field present on only one side as changed and an empty value
+/// as missing.
 pub fn changed_fields(before: &FieldValues, after: &FieldValues) -> Vec<String> {
     let mut names: Vec<String> = before
         .keys()
         .chain(after.keys())
-        .filter(|name| before.get(*name) != after.get(*name))
+        .filter(|name| non_empty_value(before, name) != non_empty_value(after, name))
         .cloned()
         .collect();
     names.sort();
@@ -173,5 +183,18 @@ mod tests {
         let before: FieldValues = [("a".to_owned(), "1".to_owned()), ("b".to_owned(), "2".to_owned())].into();
         let after: FieldValues = [("a".to_owned(), "1".to_owned()), ("c".to_owned(), "3".to_owned())].into();
         assert_eq!(changed_fields(&before, &after), vec!["b".to_owned(), "c".to_owned()]);
+    }
+
+    #[test]
+    fn empty_value_equals_missing() {
+        let with_empty: FieldValues = [("a".to_owned(), "1".to_owned()), ("b".to_owned(), String::new())].into();
+        let without: FieldValues = [("a".to_owned(), "1".to_owned())].into();
+        assert!(changed_fields(&with_empty, &without).is_empty());
+        assert_eq!(hash(&with_empty), hash(&without));
+
+        let mut fields = FieldValues::new();
+        insert(&mut fields, "addressLine2", Some(""));
+        insert_decimal(&mut fields, "price", Some(""));
+        assert!(fields.is_empty(), "{fields:?}");
     }
 }
