@@ -108,7 +108,7 @@ pub async fn run(home_flag: Option<PathBuf>, args: DemoArgs) -> anyhow::Result<(
         (None, None) => unreachable!("a temporary home exists when --home is absent"),
     };
     let store = Store::open(&home.store_dir())?;
-    refuse_foreign_tenants(&home, &store)?;
+    reject_foreign_tenants(&home, &store)?;
     let cleared = clear_earlier_demo(&store)?;
     if !cleared.is_empty() {
         // Each demo day plays against fresh sandboxes, so the cursors and
@@ -146,7 +146,7 @@ pub async fn run(home_flag: Option<PathBuf>, args: DemoArgs) -> anyhow::Result<(
 /// Rejects a home where a tenant named like an example tenant points at
 /// anything but a loopback sandbox: the demo rewrites that tenant's settings
 /// and credentials, which would silently break a real registration.
-fn refuse_foreign_tenants(home: &Home, store: &Store) -> anyhow::Result<()> {
+fn reject_foreign_tenants(home: &Home, store: &Store) -> anyhow::Result<()> {
     let tenants = store.tenants()?;
     for (name, _) in EXAMPLE_TENANTS {
         let Some(settings) = tenants.get(name)? else { continue };

@@ -386,7 +386,7 @@ fn credentials(home: &Home, store: &Store, tenant: &str, json: bool) -> anyhow::
         for name in SecretName::OPERATOR_SUPPLIED {
             let value = rpassword::prompt_password(format!("{name} (leave empty to keep): "))
                 .with_context(|| format!("cannot read {name} from the terminal"))?;
-            // Keys and secrets never contain surrounding spaces, but a paste often does.
+            // API keys and client secrets have no surrounding spaces, but a paste often adds them.
             let value = value.trim();
             if !value.is_empty() {
                 secrets.set(tenant, name, value)?;
@@ -408,7 +408,7 @@ fn credentials(home: &Home, store: &Store, tenant: &str, json: bool) -> anyhow::
             if !SecretName::OPERATOR_SUPPLIED.contains(&name) {
                 bail!("line {}: {name} is managed by leafbridge and cannot be set", index + 1);
             }
-            // Keys and secrets never contain surrounding spaces, but a paste often does.
+            // API keys and client secrets have no surrounding spaces, but a paste often adds them.
             let value = value.trim();
             if value.is_empty() {
                 bail!("line {}: the value of {name} is empty", index + 1);
