@@ -378,8 +378,10 @@ fn sample(metrics: &str, series: &str) -> Option<f64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_api_requests_and_plugin_calls() {
-    // One response in four is a 429 on both APIs, so a run almost surely sees
-    // one on each. The capability's retries hide them from the flow.
+    // One response in four is a 429 on both APIs. The capability's retries
+    // hide them from the flow. A run sends only a few LeafLink requests, so
+    // the flow runs again until both APIs have answered a 429 at least once
+    // (the chance that 15 runs see none is below 1 %).
     let throttling = FaultProfile { rate_429: 0.25, ..FaultProfile::default() };
     let config = SandboxConfig {
         leaflink_faults: throttling.clone(),
@@ -387,15 +389,26 @@ async fn metrics_count_api_requests_and_plugin_calls() {
         ..sandbox_config(SeedConfig { customers: 5, products: 10, orders: 20, random_seed: 7 })
     };
     let harness = Harness::start("metrics-families", config).await;
-    let report = harness.run(Flow::OrdersImport).await;
-    assert!(report.counts.read > 0, "{report:#?}");
-
     let server = Server::start(Recorder::with_delay(Duration::ZERO), SchedulerLimits::default()).await;
-    let metrics = reqwest::get(format!("{}/metrics", server.base)).await.unwrap().text().await.unwrap();
+    let throttled = |api: &str| format!(r#"leafbridge_api_throttled_total{{api="{api}",tenant="metrics-families"}}"#);
+    let first = harness.run(Flow::OrdersImport).await;
+    assert!(first.counts.read > 0, "{first:#?}");
+    let mut metrics = String::new();
+    for attempt in 0..15 {
+        if attempt > 0 {
+            harness.run(Flow::OrdersImport).await;
+        }
+        metrics = reqwest::get(format!("{}/metrics", server.base)).await.unwrap().text().await.unwrap();
+        let seen = |api: &str| sample(&metrics, &throttled(api)).is_some_and(|value| value > 0.0);
+        if seen("leaflink") && seen("business_central") {
+            break;
+        }
+    }
+
     for api in ["leaflink", "business_central"] {
         let requests = format!(r#"leafbridge_api_requests_total{{api="{api}",tenant="metrics-families"}}"#);
         assert!(sample(&metrics, &requests).is_some_and(|value| value > 0.0), "no non-zero {requests} in {metrics}");
-        let throttled = format!(r#"leafbridge_api_throttled_total{{api="{api}",tenant="metrics-families"}}"#);
+        let throttled = throttled(api);
         assert!(sample(&metrics, &throttled).is_some_and(|value| value > 0.0), "no non-zero {throttled} in {metrics}");
     }
     for kind in ["leaflink-connector", "business-central-connector", "mapper"] {
