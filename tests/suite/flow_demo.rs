@@ -81,15 +81,16 @@ fn demo_keeps_real_tenant() {
     let output = demo(home.path());
     let errors = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "the demo overwrote a real tenant");
-    assert!(errors.contains("evergreen-farms") && errors.contains("is not a demo tenant"), "{errors}");
+    assert!(errors.contains("evergreen-farms"), "{errors}");
+    assert!(errors.contains("is not a demo tenant"), "{errors}");
 
-    let shown = Command::new(leafbridge_binary())
+    let show_output = Command::new(leafbridge_binary())
         .arg("--home")
         .arg(home.path())
         .args(["tenant", "show", "evergreen-farms", "--json"])
         .env_remove("LEAFBRIDGE_HOME")
         .output()
         .expect("leafbridge starts");
-    let settings: Value = serde_json::from_slice(&shown.stdout).expect("tenant show prints JSON");
+    let settings: Value = serde_json::from_slice(&show_output.stdout).expect("tenant show prints JSON");
     assert_eq!(settings["leaflink"]["base_url"], "https://app.leaflink.com/api/v2");
 }

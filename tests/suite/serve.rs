@@ -380,7 +380,7 @@ fn sample(metrics: &str, series: &str) -> Option<f64> {
 async fn metrics_count_api_requests_and_plugin_calls() {
     // One response in four is a 429 on both APIs. The capability's retries
     // hide them from the flow. A run sends only a few LeafLink requests, so
-    // the flow runs again until both APIs have answered a 429 at least once
+    // the flow runs again until both APIs have returned a 429 at least once
     // (the chance that 15 runs see none is below 1 %).
     let throttling = FaultProfile { rate_429: 0.25, ..FaultProfile::default() };
     let config = SandboxConfig {

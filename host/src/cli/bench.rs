@@ -353,7 +353,7 @@ pub(super) fn peak_rss_kib() -> anyhow::Result<u64> {
     status_kib("VmHWM:")
 }
 
-/// The current resident set size of this process (`VmRSS`), in KiB.
+/// Reads the current resident set size of this process (`VmRSS`), in KiB.
 pub(super) fn rss_kib() -> anyhow::Result<u64> {
     status_kib("VmRSS:")
 }

@@ -92,7 +92,7 @@ impl From<sled::Error> for SubscriptionError {
     }
 }
 
-/// What a check did to one subscription.
+/// Outcome of one check of a subscription.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SubscriptionAction {
@@ -156,7 +156,7 @@ impl Subscriptions {
     pub fn new(config: SubscriptionConfig) -> Self {
         let client = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
-            // BC answers subscription requests directly; a redirect would
+            // BC serves subscription requests itself, so a redirect would only
             // carry the bearer token to another address.
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -164,8 +164,8 @@ impl Subscriptions {
         Self { config, client, handshakes: Mutex::new(HashMap::new()) }
     }
 
-    /// A keeper without a public URL: it keeps no subscriptions and answers
-    /// no handshake.
+    /// Creates a keeper without a public URL. It keeps no subscriptions and
+    /// validates no handshake.
     pub fn disabled() -> Self {
         Self::new(SubscriptionConfig::default())
     }
