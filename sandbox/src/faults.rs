@@ -2,8 +2,10 @@
 //! fraction of 5xx, dropped connections, and timeout-after-commit (the handler
 //! runs and its write is kept, but the client gets no answer), the case that
 //! breaks naive retries. A profile is set at start and can change while the
-//! server runs.
+//! server runs. Tests that need a fault to happen for certain, not by chance,
+//! queue 429s with [`Faults::throttle_next`].
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -42,11 +44,24 @@ pub enum ErrorStyle {
 pub struct Faults {
     profile: Arc<RwLock<FaultProfile>>,
     style: ErrorStyle,
+    /// 429s still owed to the next requests, whatever the profile says.
+    queued_429: Arc<AtomicU32>,
 }
 
 impl Faults {
     pub fn new(profile: FaultProfile, style: ErrorStyle) -> Self {
-        Self { profile: Arc::new(RwLock::new(profile)), style }
+        Self { profile: Arc::new(RwLock::new(profile)), style, queued_429: Arc::new(AtomicU32::new(0)) }
+    }
+
+    /// Answers the next `count` requests with 429, token requests included,
+    /// then goes back to the profile.
+    pub fn throttle_next(&self, count: u32) {
+        self.queued_429.store(count, Ordering::SeqCst);
+    }
+
+    /// Takes one queued 429, if any is left.
+    fn take_queued_429(&self) -> bool {
+        self.queued_429.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| left.checked_sub(1)).is_ok()
     }
 
     /// Replaces the profile; requests already in flight keep the old one.
@@ -79,7 +94,7 @@ pub async fn inject(State(faults): State<Faults>, request: Request, next: Next) 
     if chance(profile.drop_connection) {
         return broken_connection();
     }
-    if chance(profile.rate_429) {
+    if faults.take_queued_429() || chance(profile.rate_429) {
         let mut response = faults.error_body(StatusCode::TOO_MANY_REQUESTS, "Request was throttled (injected fault).");
         response.headers_mut().insert("retry-after", HeaderValue::from_static("1"));
         return response;

@@ -113,3 +113,16 @@ async fn leaflink_faults_while_running() {
     assert_eq!(status, 200);
     assert_eq!(found["count"], json!(1));
 }
+
+#[tokio::test]
+async fn queued_throttles_answer_exactly_the_next_requests() {
+    let bc = start().await;
+    let url = bc.company_url("customers?$top=1");
+    let status = || async { try_send(bc.client.get(&url).bearer_auth(&bc.token)).await.expect("a response").0 };
+
+    bc.server.faults().throttle_next(2);
+    assert_eq!(status().await, 429);
+    assert_eq!(status().await, 429);
+    assert_eq!(status().await, 200, "only the queued requests are throttled");
+    assert_eq!(status().await, 200);
+}
