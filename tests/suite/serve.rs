@@ -199,7 +199,7 @@ async fn leaflink_bad_signature_rejected() {
 
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(server.recorder.runs().is_empty(), "a rejected webhook started a run");
-    let metrics = client.get(format!("{}/metrics", server.base)).send().await.unwrap().text().await.unwrap();
+    let metrics = client.get(format!("{}/metrics", server.base)).bearer_auth(ADMIN_TOKEN).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains(r#"leafbridge_webhooks_total{source="leaflink",outcome="rejected"} 5"#), "{metrics}");
     server.stop().await;
 }
@@ -297,6 +297,12 @@ async fn admin_api_requires_bearer_token() {
     assert_eq!(client.post(&run_url).send().await.unwrap().status(), 401);
     assert_eq!(client.post(&run_url).bearer_auth("wrong-token").send().await.unwrap().status(), 401);
     assert!(server.recorder.runs().is_empty());
+    // The metrics name every tenant, so they take the token as well.
+    let metrics_url = format!("{}/metrics", server.base);
+    assert_eq!(client.get(&metrics_url).send().await.unwrap().status(), 401);
+    assert_eq!(client.get(&metrics_url).bearer_auth("wrong-token").send().await.unwrap().status(), 401);
+    assert_eq!(client.get(&metrics_url).bearer_auth(ADMIN_TOKEN).send().await.unwrap().status(), 200);
+    assert_eq!(client.get(format!("{}/healthz", server.base)).send().await.unwrap().status(), 200, "health checks stay open");
 
     let accepted = client.post(&run_url).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
     assert_eq!(accepted.status(), 202);
@@ -356,7 +362,7 @@ async fn admin_api_requires_bearer_token() {
     let finished = r#"leafbridge_runs_total{tenant="acme",flow="orders-import",outcome="succeeded"} 1"#;
     let mut metrics = String::new();
     for _ in 0..100 {
-        metrics = client.get(format!("{}/metrics", server.base)).send().await.unwrap().text().await.unwrap();
+        metrics = client.get(format!("{}/metrics", server.base)).bearer_auth(ADMIN_TOKEN).send().await.unwrap().text().await.unwrap();
         if metrics.contains(finished) {
             break;
         }
@@ -396,7 +402,7 @@ async fn metrics_count_api_requests_and_plugin_calls() {
     assert!(second.counts.written > 0, "the new order is written: {second:#?}");
     assert_eq!(second.counts.failed, 0, "the retries hide the 429s from the flow: {second:#?}");
 
-    let metrics = reqwest::get(format!("{}/metrics", server.base)).await.unwrap().text().await.unwrap();
+    let metrics = reqwest::Client::new().get(format!("{}/metrics", server.base)).bearer_auth(ADMIN_TOKEN).send().await.unwrap().text().await.unwrap();
     for api in ["leaflink", "business_central"] {
         let requests = format!(r#"leafbridge_api_requests_total{{api="{api}",tenant="metrics-families"}}"#);
         assert!(sample(&metrics, &requests).is_some_and(|value| value > 1.0), "no count above 1 for {requests} in {metrics}");

@@ -29,7 +29,7 @@ pub fn router(state: AppState) -> Router<AppState> {
 
 /// Rejects requests without `Authorization: Bearer <admin token>`; the token
 /// is compared in constant time.
-async fn require_bearer(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub(crate) async fn require_bearer(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -38,7 +38,7 @@ async fn require_bearer(State(state): State<AppState>, request: Request, next: N
         .unwrap_or("");
     let expected = state.admin_token.expose().as_bytes();
     if presented.is_empty() || !bool::from(presented.as_bytes().ct_eq(expected)) {
-        warn!(path = %request.uri().path(), "admin API request without a valid bearer token");
+        warn!(path = %request.uri().path(), "request without a valid admin bearer token");
         return (
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, "Bearer")],

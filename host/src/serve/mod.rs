@@ -50,14 +50,18 @@ pub struct AppState {
     pub subscriptions: Arc<subscriptions::Subscriptions>,
 }
 
-/// Builds the router: admin API under `/api/v1` (bearer token), webhooks
-/// under `/webhooks` (their own signatures), and the open `/healthz` and
-/// `/metrics`.
+/// Builds the router: admin API under `/api/v1` and `/metrics` (bearer
+/// token), webhooks under `/webhooks` (their own signatures), and the open
+/// `/healthz`. The metrics name every tenant, and the listener is public
+/// whenever BC webhooks reach it, so they take the admin token too.
 pub fn router(state: AppState) -> Router {
     let admin = admin::router(state.clone());
+    let metrics = Router::new()
+        .route("/metrics", get(metrics_text))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), admin::require_bearer));
     Router::new()
         .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics_text))
+        .merge(metrics)
         .route("/webhooks/leaflink/{tenant}", post(webhooks::leaflink))
         .route(
             "/webhooks/business-central/{tenant}",
