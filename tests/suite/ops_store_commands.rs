@@ -261,3 +261,20 @@ fn link_accept_and_reject() {
     let malformed = single_error(home.path(), &["link", "reject", "acme", "ABC-1"]);
     assert!(malformed.contains("KIND/LEAFLINK_KEY"), "{malformed}");
 }
+
+#[test]
+fn listings_escape_terminal_controls() {
+    let home = seeded_home();
+    let store = Store::open(&home.path().join("store")).unwrap();
+    // A LeafLink error message can carry any text the API sent back.
+    store.record_dead_letter("globex", "orders-import", "order 7C1D-01", "BC said \u{1b}[2J\u{1b}[31mcleared").unwrap();
+    drop(store);
+
+    let listed = leafbridge(home.path(), &["dead-letters", "list", "globex"], "");
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    let text = stdout(&listed);
+    assert!(!text.contains('\u{1b}'), "a raw escape reached the terminal: {text:?}");
+    assert!(text.contains(r"BC said \u{1b}[2J\u{1b}[31mcleared"), "{text}");
+    let json = json_of(home.path(), &["dead-letters", "list", "globex", "--json"]);
+    assert_eq!(json[0]["reason"], "BC said \u{1b}[2J\u{1b}[31mcleared", "--json keeps the exact text");
+}

@@ -134,7 +134,7 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {}", error_chain(&error));
+            eprintln!("error: {}", output::terminal_safe(&error_chain(&error)));
             ExitCode::FAILURE
         }
     }

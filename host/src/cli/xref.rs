@@ -4,7 +4,7 @@
 use clap::{Args, Subcommand};
 
 use super::Home;
-use super::output::{print_json, print_table};
+use super::output::{print_json, print_table, terminal_safe};
 use crate::store::RecordKind;
 
 const KINDS: [RecordKind; 6] = [
@@ -87,7 +87,7 @@ pub fn run(home: &Home, command: XrefCommand) -> anyhow::Result<()> {
         for (title, fields) in sections {
             println!("{title}:");
             for (name, value) in fields {
-                println!("  {name} = {value}");
+                println!("  {} = {}", terminal_safe(name), terminal_safe(value));
             }
         }
         return Ok(());
