@@ -328,11 +328,13 @@ fn store_locked_by_serve() {
 
     let home = tempfile::tempdir().unwrap();
     assert!(add_valid(home.path(), "acme").status.success());
+    // Without LEAFBRIDGE_ADMIN_TOKEN, serve creates <home>/admin.token, and
+    // the read-only commands find the token there.
     let mut serve = Command::new(leafbridge_binary())
         .arg("--home")
         .arg(home.path())
         .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("LEAFBRIDGE_ADMIN_TOKEN", "store-locked-admin-token-0123")
+        .env_remove("LEAFBRIDGE_ADMIN_TOKEN")
         .env("LEAFBRIDGE_LOG", "warn")
         .env_remove("LEAFBRIDGE_PUBLIC_URL")
         .stdout(Stdio::piped())
@@ -343,17 +345,42 @@ fn store_locked_by_serve() {
     std::io::BufReader::new(serve.stdout.take().unwrap()).read_line(&mut first_line).unwrap();
     assert!(first_line.starts_with("listening on"), "{first_line:?}");
 
-    let output = leafbridge(home.path(), &["tenant", "list"], "");
-    serve.kill().unwrap();
+    let removed = leafbridge(home.path(), &["tenant", "remove", "acme", "--yes"], "");
+    let listed = leafbridge(home.path(), &["tenant", "list", "--json"], "");
+    let status = leafbridge(home.path(), &["status", "--json"], "");
+    let runs = leafbridge(home.path(), &["runs", "acme"], "");
+    let unknown = leafbridge(home.path(), &["dead-letters", "list", "nobody"], "");
+    let stopped = Command::new("kill").args(["-TERM", &serve.id().to_string()]).status().unwrap();
+    assert!(stopped.success());
     serve.wait().unwrap();
 
-    assert!(!output.status.success());
-    let errors = error_lines(&output);
+    assert!(!removed.status.success(), "a write must not go past serve's lock");
+    let errors = error_lines(&removed);
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].contains("in use by another leafbridge process"), "{:?}", errors[0]);
     assert!(errors[0].contains(&home.path().display().to_string()), "the error names the home: {:?}", errors[0]);
     assert!(errors[0].contains("admin API"), "{:?}", errors[0]);
     assert_eq!(errors[0].matches("could not acquire lock").count(), 0, "the raw sled error leaks: {:?}", errors[0]);
+
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    assert!(stderr(&listed).contains("through its admin API"), "{}", stderr(&listed));
+    let tenants: serde_json::Value = serde_json::from_str(&stdout(&listed)).unwrap();
+    assert_eq!(tenants[0]["name"], "acme", "{tenants}");
+    assert!(status.status.success(), "{}", stderr(&status));
+    let statuses: serde_json::Value = serde_json::from_str(&stdout(&status)).unwrap();
+    assert_eq!(statuses[0]["tenant"], "acme", "{statuses}");
+    assert_eq!(statuses[0]["dead_letters"], 0, "{statuses}");
+    assert!(runs.status.success(), "{}", stderr(&runs));
+    assert!(stdout(&runs).contains("Tenant acme has no recorded runs."), "{}", stdout(&runs));
+    assert!(!unknown.status.success());
+    let errors = error_lines(&unknown);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("nobody"), "the error names the tenant: {:?}", errors[0]);
+
+    assert!(!home.path().join("serve.json").exists(), "serve leaves its address file behind");
+    let after = leafbridge(home.path(), &["status"], "");
+    assert!(after.status.success(), "{}", stderr(&after));
+    assert!(!stderr(&after).contains("admin API"), "with serve gone, status reads the store: {}", stderr(&after));
 }
 
 /// Without a terminal on stderr, `run` prints plain progress lines there and

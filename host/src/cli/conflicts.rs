@@ -5,6 +5,7 @@ use clap::Args;
 
 use super::Home;
 use super::output::{print_json, print_table};
+use super::records::Records;
 
 #[derive(Debug, Args)]
 pub struct ConflictsArgs {
@@ -15,10 +16,10 @@ pub struct ConflictsArgs {
     pub json: bool,
 }
 
-pub fn run(home: &Home, args: ConflictsArgs) -> anyhow::Result<()> {
-    let store = super::open_store(home)?;
-    store.tenants()?.require(&args.tenant)?;
-    let conflicts = store.conflicts(&args.tenant)?;
+pub async fn run(home: &Home, args: ConflictsArgs) -> anyhow::Result<()> {
+    let records = Records::open(home).await?;
+    records.require_tenant(&args.tenant).await?;
+    let conflicts = records.conflicts(&args.tenant).await?;
     if args.json {
         return print_json(&conflicts);
     }

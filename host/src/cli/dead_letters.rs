@@ -8,6 +8,7 @@ use clap::{Args, Subcommand};
 
 use super::Home;
 use super::output::{print_json, print_table};
+use super::records::Records;
 use crate::flows::Flow;
 use crate::flows::runner::TenantRunner;
 use crate::runtime::default_plugin_dir;
@@ -64,16 +65,16 @@ pub struct RetryArgs {
 
 pub async fn run(home: &Home, command: DeadLettersCommand) -> anyhow::Result<()> {
     match command {
-        DeadLettersCommand::List { tenant, flow, json } => list(home, &tenant, flow, json),
+        DeadLettersCommand::List { tenant, flow, json } => list(home, &tenant, flow, json).await,
         DeadLettersCommand::Retry(args) => retry(home, args).await,
         DeadLettersCommand::Discard { tenant, flow, record } => discard(home, &tenant, flow, &record),
     }
 }
 
-fn list(home: &Home, tenant: &str, flow: Option<Flow>, json: bool) -> anyhow::Result<()> {
-    let store = super::open_store(home)?;
-    store.tenants()?.require(tenant)?;
-    let mut letters = store.dead_letters(tenant)?;
+async fn list(home: &Home, tenant: &str, flow: Option<Flow>, json: bool) -> anyhow::Result<()> {
+    let records = Records::open(home).await?;
+    records.require_tenant(tenant).await?;
+    let mut letters = records.dead_letters(tenant).await?;
     if let Some(flow) = flow {
         letters.retain(|letter| letter.flow == flow.name());
     }

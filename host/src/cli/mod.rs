@@ -10,6 +10,7 @@ pub mod link;
 mod output;
 pub mod plugin;
 mod progress;
+mod records;
 mod plugin_test;
 pub mod run;
 pub mod runs;
@@ -164,6 +165,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         // The demo uses a temporary home unless --home is given.
         Command::Demo(args) => demo::run(home, args).await,
         Command::Run(args) => run::run(&Home::resolve(home)?, args).await,
+        Command::Tenant(tenant::TenantCommand::List { json }) => tenant::list_tenants(&Home::resolve(home)?, json).await,
         Command::Tenant(command) => tenant::run(&Home::resolve(home)?, command),
         Command::Secrets(command) => secrets::run(&Home::resolve(home)?, command),
         Command::Schedule(command) => schedule::run(&Home::resolve(home)?, command),
@@ -171,9 +173,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sandbox(args) => sandbox::run(args).await,
         Command::Bench(command) => bench::run(command).await,
         Command::Plugin(command) => plugin::run(&Home::resolve(home)?, command).await,
-        Command::Status(args) => status::run(&Home::resolve(home)?, args),
-        Command::Runs(args) => runs::run(&Home::resolve(home)?, args),
-        Command::Conflicts(args) => conflicts::run(&Home::resolve(home)?, args),
+        Command::Status(args) => status::run(&Home::resolve(home)?, args).await,
+        Command::Runs(args) => runs::run(&Home::resolve(home)?, args).await,
+        Command::Conflicts(args) => conflicts::run(&Home::resolve(home)?, args).await,
         Command::DeadLetters(command) => dead_letters::run(&Home::resolve(home)?, command).await,
         Command::Xref(command) => xref::run(&Home::resolve(home)?, command),
         Command::Link(command) => link::run(&Home::resolve(home)?, command),

@@ -4,6 +4,7 @@ use clap::Args;
 
 use super::Home;
 use super::output::{print_json, print_table};
+use super::records::Records;
 use super::status::{RUN_HEADERS, run_row};
 use crate::flows::Flow;
 
@@ -22,10 +23,10 @@ pub struct RunsArgs {
     pub json: bool,
 }
 
-pub fn run(home: &Home, args: RunsArgs) -> anyhow::Result<()> {
-    let store = super::open_store(home)?;
-    store.tenants()?.require(&args.tenant)?;
-    let mut runs = store.runs(&args.tenant)?;
+pub async fn run(home: &Home, args: RunsArgs) -> anyhow::Result<()> {
+    let records = Records::open(home).await?;
+    records.require_tenant(&args.tenant).await?;
+    let mut runs = records.runs(&args.tenant).await?;
     if let Some(flow) = args.flow {
         runs.retain(|run| run.flow == flow.name());
     }

@@ -1,12 +1,12 @@
 //! `leafbridge serve`: the long-running host process.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::Home;
 use crate::schedule::{Scheduler, SchedulerLimits};
@@ -73,8 +73,11 @@ pub async fn run(home: &Home, args: ServeArgs) -> anyhow::Result<()> {
     let state = AppState { store, secrets, scheduler, metrics, admin_token: Arc::new(admin_token), subscriptions };
 
     let listener = bind(args.listen).await?;
+    let address = listener.local_addr()?;
     // Tests and scripts read this line to find the port when --listen ends in :0.
-    println!("listening on http://{}", listener.local_addr()?);
+    println!("listening on http://{address}");
+    let serve_file = super::records::serve_file(home);
+    write_serve_file(&serve_file, address)?;
 
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -82,8 +85,28 @@ pub async fn run(home: &Home, args: ServeArgs) -> anyhow::Result<()> {
         info!("shutdown requested");
         let _ = stop.send(true);
     });
-    serve(state, listener, Duration::from_secs(1), Duration::from_secs(args.drain_seconds), shutdown).await?;
+    let served = serve(state, listener, Duration::from_secs(1), Duration::from_secs(args.drain_seconds), shutdown).await;
+    if let Err(error) = std::fs::remove_file(&serve_file) {
+        warn!(%error, path = %serve_file.display(), "cannot remove the serve address file");
+    }
+    served?;
     Ok(())
+}
+
+/// Records where the admin API listens, so the read-only commands can reach
+/// it while serve has the store locked. An unspecified listen address is reached
+/// on loopback.
+fn write_serve_file(path: &std::path::Path, address: SocketAddr) -> anyhow::Result<()> {
+    let mut reachable = address;
+    if address.ip().is_unspecified() {
+        let loopback: IpAddr = if address.is_ipv4() { Ipv4Addr::LOCALHOST.into() } else { Ipv6Addr::LOCALHOST.into() };
+        reachable.set_ip(loopback);
+    }
+    let record = super::records::ServeAddress { url: format!("http://{reachable}"), pid: std::process::id() };
+    let text = serde_json::to_string(&record)?;
+    // A file left by a serve that was killed is replaced.
+    let _ = std::fs::remove_file(path);
+    write_private_file(path, &text).with_context(|| format!("cannot write {}", path.display()))
 }
 
 async fn wait_for_signal() {

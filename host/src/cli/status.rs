@@ -1,14 +1,13 @@
 //! `leafbridge status`: one line per tenant with its open work, and the last
 //! run of each flow.
 
-use std::collections::BTreeMap;
-
 use clap::Args;
-use serde::Serialize;
 
 use super::Home;
 use super::output::{print_json, print_table};
-use crate::store::{ProposalStatus, RunOutcome, RunRecord, Store};
+use super::records::Records;
+use crate::store::{RunOutcome, RunRecord};
+use crate::tenant::status::TenantStatus;
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
@@ -19,47 +18,21 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
-/// The state of one tenant as `status` reports it.
-#[derive(Debug, Serialize)]
-pub struct TenantStatus {
-    pub tenant: String,
-    pub dead_letters: usize,
-    pub conflicts: usize,
-    pub open_link_proposals: usize,
-    /// The latest run of each flow that ran, by flow name.
-    pub last_runs: BTreeMap<String, RunRecord>,
-}
-
-pub fn run(home: &Home, args: StatusArgs) -> anyhow::Result<()> {
-    let store = super::open_store(home)?;
+pub async fn run(home: &Home, args: StatusArgs) -> anyhow::Result<()> {
+    let records = Records::open(home).await?;
     let tenants = match &args.tenant {
-        Some(name) => vec![store.tenants()?.require(name)?.name],
-        None => store.tenants()?.list()?.into_iter().map(|settings| settings.name).collect(),
+        Some(name) => vec![records.require_tenant(name).await?],
+        None => records.tenant_names().await?,
     };
-    let statuses = tenants.iter().map(|tenant| tenant_status(&store, tenant)).collect::<anyhow::Result<Vec<_>>>()?;
+    let mut statuses = Vec::with_capacity(tenants.len());
+    for tenant in &tenants {
+        statuses.push(records.status(tenant).await?);
+    }
     if args.json {
         return print_json(&statuses);
     }
     print_summary(&statuses);
     Ok(())
-}
-
-/// Collects the counts and last runs of one tenant from the store.
-pub fn tenant_status(store: &Store, tenant: &str) -> anyhow::Result<TenantStatus> {
-    let mut last_runs = BTreeMap::new();
-    // Runs are stored oldest first, so the last one per flow wins.
-    for run in store.runs(tenant)? {
-        last_runs.insert(run.flow.clone(), run);
-    }
-    let open_link_proposals =
-        store.link_proposals(tenant)?.iter().filter(|proposal| proposal.status == ProposalStatus::Open).count();
-    Ok(TenantStatus {
-        tenant: tenant.to_owned(),
-        dead_letters: store.dead_letters(tenant)?.len(),
-        conflicts: store.conflicts(tenant)?.len(),
-        open_link_proposals,
-        last_runs,
-    })
 }
 
 fn print_summary(statuses: &[TenantStatus]) {

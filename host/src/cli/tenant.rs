@@ -163,7 +163,8 @@ pub fn run(home: &Home, command: TenantCommand) -> anyhow::Result<()> {
     let store = super::open_store(home)?;
     match command {
         TenantCommand::Add(args) => add(&store, args),
-        TenantCommand::List { json } => list(&store, json),
+        // `list` reads through serve while serve has the store locked: see `list_tenants`.
+        TenantCommand::List { json } => list(&store.tenants()?.list()?, json),
         TenantCommand::Show { tenant, json } => show(home, &store, &tenant, json),
         TenantCommand::Edit(args) => edit(&store, args),
         TenantCommand::Remove { tenant, yes } => remove(&store, &tenant, yes),
@@ -281,8 +282,13 @@ fn toml_error(path: &Path, text: &str, error: &toml::de::Error) -> anyhow::Error
     }
 }
 
-fn list(store: &Store, json: bool) -> anyhow::Result<()> {
-    let tenants = store.tenants()?.list()?;
+/// Runs `tenant list`, through serve's admin API while serve has the store locked.
+pub async fn list_tenants(home: &Home, json: bool) -> anyhow::Result<()> {
+    let records = super::records::Records::open(home).await?;
+    list(&records.tenants().await?, json)
+}
+
+fn list(tenants: &[TenantSettings], json: bool) -> anyhow::Result<()> {
     if json {
         return print_json(&tenants);
     }

@@ -1,5 +1,6 @@
 //! The admin HTTP API under `/api/v1`, behind a bearer token: tenants, their
-//! schedules, runs, dead letters and conflicts, and "run this flow now".
+//! status, schedules, runs, dead letters and conflicts, and "run this flow
+//! now". The CLI's read-only commands use it while `serve` has the store locked.
 
 use axum::Router;
 use axum::extract::{Path, Request, State};
@@ -19,6 +20,7 @@ pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/tenants", get(list_tenants))
         .route("/tenants/{tenant}", get(show_tenant))
+        .route("/tenants/{tenant}/status", get(show_status))
         .route("/tenants/{tenant}/schedules", get(list_schedules))
         .route("/tenants/{tenant}/runs", get(list_runs))
         .route("/tenants/{tenant}/dead-letters", get(list_dead_letters))
@@ -60,6 +62,16 @@ async fn show_tenant(State(state): State<AppState>, Path(tenant): Path<String>) 
     match state.store.tenants().map_err(TenantError::from).and_then(|tenants| tenants.require(&tenant)) {
         Ok(settings) => axum::Json(settings).into_response(),
         Err(error @ TenantError::NotFound(_)) => not_found(&error.to_string()),
+        Err(error) => server_error(&error.to_string()),
+    }
+}
+
+async fn show_status(State(state): State<AppState>, Path(tenant): Path<String>) -> Response {
+    if let Err(response) = require_tenant(&state, &tenant) {
+        return response;
+    }
+    match crate::tenant::status::tenant_status(&state.store, &tenant) {
+        Ok(status) => axum::Json(status).into_response(),
         Err(error) => server_error(&error.to_string()),
     }
 }

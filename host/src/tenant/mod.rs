@@ -2,6 +2,7 @@
 //! two APIs and its limits. Secrets are not here; they live encrypted in the
 //! store (`store::secrets`).
 
+pub mod status;
 pub mod validate;
 
 use std::collections::BTreeMap;
