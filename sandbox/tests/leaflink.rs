@@ -697,3 +697,20 @@ async fn hundred_thousand_orders_stay_bounded() {
     assert!(after_start_mb < bound_mb, "after start: {after_start_mb} MB, bound {bound_mb} MB");
     assert!(after_paging_mb < bound_mb, "after paging: {after_paging_mb} MB, bound {bound_mb} MB");
 }
+
+#[tokio::test]
+async fn order_list_sees_writes_between_pages() {
+    let client = Client::start(false, false).await;
+    let path = "/orders-received/?status=Submitted&limit=5";
+    let before = client.get(path).await["count"].as_u64().unwrap();
+    // The first page filled the list cache; a write must show on the next read.
+    let customer = client.server.active_customer_ids()[0];
+    let product = client.server.available_product_ids()[0];
+    let number = client.server.place_order(NewOrder::new(customer, vec![NewLine::new(product, Decimal::from(2))])).unwrap();
+    assert_eq!(client.get(path).await["count"].as_u64().unwrap(), before + 1, "a placed order is listed");
+
+    client.server.transition(&number, Action::Accept).unwrap();
+    assert_eq!(client.get(path).await["count"].as_u64().unwrap(), before, "an accepted order leaves the Submitted list");
+    let accepted = client.get(&format!("/orders-received/?status=Accepted&number={number}")).await;
+    assert_eq!(accepted["count"], 1, "{accepted}");
+}
