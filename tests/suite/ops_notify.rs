@@ -1,5 +1,5 @@
 //! Admin notification digests: one message per run to the tenant's webhook,
-//! and emails logged as not delivered.
+//! each failure reported once, and emails logged as not delivered.
 
 use leafbridge::schedule::{FlowRunner, RunFuture, RunOutcome, Trigger};
 use leafbridge::serve::notify::{Delivery, NotifyingRunner, RunWatch};
@@ -73,13 +73,17 @@ async fn digest_is_one_post_per_run() {
     let clean = NotifyingRunner::new(FailingRun { store: store.clone(), fail: false }, store.clone());
     clean.run("acme", "orders-import", Trigger::OnDemand).await.unwrap();
     assert_eq!(server.requests_to("/hooks/admin").len(), 1, "a clean run sent a digest");
+
+    // The same records failing again on retry were reported already.
+    runner.run("acme", "orders-import", Trigger::OnDemand).await.unwrap();
+    assert_eq!(server.requests_to("/hooks/admin").len(), 1, "a retried failure was reported twice");
 }
 
 #[tokio::test]
 async fn email_digest_is_not_delivered() {
     let server = RecordingServer::start().await;
     let (_dir, store) = store_with_tenant(Some("ops@acme.example".to_owned()), &server);
-    let watch = RunWatch::start(&store, "acme", "orders-import");
+    let watch = RunWatch::start("acme", "orders-import");
     FailingRun { store: store.clone(), fail: true }.run("acme", "orders-import", Trigger::OnDemand).await.unwrap();
 
     let delivery = watch.finish(&store).await;
@@ -93,9 +97,19 @@ async fn webhook_error_is_reported() {
     server.script("/hooks/admin", [leafbridge_tests::Scripted::status(503)]);
     let url = format!("http://{}/hooks/admin", server.address);
     let (_dir, store) = store_with_tenant(Some(url), &server);
-    let watch = RunWatch::start(&store, "acme", "orders-import");
+    let watch = RunWatch::start("acme", "orders-import");
     FailingRun { store: store.clone(), fail: true }.run("acme", "orders-import", Trigger::OnDemand).await.unwrap();
 
     let delivery = watch.finish(&store).await;
     assert_eq!(delivery, Delivery::NotDelivered("the webhook returned HTTP 503".to_owned()));
+
+    // What was not delivered goes into the next digest.
+    let next = RunWatch::start("acme", "orders-import");
+    FailingRun { store: store.clone(), fail: false }.run("acme", "orders-import", Trigger::OnDemand).await.unwrap();
+    assert_eq!(next.finish(&store).await, Delivery::Webhook(200));
+    let posts = server.requests_to("/hooks/admin");
+    assert_eq!(posts.len(), 2);
+    let digest: serde_json::Value = serde_json::from_str(&posts[1].body).unwrap();
+    let records: Vec<&str> = digest["failed"].as_array().unwrap().iter().map(|letter| letter["record"].as_str().unwrap()).collect();
+    assert_eq!(records, ["order A-1", "order A-2"]);
 }

@@ -57,7 +57,7 @@ pub async fn run(home: &Home, args: RunArgs) -> anyhow::Result<()> {
     let overrides_dir = super::plugin::installed_plugin_dir(home);
     let runner = TenantRunner::open_with_overrides(&runtime, &plugin_dir, Some(&overrides_dir), settings, secrets)?;
 
-    let watch = crate::serve::notify::RunWatch::start(&store, &args.tenant, args.flow.name());
+    let watch = crate::serve::notify::RunWatch::start(&args.tenant, args.flow.name());
     let progress = RunProgress::start(&args.tenant, args.flow);
     let flows = [args.flow];
     let report = tokio::select! {

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::store::records::{NOTIFIED_TREE, compound_key};
 use crate::store::{Conflict, DeadLetter, LinkProposal, ProposalStatus, Store, StoreError};
 
 /// The time a webhook has to accept a digest.
@@ -48,28 +49,66 @@ pub enum Delivery {
     NotDelivered(String),
 }
 
-/// Collects what the run `run_id` of `flow` left for a person. A dead letter
-/// counts when it is new or changed since `before`, the tenant's dead letters
-/// when the run started. A conflict counts when it was detected at or after
-/// `started`, and a proposal counts while it is open.
-pub fn collect(
-    store: &Store,
-    tenant: &str,
-    flow: &str,
-    run_id: &str,
-    started: jiff::Timestamp,
-    before: &[DeadLetter],
-) -> Result<Digest, StoreError> {
-    let failed = store
-        .dead_letters(tenant)?
-        .into_iter()
-        .filter(|letter| letter.flow == flow && !before.contains(letter))
-        .collect();
-    let conflicts =
-        store.conflicts(tenant)?.into_iter().filter(|conflict| conflict.flow == flow && conflict.detected >= started).collect();
-    let open_link_proposals =
-        store.link_proposals(tenant)?.into_iter().filter(|proposal| proposal.status == ProposalStatus::Open).collect();
+/// Collects what the run `run_id` of `flow` left for a person and no digest
+/// reported yet: the flow's dead letters and conflicts, and the tenant's open
+/// link proposals. A dead letter that fails again on retry stays the same
+/// notice, because it keeps its first failure time.
+pub fn collect(store: &Store, tenant: &str, flow: &str, run_id: &str) -> Result<Digest, StoreError> {
+    let notified = store.tree(NOTIFIED_TREE)?;
+    let unreported = |key: Vec<u8>| notified.contains_key(key).map(|seen| !seen);
+
+    let mut failed = Vec::new();
+    for letter in store.dead_letters(tenant)?.into_iter().filter(|letter| letter.flow == flow) {
+        if unreported(dead_letter_key(tenant, &letter))? {
+            failed.push(letter);
+        }
+    }
+    let mut conflicts = Vec::new();
+    for conflict in store.conflicts(tenant)?.into_iter().filter(|conflict| conflict.flow == flow) {
+        if unreported(conflict_key(tenant, &conflict))? {
+            conflicts.push(conflict);
+        }
+    }
+    let mut open_link_proposals = Vec::new();
+    for proposal in store.link_proposals(tenant)?.into_iter().filter(|proposal| proposal.status == ProposalStatus::Open) {
+        if unreported(proposal_key(tenant, &proposal))? {
+            open_link_proposals.push(proposal);
+        }
+    }
     Ok(Digest { tenant: tenant.to_owned(), flow: flow.to_owned(), run_id: run_id.to_owned(), failed, conflicts, open_link_proposals })
+}
+
+/// Records that `digest` reached the admins, so no later digest repeats it.
+pub fn mark_reported(store: &Store, digest: &Digest) -> Result<(), StoreError> {
+    let notified = store.tree(NOTIFIED_TREE)?;
+    let tenant = digest.tenant.as_str();
+    let mut batch = sled::Batch::default();
+    for letter in &digest.failed {
+        batch.insert(dead_letter_key(tenant, letter), &[]);
+    }
+    for conflict in &digest.conflicts {
+        batch.insert(conflict_key(tenant, conflict), &[]);
+    }
+    for proposal in &digest.open_link_proposals {
+        batch.insert(proposal_key(tenant, proposal), &[]);
+    }
+    notified.apply_batch(batch)?;
+    store.flush()
+}
+
+fn dead_letter_key(tenant: &str, letter: &DeadLetter) -> Vec<u8> {
+    let first_failed = letter.first_failed.as_microsecond().to_string();
+    compound_key(tenant, &["dead-letter", &letter.flow, &letter.record, &first_failed])
+}
+
+fn conflict_key(tenant: &str, conflict: &Conflict) -> Vec<u8> {
+    let detected = conflict.detected.as_microsecond().to_string();
+    let field = conflict.field.as_deref().unwrap_or("");
+    compound_key(tenant, &["conflict", &conflict.flow, &conflict.record, field, &detected])
+}
+
+fn proposal_key(tenant: &str, proposal: &LinkProposal) -> Vec<u8> {
+    compound_key(tenant, &["link-proposal", proposal.kind.as_str(), &proposal.leaflink_key])
 }
 
 /// Sends `digest` to the tenant's `notify` target, once. Errors are logged
@@ -135,7 +174,7 @@ impl<R: crate::schedule::FlowRunner> crate::schedule::FlowRunner for NotifyingRu
         let store = self.store.clone();
         let (tenant, flow) = (tenant.to_owned(), flow.to_owned());
         Box::pin(async move {
-            let watch = RunWatch::start(&store, &tenant, &flow);
+            let watch = RunWatch::start(&tenant, &flow);
             let result = inner.run(&tenant, &flow, trigger).await;
             watch.finish(&store).await;
             result
@@ -143,30 +182,23 @@ impl<R: crate::schedule::FlowRunner> crate::schedule::FlowRunner for NotifyingRu
     }
 }
 
-/// The state of a tenant when a run starts, to tell afterwards what the run
-/// added.
+/// The tenant and flow of a run, to send the digest of what it left for a
+/// person when it finishes.
 #[derive(Debug, Clone)]
 pub struct RunWatch {
     tenant: String,
     flow: String,
-    started: jiff::Timestamp,
-    dead_letters: Vec<DeadLetter>,
 }
 
 impl RunWatch {
-    /// Records the start time and the tenant's dead letters. A store error
-    /// leaves the snapshot empty, so every dead letter of the flow is reported.
-    pub fn start(store: &Store, tenant: &str, flow: &str) -> Self {
-        let dead_letters = store.dead_letters(tenant).unwrap_or_else(|error| {
-            tracing::warn!(tenant, flow, %error, "cannot read the dead letters before the run");
-            Vec::new()
-        });
-        Self { tenant: tenant.to_owned(), flow: flow.to_owned(), started: jiff::Timestamp::now(), dead_letters }
+    pub fn start(tenant: &str, flow: &str) -> Self {
+        Self { tenant: tenant.to_owned(), flow: flow.to_owned() }
     }
 
-    /// Collects and delivers the digest of the latest run of the flow. A store
-    /// error is logged and returned as `NotDelivered`, because the run itself
-    /// already finished.
+    /// Collects and delivers the digest of the latest run of the flow, and
+    /// marks what it reported once it was delivered. A store error is logged
+    /// and returned as `NotDelivered`, because the run itself already
+    /// finished. What was not delivered goes into the next digest.
     pub async fn finish(&self, store: &Store) -> Delivery {
         let (tenant, flow) = (self.tenant.as_str(), self.flow.as_str());
         let settings = store.tenants().map_err(crate::store::tenants::TenantError::from).and_then(|tenants| tenants.get(tenant));
@@ -179,9 +211,16 @@ impl RunWatch {
             Ok(runs) => runs.into_iter().rev().find(|run| run.flow == flow).map(|run| run.id).unwrap_or_default(),
             Err(error) => return not_delivered(format!("tenant {tenant}: cannot read the runs: {error}")),
         };
-        match collect(store, tenant, flow, &run_id, self.started, &self.dead_letters) {
-            Ok(digest) => deliver(notify.as_deref(), &digest).await,
-            Err(error) => not_delivered(format!("tenant {tenant}, flow {flow}: cannot collect the digest: {error}")),
+        let digest = match collect(store, tenant, flow, &run_id) {
+            Ok(digest) => digest,
+            Err(error) => return not_delivered(format!("tenant {tenant}, flow {flow}: cannot collect the digest: {error}")),
+        };
+        let delivery = deliver(notify.as_deref(), &digest).await;
+        if matches!(delivery, Delivery::Webhook(_))
+            && let Err(error) = mark_reported(store, &digest)
+        {
+            tracing::warn!(tenant, flow, %error, "the digest was delivered but cannot be marked as reported; the next digest repeats it");
         }
+        delivery
     }
 }

@@ -10,7 +10,7 @@ pub mod cursors;
 pub mod dead_letters;
 pub mod link_proposals;
 mod operations;
-mod records;
+pub(crate) mod records;
 pub mod runs;
 pub mod secrets;
 pub mod tenants;

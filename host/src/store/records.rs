@@ -19,6 +19,8 @@ pub(crate) const RUNS_TREE: &str = "runs";
 pub(crate) const CONFLICTS_TREE: &str = "conflicts";
 pub(crate) const DEAD_LETTERS_TREE: &str = "dead_letters";
 pub(crate) const LINK_PROPOSALS_TREE: &str = "link_proposals";
+/// Dead letters, conflicts and proposals an admin digest already reported.
+pub(crate) const NOTIFIED_TREE: &str = "notified";
 
 /// Reads and decodes one JSON value.
 pub(crate) fn get_json<T: DeserializeOwned>(tree: &sled::Tree, key: &[u8]) -> Result<Option<T>, StoreError> {
@@ -68,7 +70,9 @@ impl Store {
     /// conflicts, dead letters, proposals). Tenant settings and secrets stay.
     pub fn clear_sync_state(&self, tenant: &str) -> Result<(), StoreError> {
         let prefix = tenant_key(tenant, "");
-        for name in [XREF_TREE, XREF_BC_TREE, CURSORS_TREE, RUNS_TREE, CONFLICTS_TREE, DEAD_LETTERS_TREE, LINK_PROPOSALS_TREE] {
+        for name in
+            [XREF_TREE, XREF_BC_TREE, CURSORS_TREE, RUNS_TREE, CONFLICTS_TREE, DEAD_LETTERS_TREE, LINK_PROPOSALS_TREE, NOTIFIED_TREE]
+        {
             let tree = self.tree(name)?;
             for key in tree.scan_prefix(&prefix).keys() {
                 tree.remove(key?)?;
