@@ -1,8 +1,9 @@
-//! Admin notification digests: one message per run to the tenant's webhook,
-//! each failure reported once, and emails logged as not delivered.
+//! Admin notification digests: one message per run to the tenant's webhook
+//! or email address, each failure reported once, and emails logged as not
+//! delivered when no SMTP server is configured.
 
 use leafbridge::schedule::{FlowRunner, RunFuture, RunOutcome, Trigger};
-use leafbridge::serve::notify::{Delivery, NotifyingRunner, RunWatch};
+use leafbridge::serve::notify::{Delivery, Mailer, NotifyingRunner, RunWatch};
 use leafbridge::store::{RunCounts, RunRecord, Store};
 use leafbridge_tests::{RecordingServer, tenant_settings};
 
@@ -56,7 +57,7 @@ async fn digest_is_one_post_per_run() {
     let url = format!("http://{}/hooks/admin", server.address);
     let (_dir, store) = store_with_tenant(Some(url), &server);
 
-    let runner = NotifyingRunner::new(FailingRun { store: store.clone(), fail: true }, store.clone());
+    let runner = NotifyingRunner::new(FailingRun { store: store.clone(), fail: true }, store.clone(), None);
     runner.run("acme", "orders-import", Trigger::OnDemand).await.unwrap();
 
     let posts = server.requests_to("/hooks/admin");
@@ -70,7 +71,7 @@ async fn digest_is_one_post_per_run() {
     assert_eq!(records, ["order A-1", "order A-2"]);
 
     // A clean run leaves nothing for a person, so nothing is sent.
-    let clean = NotifyingRunner::new(FailingRun { store: store.clone(), fail: false }, store.clone());
+    let clean = NotifyingRunner::new(FailingRun { store: store.clone(), fail: false }, store.clone(), None);
     clean.run("acme", "orders-import", Trigger::OnDemand).await.unwrap();
     assert_eq!(server.requests_to("/hooks/admin").len(), 1, "a clean run sent a digest");
 
@@ -86,8 +87,10 @@ async fn email_digest_is_not_delivered() {
     let watch = RunWatch::start("acme", "orders-import");
     FailingRun { store: store.clone(), fail: true }.run("acme", "orders-import", Trigger::OnDemand).await.unwrap();
 
-    let delivery = watch.finish(&store).await;
-    assert_eq!(delivery, Delivery::NotDelivered("not delivered: no mail transport configured".to_owned()));
+    let delivery = watch.finish(&store, None).await;
+    let Delivery::NotDelivered(reason) = delivery else { panic!("{delivery:?}") };
+    assert!(reason.starts_with("not delivered: no mail transport configured"), "{reason}");
+    assert!(reason.contains("LEAFBRIDGE_SMTP_URL"), "the reason says how to configure mail: {reason}");
     assert!(server.requests().is_empty(), "an email target caused an HTTP request");
 }
 
@@ -100,16 +103,92 @@ async fn webhook_error_is_reported() {
     let watch = RunWatch::start("acme", "orders-import");
     FailingRun { store: store.clone(), fail: true }.run("acme", "orders-import", Trigger::OnDemand).await.unwrap();
 
-    let delivery = watch.finish(&store).await;
+    let delivery = watch.finish(&store, None).await;
     assert_eq!(delivery, Delivery::NotDelivered("the webhook returned HTTP 503".to_owned()));
 
     // What was not delivered goes into the next digest.
     let next = RunWatch::start("acme", "orders-import");
     FailingRun { store: store.clone(), fail: false }.run("acme", "orders-import", Trigger::OnDemand).await.unwrap();
-    assert_eq!(next.finish(&store).await, Delivery::Webhook(200));
+    assert_eq!(next.finish(&store, None).await, Delivery::Webhook(200));
     let posts = server.requests_to("/hooks/admin");
     assert_eq!(posts.len(), 2);
     let digest: serde_json::Value = serde_json::from_str(&posts[1].body).unwrap();
     let records: Vec<&str> = digest["failed"].as_array().unwrap().iter().map(|letter| letter["record"].as_str().unwrap()).collect();
     assert_eq!(records, ["order A-1", "order A-2"]);
+}
+
+/// Accepts one SMTP session on loopback, replies to every command as a relay
+/// that takes the message would, and returns the commands and the message
+/// text.
+async fn smtp_server() -> (std::net::SocketAddr, tokio::task::JoinHandle<(Vec<String>, String)>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let session = tokio::spawn(async move {
+        let (socket, _) = listener.accept().await.unwrap();
+        let (reader, mut writer) = socket.into_split();
+        let mut lines = BufReader::new(reader).lines();
+        writer.write_all(b"220 relay.test ESMTP\r\n").await.unwrap();
+        let (mut commands, mut message) = (Vec::new(), String::new());
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let verb = line.split(' ').next().unwrap_or_default().to_ascii_uppercase();
+            commands.push(line.clone());
+            match verb.as_str() {
+                "DATA" => {
+                    writer.write_all(b"354 end with a dot\r\n").await.unwrap();
+                    while let Some(data) = lines.next_line().await.unwrap() {
+                        if data == "." {
+                            break;
+                        }
+                        message.push_str(&data);
+                        message.push('\n');
+                    }
+                    writer.write_all(b"250 queued\r\n").await.unwrap();
+                }
+                "QUIT" => {
+                    writer.write_all(b"221 bye\r\n").await.unwrap();
+                    break;
+                }
+                _ => writer.write_all(b"250 ok\r\n").await.unwrap(),
+            }
+        }
+        (commands, message)
+    });
+    (address, session)
+}
+
+#[tokio::test]
+async fn email_digest_goes_through_smtp() {
+    let server = RecordingServer::start().await;
+    let (_dir, store) = store_with_tenant(Some("ops@acme.example".to_owned()), &server);
+    let (address, session) = smtp_server().await;
+    let mailer = Mailer::new(&format!("smtp://{address}"), "leafbridge <leafbridge@host.example>").unwrap();
+
+    let watch = RunWatch::start("acme", "orders-import");
+    FailingRun { store: store.clone(), fail: true }.run("acme", "orders-import", Trigger::OnDemand).await.unwrap();
+    assert_eq!(watch.finish(&store, Some(&mailer)).await, Delivery::Email);
+
+    let (commands, message) = session.await.unwrap();
+    assert!(commands.iter().any(|command| command.eq_ignore_ascii_case("MAIL FROM:<leafbridge@host.example>")), "{commands:?}");
+    assert!(commands.iter().any(|command| command.eq_ignore_ascii_case("RCPT TO:<ops@acme.example>")), "{commands:?}");
+    assert!(message.contains("Subject: leafbridge: tenant acme, flow orders-import: 2 failed"), "{message}");
+    assert!(message.contains("- order A-1: unknown SKU ZZZ-9 (attempt 1"), "{message}");
+    assert!(message.contains("- order A-2: customer not linked"), "{message}");
+    assert!(server.requests().is_empty(), "an email target caused an HTTP request");
+
+    // Delivered by email counts as reported: a retry of the same records sends nothing.
+    let again = RunWatch::start("acme", "orders-import");
+    FailingRun { store: store.clone(), fail: true }.run("acme", "orders-import", Trigger::OnDemand).await.unwrap();
+    assert_eq!(again.finish(&store, Some(&mailer)).await, Delivery::Nothing);
+}
+
+#[test]
+fn smtp_settings_rejected_without_password() {
+    let error = Mailer::new("https://user:hunter2-secret@mail.example.com", "ops@acme.example").err().unwrap().to_string();
+    assert!(error.contains("LEAFBRIDGE_SMTP_URL"), "{error}");
+    assert!(!error.contains("hunter2-secret"), "the password leaks: {error}");
+    let error = Mailer::new("smtps://user:hunter2-secret@mail.example.com", "not an address").err().unwrap().to_string();
+    assert!(error.contains("LEAFBRIDGE_SMTP_FROM"), "{error}");
+    assert!(!error.contains("hunter2-secret"), "the password leaks: {error}");
 }

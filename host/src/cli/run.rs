@@ -57,6 +57,7 @@ pub async fn run(home: &Home, args: RunArgs) -> anyhow::Result<()> {
     let overrides_dir = super::plugin::installed_plugin_dir(home);
     let runner = TenantRunner::open_with_overrides(&runtime, &plugin_dir, Some(&overrides_dir), settings, secrets)?;
 
+    let mailer = crate::serve::notify::Mailer::from_env()?;
     let watch = crate::serve::notify::RunWatch::start(&args.tenant, args.flow.name());
     let progress = RunProgress::start(&args.tenant, args.flow);
     let flows = [args.flow];
@@ -71,7 +72,7 @@ pub async fn run(home: &Home, args: RunArgs) -> anyhow::Result<()> {
         }
     };
     store.flush()?;
-    watch.finish(&store).await;
+    watch.finish(&store, mailer.as_deref()).await;
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {

@@ -57,7 +57,8 @@ pub async fn run(home: &Home, args: ServeArgs) -> anyhow::Result<()> {
     let runtime = super::run::open_runtime(home)?;
     let engine = crate::flows::runner::FlowEngine::new(runtime, crate::runtime::default_plugin_dir(), store.clone(), secrets.clone())
         .with_overrides_dir(super::plugin::installed_plugin_dir(home));
-    let engine = crate::serve::notify::NotifyingRunner::new(engine, store.clone());
+    let mailer = crate::serve::notify::Mailer::from_env()?;
+    let engine = crate::serve::notify::NotifyingRunner::new(engine, store.clone(), mailer);
     let scheduler = Scheduler::new(Arc::new(engine), limits, metrics.clone());
     if let Some(url) = &args.public_url
         && url.scheme() != "https"

@@ -130,11 +130,11 @@ pub struct TenantFields {
     /// OAuth2 client id of the tenant's Entra application.
     #[arg(long, value_name = "ID")]
     pub bc_client_id: Option<String>,
-    /// Admin contact for failed records, conflicts and link proposals. An
-    /// http(s) webhook URL receives one JSON digest per run. An email address
-    /// is accepted, but leafbridge has no mail transport, so each digest is
-    /// logged as "not delivered: no mail transport configured".
-    #[arg(long, value_name = "URL")]
+    /// Admin contact for failed records, conflicts and link proposals, each
+    /// reported once. An http(s) webhook URL receives a JSON digest after a
+    /// run that left any. An email address receives it as an email through
+    /// the SMTP server in LEAFBRIDGE_SMTP_URL, sent from LEAFBRIDGE_SMTP_FROM.
+    #[arg(long, value_name = "URL|ADDRESS")]
     pub notify: Option<String>,
 }
 

@@ -3,19 +3,108 @@
 //! person, instead of one message per record.
 //!
 //! A `notify` setting that is an `http(s)` URL receives the digest as a JSON
-//! POST. An email address cannot be served because leafbridge has no mail
-//! transport, so the digest is logged as not delivered and never dropped
+//! POST. An email address receives it as a plain-text message through the
+//! SMTP server in `LEAFBRIDGE_SMTP_URL`. Without that server the digest is
+//! logged as not delivered and goes into the next digest, never dropped
 //! silently.
 
+use std::fmt::Write as _;
+use std::sync::Arc;
 use std::time::Duration;
 
+use lettre::message::Mailbox;
+use lettre::message::header::ContentType;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::Serialize;
 
 use crate::store::records::{NOTIFIED_TREE, compound_key};
 use crate::store::{Conflict, DeadLetter, LinkProposal, ProposalStatus, Store, StoreError};
 
-/// The time a webhook has to accept a digest.
+/// The time a webhook or an SMTP server has to accept a digest.
 const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The environment variable with the SMTP server for email digests, e.g.
+/// `smtps://user:password@mail.example.com` (see [`Mailer::new`]). It is read
+/// from the environment, not a flag, because it carries a password.
+pub const SMTP_URL_ENV: &str = "LEAFBRIDGE_SMTP_URL";
+/// The environment variable with the sender address of email digests.
+pub const SMTP_FROM_ENV: &str = "LEAFBRIDGE_SMTP_FROM";
+
+/// The mail settings cannot be used. No message contains the password.
+#[derive(Debug, thiserror::Error)]
+pub enum MailerError {
+    #[error("{SMTP_URL_ENV} is not an SMTP URL ({0}); use smtps://user:password@host[:port] or smtp://host:port?tls=required")]
+    Url(&'static str),
+    #[error("{SMTP_FROM_ENV} must be set to the sender address when {SMTP_URL_ENV} is set")]
+    MissingFrom,
+    #[error("{SMTP_FROM_ENV} is not an email address: {0}")]
+    From(String),
+}
+
+/// An SMTP server and the sender address of email digests.
+pub struct Mailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+    /// `host:port` of the server, for log lines; never the credentials.
+    server: String,
+}
+
+impl Mailer {
+    /// Builds a mailer from an SMTP URL as lettre reads it: `smtps://` for
+    /// TLS from the start, `smtp://...?tls=required` for STARTTLS, and plain
+    /// `smtp://` only for a relay on the same host.
+    pub fn new(url: &str, from: &str) -> Result<Mailer, MailerError> {
+        let parsed = url::Url::parse(url).map_err(|_| MailerError::Url("not a URL"))?;
+        if !matches!(parsed.scheme(), "smtp" | "smtps") {
+            return Err(MailerError::Url("the scheme must be smtp or smtps"));
+        }
+        let host = parsed.host_str().ok_or(MailerError::Url("no host"))?;
+        let server = match parsed.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        };
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .map_err(|_| MailerError::Url("lettre rejected it"))?
+            .timeout(Some(WEBHOOK_TIMEOUT))
+            .build();
+        let from = from.parse::<Mailbox>().map_err(|error| MailerError::From(error.to_string()))?;
+        Ok(Mailer { transport, from, server })
+    }
+
+    /// Reads [`SMTP_URL_ENV`] and [`SMTP_FROM_ENV`]; `None` when no SMTP URL
+    /// is set.
+    pub fn from_env() -> Result<Option<Arc<Mailer>>, MailerError> {
+        let Some(url) = std::env::var(SMTP_URL_ENV).ok().filter(|url| !url.trim().is_empty()) else {
+            return Ok(None);
+        };
+        let from = std::env::var(SMTP_FROM_ENV).ok().filter(|from| !from.trim().is_empty()).ok_or(MailerError::MissingFrom)?;
+        Mailer::new(url.trim(), from.trim()).map(|mailer| Some(Arc::new(mailer)))
+    }
+
+    async fn send(&self, to: &str, digest: &Digest) -> Delivery {
+        let to = match to.parse::<Mailbox>() {
+            Ok(to) => to,
+            Err(error) => return not_delivered(format!("the notify address {to:?} is not an email address: {error}")),
+        };
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(digest.subject())
+            .header(ContentType::TEXT_PLAIN)
+            .body(digest.text());
+        let message = match message {
+            Ok(message) => message,
+            Err(error) => return not_delivered(format!("cannot build the email: {error}")),
+        };
+        match self.transport.send(message).await {
+            Ok(response) => {
+                tracing::info!(server = %self.server, code = %response.code(), "admin digest delivered by email");
+                Delivery::Email
+            }
+            Err(error) => not_delivered(format!("the SMTP server {} did not accept the email: {error}", self.server)),
+        }
+    }
+}
 
 /// The failed records, conflicts and open proposals one run left for a person.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -36,6 +125,67 @@ impl Digest {
     pub fn is_empty(&self) -> bool {
         self.failed.is_empty() && self.conflicts.is_empty() && self.open_link_proposals.is_empty()
     }
+
+    /// Returns the subject line of the email digest.
+    pub fn subject(&self) -> String {
+        format!(
+            "leafbridge: tenant {}, flow {}: {} failed, {} conflicts, {} link proposals",
+            self.tenant,
+            self.flow,
+            self.failed.len(),
+            self.conflicts.len(),
+            self.open_link_proposals.len()
+        )
+    }
+
+    /// Returns the body of the email digest: one line per item and the
+    /// commands that act on them.
+    pub fn text(&self) -> String {
+        let tenant = &self.tenant;
+        let mut text = format!("Run {} of flow {} for tenant {tenant} left work for a person.\n", self.run_id, self.flow);
+        if !self.failed.is_empty() {
+            let _ = writeln!(text, "\nFailed records (see `leafbridge dead-letters list {tenant}`):");
+            for letter in &self.failed {
+                let _ = writeln!(
+                    text,
+                    "- {}: {} (attempt {}, next retry {})",
+                    letter.record,
+                    letter.reason,
+                    letter.attempts,
+                    letter.next_retry.strftime("%Y-%m-%d %H:%M UTC")
+                );
+            }
+        }
+        if !self.conflicts.is_empty() {
+            let _ = writeln!(text, "\nConflicts (see `leafbridge conflicts {tenant}`):");
+            for conflict in &self.conflicts {
+                let _ = writeln!(
+                    text,
+                    "- {} {}: kept {} (LeafLink {}, BC {}): {}",
+                    conflict.record,
+                    conflict.field.as_deref().unwrap_or("-"),
+                    conflict.winner,
+                    conflict.leaflink_value.as_deref().unwrap_or("-"),
+                    conflict.business_central_value.as_deref().unwrap_or("-"),
+                    conflict.reason
+                );
+            }
+        }
+        if !self.open_link_proposals.is_empty() {
+            let _ = writeln!(text, "\nLink proposals waiting for a decision (see `leafbridge link list {tenant}`):");
+            for proposal in &self.open_link_proposals {
+                let _ = writeln!(
+                    text,
+                    "- {} {} ({}): {}",
+                    proposal.kind.as_str(),
+                    proposal.leaflink_key,
+                    proposal.leaflink_name,
+                    proposal.reason
+                );
+            }
+        }
+        text
+    }
 }
 
 /// The result of delivering a digest.
@@ -45,6 +195,8 @@ pub enum Delivery {
     Nothing,
     /// The webhook accepted the digest with this status.
     Webhook(u16),
+    /// The SMTP server accepted the email.
+    Email,
     /// The digest was logged as not delivered, with the reason.
     NotDelivered(String),
 }
@@ -114,7 +266,7 @@ fn proposal_key(tenant: &str, proposal: &LinkProposal) -> Vec<u8> {
 /// Sends `digest` to the tenant's `notify` target, once. Errors are logged
 /// and returned as `NotDelivered`, because a failed notification must not fail
 /// the run it reports on.
-pub async fn deliver(notify: Option<&str>, digest: &Digest) -> Delivery {
+pub async fn deliver(notify: Option<&str>, digest: &Digest, mailer: Option<&Mailer>) -> Delivery {
     let Some(target) = notify.map(str::trim).filter(|target| !target.is_empty()) else {
         return Delivery::Nothing;
     };
@@ -125,7 +277,10 @@ pub async fn deliver(notify: Option<&str>, digest: &Digest) -> Delivery {
     let _entered = span.enter();
 
     if !(target.starts_with("https://") || target.starts_with("http://")) {
-        let reason = "not delivered: no mail transport configured".to_owned();
+        if let Some(mailer) = mailer {
+            return mailer.send(target, digest).await;
+        }
+        let reason = format!("not delivered: no mail transport configured (set {SMTP_URL_ENV} and {SMTP_FROM_ENV})");
         tracing::warn!(
             failed = digest.failed.len(),
             conflicts = digest.conflicts.len(),
@@ -158,13 +313,14 @@ fn not_delivered(reason: String) -> Delivery {
 /// A scheduler runner that sends the admin digest after each run of the
 /// runner it wraps.
 pub struct NotifyingRunner<R> {
-    inner: std::sync::Arc<R>,
+    inner: Arc<R>,
     store: Store,
+    mailer: Option<Arc<Mailer>>,
 }
 
 impl<R: crate::schedule::FlowRunner> NotifyingRunner<R> {
-    pub fn new(inner: R, store: Store) -> Self {
-        Self { inner: std::sync::Arc::new(inner), store }
+    pub fn new(inner: R, store: Store, mailer: Option<Arc<Mailer>>) -> Self {
+        Self { inner: Arc::new(inner), store, mailer }
     }
 }
 
@@ -172,11 +328,12 @@ impl<R: crate::schedule::FlowRunner> crate::schedule::FlowRunner for NotifyingRu
     fn run(&self, tenant: &str, flow: &str, trigger: crate::schedule::Trigger) -> crate::schedule::RunFuture {
         let inner = self.inner.clone();
         let store = self.store.clone();
+        let mailer = self.mailer.clone();
         let (tenant, flow) = (tenant.to_owned(), flow.to_owned());
         Box::pin(async move {
             let watch = RunWatch::start(&tenant, &flow);
             let result = inner.run(&tenant, &flow, trigger).await;
-            watch.finish(&store).await;
+            watch.finish(&store, mailer.as_deref()).await;
             result
         })
     }
@@ -199,7 +356,7 @@ impl RunWatch {
     /// marks what it reported once it was delivered. A store error is logged
     /// and returned as `NotDelivered`, because the run itself already
     /// finished. What was not delivered goes into the next digest.
-    pub async fn finish(&self, store: &Store) -> Delivery {
+    pub async fn finish(&self, store: &Store, mailer: Option<&Mailer>) -> Delivery {
         let (tenant, flow) = (self.tenant.as_str(), self.flow.as_str());
         let settings = store.tenants().map_err(crate::store::tenants::TenantError::from).and_then(|tenants| tenants.get(tenant));
         let notify = match settings {
@@ -215,8 +372,8 @@ impl RunWatch {
             Ok(digest) => digest,
             Err(error) => return not_delivered(format!("tenant {tenant}, flow {flow}: cannot collect the digest: {error}")),
         };
-        let delivery = deliver(notify.as_deref(), &digest).await;
-        if matches!(delivery, Delivery::Webhook(_))
+        let delivery = deliver(notify.as_deref(), &digest, mailer).await;
+        if matches!(delivery, Delivery::Webhook(_) | Delivery::Email)
             && let Err(error) = mark_reported(store, &digest)
         {
             tracing::warn!(tenant, flow, %error, "the digest was delivered but cannot be marked as reported; the next digest repeats it");
