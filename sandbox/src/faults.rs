@@ -67,10 +67,15 @@ impl Faults {
         self.queued_429.store(count, Ordering::SeqCst);
     }
 
-    /// Answers the next `count` requests with 503, token requests included,
-    /// then goes back to the profile.
+    /// Queues 503 responses for the next `count` requests, token requests
+    /// included. Requests after them follow the profile again.
     pub fn unavailable_next(&self, count: u32) {
         self.queued_503.store(count, Ordering::SeqCst);
+    }
+
+    /// Returns how many queued 503s are still owed.
+    pub fn unavailable_left(&self) -> u32 {
+        self.queued_503.load(Ordering::SeqCst)
     }
 
     /// Takes one queued 429, if any is left.
