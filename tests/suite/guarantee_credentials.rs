@@ -30,8 +30,8 @@ fn seed() -> SeedConfig {
     SeedConfig { customers: 6, products: 12, orders: 24, random_seed: 31 }
 }
 
-/// What both sides hold: LeafLink's record counts and the number of BC
-/// sales orders, customers and items.
+/// Returns LeafLink's record counts and the number of BC sales orders,
+/// customers and items.
 async fn both_sides(harness: &Harness) -> (leafbridge_sandbox::leaflink::Counts, [usize; 3]) {
     let business_central =
         [harness.bc_all("salesOrders").await.len(), harness.bc_all("customers").await.len(), harness.bc_all("items").await.len()];
@@ -165,11 +165,12 @@ async fn token_503_twice_then_imports() {
     let harness = Harness::start("token-503", sandbox_config(seed())).await;
     let expected = importable_orders(&harness);
     // Every BC request needs a token first, so the token request is the
-    // first request the BC server sees: attempts one and two get the 503s.
+    // first request the BC server receives: attempts one and two get the 503s.
     harness.sandbox.business_central().faults().unavailable_next(2);
 
     let report = harness.run(Flow::OrdersImport).await;
 
+    assert_eq!(harness.sandbox.business_central().faults().unavailable_left(), 0, "the queued 503s were not all sent");
     assert_eq!(report.outcome, RunOutcome::Done, "{report:#?}");
     assert_eq!(report.counts.failed, 0, "{report:#?}");
     assert_each_order_once(&harness, &expected).await;

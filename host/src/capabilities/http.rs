@@ -360,9 +360,8 @@ impl HttpCapability {
     }
 
     /// Returns the rejection a response means, if it means one. LeafLink
-    /// answers a wrong or revoked key with 401, and with 403 when the key
-    /// lacks the permission an endpoint needs, which no record can fix
-    /// either. BC's 401 counts only for a token requested after the first
+    /// returns 401 for a wrong or revoked key, and 403 when the key lacks the
+    /// permission an endpoint needs, which no record can fix either. BC's 401 counts only for a token requested after the first
     /// 401, because the cached one may simply have expired.
     fn rejection_in(&self, api: Api, status: u16, body: &[u8], fresh_token: bool) -> Option<CredentialRejection> {
         let (service, credential, codes) = match api {

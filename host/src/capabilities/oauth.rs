@@ -137,7 +137,7 @@ impl TokenSource {
                 Ok(response) => {
                     let status = response.status().as_u16();
                     // The OAuth2 error body carries codes such as
-                    // `invalid_client`; it never echoes the secret. A body
+                    // `invalid_client`. It never echoes the secret. A body
                     // that cannot be read leaves the codes empty.
                     let body = response.bytes().await.unwrap_or_default();
                     let codes = token_error_codes(&body);

@@ -1,4 +1,4 @@
-//! Credential rejections: an API or the BC token endpoint refused a tenant's
+//! Credential rejections: an API or the BC token endpoint rejected a tenant's
 //! credential, so every further request of the run would fail the same way.
 //!
 //! The HTTP capability records the first rejection of a tenant context and
@@ -63,7 +63,7 @@ impl Credential {
     }
 }
 
-/// Which service rejected the credential.
+/// The service that rejected a credential.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RejectingService {
     LeafLink,
@@ -81,7 +81,7 @@ impl fmt::Display for RejectingService {
     }
 }
 
-/// A credential that a service refused, with the status and the error codes
+/// A credential that a service rejected, with the status and the error codes
 /// it returned. It never contains the credential itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CredentialRejection {
@@ -90,7 +90,7 @@ pub struct CredentialRejection {
     pub credential: Credential,
     pub status: u16,
     /// The service's error codes, such as `invalid_client` and
-    /// `AADSTS7000215`, or LeafLink's `detail` text; empty when it sent none.
+    /// `AADSTS7000215`, or LeafLink's `detail` text. Empty when it sent none.
     pub codes: Vec<String>,
 }
 

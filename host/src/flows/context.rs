@@ -20,7 +20,7 @@ use crate::tenant::TenantSettings;
 pub type RequestCounter = Arc<dyn Fn() -> (u64, u64) + Send + Sync>;
 
 /// Returns the credential rejection of the run's tenant context, if an API
-/// rejected a credential; see `SyncContext::with_credential_check`.
+/// rejected a credential. See `SyncContext::with_credential_check`.
 pub type CredentialCheck = Arc<dyn Fn() -> Option<CredentialRejection> + Send + Sync>;
 
 /// Receives a run's counts each time its flow reads a page or a record, so
