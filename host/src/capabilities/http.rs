@@ -189,7 +189,13 @@ impl HttpCapability {
     /// error the plugin gets for it.
     fn reject(&self, rejection: CredentialRejection) -> HttpError {
         let recorded = self.rejection.get_or_init(|| {
-            tracing::error!(tenant = %self.tenant, credential = rejection.credential.name(), status = rejection.status, "{rejection}");
+            tracing::warn!(
+                tenant = %self.tenant,
+                service = %rejection.service,
+                credential = rejection.credential.name(),
+                status = rejection.status,
+                "Credential rejected. No further request is sent for this tenant context."
+            );
             rejection
         });
         HttpError::Credentials(recorded.to_string())
@@ -359,10 +365,13 @@ impl HttpCapability {
         }
     }
 
-    /// Returns the rejection a response means, if it means one. LeafLink
-    /// returns 401 for a wrong or revoked key, and 403 when the key lacks the
-    /// permission an endpoint needs, which no record can fix either. BC's 401 counts only for a token requested after the first
-    /// 401, because the cached one may simply have expired.
+    /// Returns the rejection a response means, if it means one. A BC 401
+    /// counts only for a token requested after the first 401, because the
+    /// cached one may simply have expired.
+    // NOTE: LeafLink does not document its status for a bad key. Django REST
+    // framework, which it runs on, returns 401 or 403 for an invalid key and
+    // 403 for a key without an endpoint's permission, and neither can be
+    // fixed by a record, so both stop the run.
     fn rejection_in(&self, api: Api, status: u16, body: &[u8], fresh_token: bool) -> Option<CredentialRejection> {
         let (service, credential, codes) = match api {
             Api::LeafLink if matches!(status, 401 | 403) => (
