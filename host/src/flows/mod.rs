@@ -25,7 +25,7 @@ mod resolve;
 use std::fmt;
 use std::str::FromStr;
 
-pub use context::{FlowReport, ProgressSink, SyncContext};
+pub use context::{CredentialCheck, FlowReport, ProgressSink, SyncContext};
 pub use ports::{ApiError, BusinessCentralApi, LeafLinkApi, MappingApi, NoOverrides, OverridesApi, Plugins};
 
 use tracing::Instrument;
