@@ -1,5 +1,6 @@
 fn main() -> std::process::ExitCode {
     limit_malloc_arenas();
+    restrict_new_file_modes();
     leafbridge::cli::main()
 }
 
@@ -24,3 +25,19 @@ fn limit_malloc_arenas() {
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn limit_malloc_arenas() {}
+
+/// Sets the umask to 077, so every file and directory leafbridge creates
+/// (the store's sled files, the key file, the component cache, installed
+/// plugins) is readable by its owner only. The home contains tenant data and
+/// encrypted credentials.
+#[cfg(unix)]
+fn restrict_new_file_modes() {
+    // SAFETY: umask only replaces the process's file creation mask and
+    // cannot fail. It runs before any other thread exists.
+    unsafe {
+        libc::umask(0o077);
+    }
+}
+
+#[cfg(not(unix))]
+fn restrict_new_file_modes() {}

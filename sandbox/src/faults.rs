@@ -3,7 +3,8 @@
 //! runs and its write is kept, but the client gets no answer), the case that
 //! breaks naive retries. A profile is set at start and can change while the
 //! server runs. Tests that need a fault to happen for certain, not by chance,
-//! queue 429s with [`Faults::throttle_next`].
+//! queue 429s with [`Faults::throttle_next`] and 503s with
+//! [`Faults::unavailable_next`].
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};
@@ -46,11 +47,18 @@ pub struct Faults {
     style: ErrorStyle,
     /// 429s still owed to the next requests, whatever the profile says.
     queued_429: Arc<AtomicU32>,
+    /// 503s still owed to the next requests, after any queued 429s.
+    queued_503: Arc<AtomicU32>,
 }
 
 impl Faults {
     pub fn new(profile: FaultProfile, style: ErrorStyle) -> Self {
-        Self { profile: Arc::new(RwLock::new(profile)), style, queued_429: Arc::new(AtomicU32::new(0)) }
+        Self {
+            profile: Arc::new(RwLock::new(profile)),
+            style,
+            queued_429: Arc::new(AtomicU32::new(0)),
+            queued_503: Arc::new(AtomicU32::new(0)),
+        }
     }
 
     /// Answers the next `count` requests with 429, token requests included,
@@ -59,9 +67,25 @@ impl Faults {
         self.queued_429.store(count, Ordering::SeqCst);
     }
 
+    /// Queues 503 responses for the next `count` requests, token requests
+    /// included. Requests after them follow the profile again.
+    pub fn unavailable_next(&self, count: u32) {
+        self.queued_503.store(count, Ordering::SeqCst);
+    }
+
+    /// Returns how many queued 503s are still owed.
+    pub fn unavailable_left(&self) -> u32 {
+        self.queued_503.load(Ordering::SeqCst)
+    }
+
     /// Takes one queued 429, if any is left.
     fn take_queued_429(&self) -> bool {
-        self.queued_429.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| left.checked_sub(1)).is_ok()
+        take_one(&self.queued_429)
+    }
+
+    /// Takes one queued 503, if any is left.
+    fn take_queued_503(&self) -> bool {
+        take_one(&self.queued_503)
     }
 
     /// Replaces the profile; requests already in flight keep the old one.
@@ -99,6 +123,9 @@ pub async fn inject(State(faults): State<Faults>, request: Request, next: Next) 
         response.headers_mut().insert("retry-after", HeaderValue::from_static("1"));
         return response;
     }
+    if faults.take_queued_503() {
+        return faults.error_body(StatusCode::SERVICE_UNAVAILABLE, "The service is temporarily unavailable (queued fault).");
+    }
     if chance(profile.rate_5xx) {
         let status = [StatusCode::BAD_GATEWAY, StatusCode::SERVICE_UNAVAILABLE, StatusCode::GATEWAY_TIMEOUT]
             [rand::random_range(0..3)];
@@ -110,6 +137,10 @@ pub async fn inject(State(faults): State<Faults>, request: Request, next: Next) 
         return broken_connection();
     }
     response
+}
+
+fn take_one(queued: &AtomicU32) -> bool {
+    queued.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| left.checked_sub(1)).is_ok()
 }
 
 fn chance(rate: f64) -> bool {

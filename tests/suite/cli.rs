@@ -427,3 +427,35 @@ async fn run_prints_plain_progress_lines() {
     // Terminal control sequences would mean the spinner drew without a terminal.
     assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
 }
+
+/// Everything `tenant add` and `tenant credentials` write under a new home
+/// is owner-only: 0700 directories and 0600 files.
+#[cfg(unix)]
+#[test]
+fn home_files_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let parent = tempfile::tempdir().unwrap();
+    let home = parent.path().join("home");
+    let added = add_valid(&home, "private");
+    assert!(added.status.success(), "{}", stderr(&added));
+    let input = "leaflink.api_key=cli-mode-ll-key\nbusiness_central.client_secret=cli-mode-bc-secret\n";
+    let set = leafbridge(&home, &["tenant", "credentials", "private"], input);
+    assert!(set.status.success(), "{}", stderr(&set));
+
+    let mut pending = vec![home.clone()];
+    let mut files = Vec::new();
+    while let Some(path) = pending.pop() {
+        let metadata = std::fs::symlink_metadata(&path).unwrap();
+        let mode = metadata.permissions().mode() & 0o777;
+        if metadata.is_dir() {
+            assert_eq!(mode, 0o700, "directory {} has mode {mode:o}", path.display());
+            pending.extend(std::fs::read_dir(&path).unwrap().map(|entry| entry.unwrap().path()));
+        } else {
+            assert_eq!(mode, 0o600, "file {} has mode {mode:o}", path.display());
+            files.push(path);
+        }
+    }
+    assert!(files.contains(&home.join("secrets.key")), "the key file was not written: {files:?}");
+    assert!(files.iter().any(|file| file.starts_with(home.join("store"))), "no store file was checked: {files:?}");
+}

@@ -16,6 +16,7 @@ mod ops_shutdown;
 mod flow_harness;
 mod flow_orders_import;
 mod guarantee_faults;
+mod guarantee_credentials;
 mod guarantee_link;
 mod guarantee_lost_store;
 mod guarantee_crash;

@@ -5,10 +5,14 @@
 //! retried on 429, 502, 503, 504 and connection errors with exponential
 //! back-off, jitter and `Retry-After`. A request the plugin marks as not
 //! idempotent is retried only when the API cannot have acted on it.
+//!
+//! A rejected credential (LeafLink 401 or 403, a token request refused, BC
+//! 401 for a new token) is recorded once per capability, and every later
+//! request fails at once without being sent.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 use std::time::Duration;
 
 use rand::Rng;
@@ -17,8 +21,9 @@ use url::{Host, Url};
 
 use super::allow_list::{AllowList, Api, PolicyResolver, check_literal, find_rejection};
 use super::endpoints::EndpointCounts;
-use super::oauth::TokenSource;
+use super::oauth::{TokenError, TokenSource, rejected_credential};
 use super::pacing::Pacer;
+use super::rejection::{Credential, CredentialRejection, RejectingService, business_central_error_codes, leaflink_error_detail};
 use super::secret::Secret;
 use crate::runtime::bindings::http::{HttpError, Method, Request, Response};
 
@@ -137,6 +142,8 @@ pub struct HttpCapability {
     pub(crate) counters: Arc<Counters>,
     leaflink_totals: Arc<ApiTotals>,
     business_central_totals: Arc<ApiTotals>,
+    /// The first credential an API rejected; once set, no request is sent.
+    rejection: OnceLock<CredentialRejection>,
 }
 
 impl HttpCapability {
@@ -168,12 +175,38 @@ impl HttpCapability {
             tokens,
             business_central_pacer,
             counters: Arc::new(Counters::default()),
+            rejection: OnceLock::new(),
         })
+    }
+
+    /// Returns the credential rejection that stopped this capability's
+    /// requests, if any.
+    pub fn credential_rejection(&self) -> Option<&CredentialRejection> {
+        self.rejection.get()
+    }
+
+    /// Records `rejection` unless one is already recorded, and returns the
+    /// error the plugin gets for it.
+    fn reject(&self, rejection: CredentialRejection) -> HttpError {
+        let recorded = self.rejection.get_or_init(|| {
+            tracing::warn!(
+                tenant = %self.tenant,
+                service = %rejection.service,
+                credential = rejection.credential.name(),
+                status = rejection.status,
+                "Credential rejected. No further request is sent for this tenant context."
+            );
+            rejection
+        });
+        HttpError::Credentials(recorded.to_string())
     }
 
     /// Sends a plugin's request and returns the response, or the reason it was
     /// not sent or did not succeed.
     pub async fn send(&self, request: Request) -> Result<Response, HttpError> {
+        if let Some(rejection) = self.rejection.get() {
+            return Err(HttpError::Credentials(rejection.to_string()));
+        }
         let (mut url, api) = self.check_url(&request.url)?;
         let headers = check_headers(&request.headers)?;
         let mut method = to_reqwest_method(request.method);
@@ -284,6 +317,9 @@ impl HttpCapability {
                         stale_token = bearer;
                         continue;
                     }
+                    if let Some(rejection) = self.rejection_in(api, status, &response.body, refreshed_token) {
+                        return Err(self.reject(rejection));
+                    }
                     if status == 429 {
                         self.count_throttled(api);
                     }
@@ -329,6 +365,30 @@ impl HttpCapability {
         }
     }
 
+    /// Returns the rejection a response means, if it means one. A BC 401
+    /// counts only for a token requested after the first 401, because the
+    /// cached one may simply have expired.
+    // NOTE: LeafLink does not document its status for a bad key. Django REST
+    // framework, which it runs on, returns 401 or 403 for an invalid key and
+    // 403 for a key without an endpoint's permission, and neither can be
+    // fixed by a record, so both stop the run.
+    fn rejection_in(&self, api: Api, status: u16, body: &[u8], fresh_token: bool) -> Option<CredentialRejection> {
+        let (service, credential, codes) = match api {
+            Api::LeafLink if matches!(status, 401 | 403) => (
+                RejectingService::LeafLink,
+                Credential::LeafLinkApiKey,
+                leaflink_error_detail(body, self.leaflink_key.expose()),
+            ),
+            Api::BusinessCentral if status == 401 && fresh_token => (
+                RejectingService::BusinessCentral,
+                Credential::BusinessCentralApplication,
+                business_central_error_codes(body),
+            ),
+            _ => return None,
+        };
+        Some(CredentialRejection { tenant: self.tenant.clone(), service, credential, status, codes })
+    }
+
     /// Builds the `Authorization` value for `api`. For BC it also returns the
     /// bearer token inside it, to recognise the token if the API rejects it.
     async fn authorization(&self, api: Api, stale: Option<&Secret>) -> Result<(Secret, Option<Secret>), HttpError> {
@@ -341,11 +401,16 @@ impl HttpCapability {
                 Ok((Secret::new(format!("App {}", self.leaflink_key.expose())), None))
             }
             Api::BusinessCentral | Api::BusinessCentralToken => {
-                let token = self
-                    .tokens
-                    .bearer(&self.client, stale)
-                    .await
-                    .map_err(|error| HttpError::Credentials(error.to_string()))?;
+                let token = self.tokens.bearer(&self.client, stale).await.map_err(|error| match error {
+                    TokenError::Rejected { status, codes, .. } => self.reject(CredentialRejection {
+                        tenant: self.tenant.clone(),
+                        service: RejectingService::BusinessCentralToken,
+                        credential: rejected_credential(status, &codes),
+                        status,
+                        codes,
+                    }),
+                    TokenError::Unavailable(reason) => HttpError::Credentials(reason),
+                })?;
                 Ok((Secret::new(format!("Bearer {}", token.expose())), Some(token)))
             }
         }

@@ -8,6 +8,7 @@ mod endpoints;
 pub mod http;
 pub mod oauth;
 pub mod pacing;
+pub mod rejection;
 pub mod secret;
 pub mod settings;
 
@@ -21,6 +22,7 @@ pub use allow_list::{AllowList, Api, InvalidBaseUrl};
 pub use http::HttpCapability;
 pub use oauth::TokenSource;
 pub use pacing::Pacer;
+pub use rejection::{Credential, CredentialRejection};
 pub use secret::{Secret, TenantSecrets};
 
 use crate::tenant::{LimitSettings, TenantSettings};

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use super::rejection::{Credential, token_error_codes};
 use super::secret::Secret;
 
 /// Scope used when the tenant's settings name none.
@@ -45,8 +46,37 @@ struct TokenAnswer {
 
 /// No token could be obtained. The message never includes the secret.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{0}")]
-pub struct TokenError(pub String);
+pub enum TokenError {
+    /// The token endpoint returned a status other than 2xx, 408, 429 and 5xx:
+    /// the client id, secret or token settings are wrong, and a retry fails
+    /// the same way.
+    #[error("token endpoint {url} rejected the request with status {status}{}", describe_codes(.codes))]
+    Rejected { url: String, status: u16, codes: Vec<String> },
+    /// The endpoint could not be reached, kept failing with 408, 429 or 5xx
+    /// after every attempt, or returned a body without a usable token.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// Returns the credential or setting a token rejection points at. An
+/// `invalid_client` error or a 401 means the secret, since Entra returns 401
+/// `invalid_client` with AADSTS7000215 for a wrong secret, and
+/// `unauthorized_client` means an unknown client id (AADSTS700016). Any other
+/// rejection points at the token URL, Entra tenant or scope.
+pub fn rejected_credential(status: u16, codes: &[String]) -> Credential {
+    let has = |code: &str| codes.iter().any(|candidate| candidate == code);
+    if has("invalid_client") || (status == 401 && !has("unauthorized_client")) {
+        Credential::BusinessCentralClientSecret
+    } else if has("unauthorized_client") {
+        Credential::BusinessCentralClientId
+    } else {
+        Credential::BusinessCentralTokenSettings
+    }
+}
+
+fn describe_codes(codes: &[String]) -> String {
+    if codes.is_empty() { String::new() } else { format!(" ({})", codes.join(", ")) }
+}
 
 impl TokenSource {
     pub fn new(token_url: String, client_id: String, client_secret: Secret, scope: Option<String>) -> Self {
@@ -94,10 +124,10 @@ impl TokenSource {
             match client.post(&self.token_url).form(&form).send().await {
                 Ok(response) if response.status().is_success() => {
                     let answer: TokenAnswer = response.json().await.map_err(|error| {
-                        TokenError(format!("token endpoint {} returned an invalid body: {error}", self.token_url))
+                        TokenError::Unavailable(format!("token endpoint {} returned an invalid body: {error}", self.token_url))
                     })?;
                     let lifetime = parse_lifetime(&answer.expires_in).ok_or_else(|| {
-                        TokenError(format!("token endpoint {} returned an invalid expires_in", self.token_url))
+                        TokenError::Unavailable(format!("token endpoint {} returned an invalid expires_in", self.token_url))
                     })?;
                     // Short-lived tokens are refreshed at half their life, so
                     // the margin never exceeds the lifetime.
@@ -105,28 +135,26 @@ impl TokenSource {
                     return Ok(CachedToken { token: Secret::new(answer.access_token), refresh_at: sent + lifetime - margin });
                 }
                 Ok(response) => {
-                    let status = response.status();
-                    // The OAuth2 error body carries a code such as
-                    // `invalid_client`; it never echoes the secret.
-                    let code = response
-                        .json::<serde_json::Value>()
-                        .await
-                        .ok()
-                        .and_then(|body| body.get("error").and_then(|code| code.as_str()).map(str::to_owned))
-                        .unwrap_or_default();
-                    last_error = format!("token endpoint {} answered {status} {code}", self.token_url);
-                    let transient = status.as_u16() == 429 || status.is_server_error();
+                    let status = response.status().as_u16();
+                    // The OAuth2 error body carries codes such as
+                    // `invalid_client`. It never echoes the secret. A body
+                    // that cannot be read leaves the codes empty.
+                    let body = response.bytes().await.unwrap_or_default();
+                    let codes = token_error_codes(&body);
+                    let transient = matches!(status, 408 | 429) || status >= 500;
                     if !transient {
-                        break;
+                        return Err(TokenError::Rejected { url: self.token_url.clone(), status, codes });
                     }
+                    last_error = format!("token endpoint {} returned status {status}{}", self.token_url, describe_codes(&codes));
                 }
                 Err(error) => last_error = format!("token request to {} failed: {error}", self.token_url),
             }
             if attempt < TOKEN_ATTEMPTS {
+                tracing::info!(token_url = %self.token_url, attempt, error = %last_error, "Retrying the BC token request.");
                 tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
             }
         }
-        Err(TokenError(last_error))
+        Err(TokenError::Unavailable(last_error))
     }
 }
 

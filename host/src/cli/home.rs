@@ -26,9 +26,11 @@ impl Home {
         Self::at(root)
     }
 
-    /// Uses `root` as the home directory, creating it if needed.
+    /// Uses `root` as the home directory, creating it if needed. A new
+    /// directory is owner-only (0700) on Unix, and an existing one keeps
+    /// its mode.
     pub fn at(root: PathBuf) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&root)
+        crate::store::permissions::create_private_dir(&root)
             .with_context(|| format!("cannot create the home directory {}", root.display()))?;
         Ok(Self { root })
     }

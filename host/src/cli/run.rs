@@ -79,7 +79,12 @@ pub async fn run(home: &Home, args: RunArgs) -> anyhow::Result<()> {
         print_table(&[report.clone()]);
     }
     if report.outcome == RunOutcome::Stopped {
-        anyhow::bail!("tenant {}, flow {} stopped: {}", report.tenant, report.flow, report.reason.unwrap_or_default());
+        // Every flow error already starts with the tenant and flow.
+        let prefix = format!("tenant {}, flow {}", report.tenant, report.flow);
+        match report.reason {
+            Some(reason) if reason.starts_with(&prefix) => anyhow::bail!("{reason}"),
+            reason => anyhow::bail!("{prefix} stopped: {}", reason.unwrap_or_default()),
+        }
     }
     Ok(())
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::ports::{ApiError, Plugins};
+use crate::capabilities::CredentialRejection;
 use crate::runtime::bindings::types::{LlCustomer, LlProduct};
 use super::{Flow, FlowError};
 use crate::store::{Conflict, RunCounts, RunOutcome, RunRecord, Store, StoreError};
@@ -17,6 +18,10 @@ use crate::tenant::TenantSettings;
 /// Requests sent so far to (LeafLink, Business Central), read before and
 /// after a run to count that run's requests.
 pub type RequestCounter = Arc<dyn Fn() -> (u64, u64) + Send + Sync>;
+
+/// Returns the credential rejection of the run's tenant context, if an API
+/// rejected a credential. See `SyncContext::with_credential_check`.
+pub type CredentialCheck = Arc<dyn Fn() -> Option<CredentialRejection> + Send + Sync>;
 
 /// Receives a run's counts each time its flow reads a page or a record, so
 /// the caller can show progress. It runs on the flow's task, so it must be
@@ -99,6 +104,7 @@ pub struct SyncContext<'a, P: Plugins> {
     request_counter: Option<RequestCounter>,
     requests_at_start: (u64, u64),
     progress: Option<ProgressSink>,
+    credential_check: Option<CredentialCheck>,
 }
 
 impl<'a, P: Plugins> SyncContext<'a, P> {
@@ -128,7 +134,33 @@ impl<'a, P: Plugins> SyncContext<'a, P> {
             request_counter: None,
             requests_at_start: (0, 0),
             progress: None,
+            credential_check: None,
         }
+    }
+
+    /// Stops the run as soon as `check` reports a credential rejection: a
+    /// record that fails after one is not a dead letter, the cursor stays,
+    /// and the run ends with the rejection as its reason.
+    pub fn with_credential_check(mut self, check: CredentialCheck) -> Self {
+        self.credential_check = Some(check);
+        self
+    }
+
+    /// Returns the error that stops the run when an API rejected a
+    /// credential.
+    fn credential_error(&self) -> Option<FlowError> {
+        let rejection = (self.credential_check.as_ref()?)()?;
+        Some(FlowError::Credentials { tenant: self.tenant.name.clone(), flow: self.flow, rejection })
+    }
+
+    /// Moves the flow's cursor to `newest`, unless an API rejected a
+    /// credential during the run: records it could not read or write would
+    /// then be behind the cursor.
+    pub(crate) fn advance_cursor(&self, newest: jiff::Timestamp) -> Result<(), FlowError> {
+        if let Some(error) = self.credential_error() {
+            return Err(error);
+        }
+        self.store.advance_cursor(&self.tenant.name, self.flow.name(), newest).map_err(|error| self.store_error(error))
     }
 
     /// Counts this run's requests from `counter` (usually the tenant
@@ -200,13 +232,23 @@ impl<'a, P: Plugins> SyncContext<'a, P> {
         FlowError::Store { tenant: self.tenant.name.clone(), flow: self.flow, source }
     }
 
-    /// Attaches tenant and flow to a failed call the run depends on.
+    /// Attaches tenant and flow to a failed call the run depends on. After a
+    /// credential rejection the rejection is the error, since it is why the
+    /// call failed.
     pub(crate) fn api_error(&self, what: impl Into<String>, source: ApiError) -> FlowError {
+        if let Some(error) = self.credential_error() {
+            return error;
+        }
         FlowError::Api { tenant: self.tenant.name.clone(), flow: self.flow, what: what.into(), source }
     }
 
-    /// Records a failed record as a dead letter and counts it.
+    /// Records a failed record as a dead letter and counts it. After a
+    /// credential rejection it records nothing and returns the error that
+    /// stops the run, because the record itself was not at fault.
     pub(crate) fn fail(&mut self, record: &str, reason: &str, transient: bool) -> Result<(), FlowError> {
+        if let Some(error) = self.credential_error() {
+            return Err(error);
+        }
         tracing::warn!(record, reason, transient, "record failed; sent to dead letters");
         // In orders-import a failed customer or item also fails each order
         // that needs it, and `failed` counts only the orders.
@@ -244,8 +286,14 @@ impl<'a, P: Plugins> SyncContext<'a, P> {
 
     /// Writes the run record and turns the result into a report; a run that
     /// stopped is a report with outcome `Stopped`, and only a failure to write
-    /// the run record is an error.
+    /// the run record is an error. A credential rejection stops the run even
+    /// when the flow itself finished, because some requests were not sent.
     pub(crate) fn finish(&mut self, started: jiff::Timestamp, result: Result<(), FlowError>) -> Result<FlowReport, FlowError> {
+        let result = match (result, self.credential_error()) {
+            (Err(FlowError::Store { tenant, flow, source }), _) => Err(FlowError::Store { tenant, flow, source }),
+            (_, Some(error)) => Err(error),
+            (result, None) => result,
+        };
         if let Some(counter) = &self.request_counter {
             let (leaflink, business_central) = counter();
             self.counts.requests_leaflink = leaflink.saturating_sub(self.requests_at_start.0);

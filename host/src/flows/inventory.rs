@@ -102,7 +102,7 @@ pub(crate) async fn push<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), 
     // The ledger has no modification time to take a cursor from, so the
     // cursor is the start of this run; the overlap window covers clock skew.
     if cx.transient_failures == 0 {
-        cx.store.advance_cursor(cx.tenant_name(), cx.flow.name(), started).map_err(|e| cx.store_error(e))?;
+        cx.advance_cursor(started)?;
     }
     Ok(())
 }

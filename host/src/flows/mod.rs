@@ -25,11 +25,12 @@ mod resolve;
 use std::fmt;
 use std::str::FromStr;
 
-pub use context::{FlowReport, ProgressSink, SyncContext};
+pub use context::{CredentialCheck, FlowReport, ProgressSink, SyncContext};
 pub use ports::{ApiError, BusinessCentralApi, LeafLinkApi, MappingApi, NoOverrides, OverridesApi, Plugins};
 
 use tracing::Instrument;
 
+use crate::capabilities::CredentialRejection;
 use crate::store::StoreError;
 
 /// A flow, under the name the CLI, logs and metrics use.
@@ -124,6 +125,10 @@ pub enum FlowError {
     /// when LeafLink is the product master).
     #[error("tenant {tenant}, flow {flow} is disabled: {reason}")]
     Disabled { tenant: String, flow: Flow, reason: String },
+    /// An API rejected the tenant's credential, so no record can succeed
+    /// until someone replaces it.
+    #[error("tenant {tenant}, flow {flow} stopped: {rejection}")]
+    Credentials { tenant: String, flow: Flow, rejection: CredentialRejection },
 }
 
 /// Runs one flow once for one tenant and records the run.

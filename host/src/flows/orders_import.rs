@@ -93,7 +93,7 @@ pub(crate) async fn run<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), F
     if let Some(newest) = newest
         && cx.transient_failures == 0
     {
-        cx.store.advance_cursor(cx.tenant_name(), flow, newest).map_err(|e| cx.store_error(e))?;
+        cx.advance_cursor(newest)?;
     }
     Ok(())
 }

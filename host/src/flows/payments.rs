@@ -58,7 +58,7 @@ pub(crate) async fn push<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), 
     if let Some(newest) = newest
         && cx.transient_failures == 0
     {
-        cx.store.advance_cursor(cx.tenant_name(), cx.flow.name(), newest).map_err(|e| cx.store_error(e))?;
+        cx.advance_cursor(newest)?;
     }
     Ok(())
 }

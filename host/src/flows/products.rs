@@ -56,7 +56,7 @@ fn finish_cursor<P: Plugins>(cx: &SyncContext<'_, P>, newest: Option<jiff::Times
     if let Some(newest) = newest
         && cx.transient_failures == 0
     {
-        cx.store.advance_cursor(cx.tenant_name(), cx.flow.name(), newest).map_err(|e| cx.store_error(e))?;
+        cx.advance_cursor(newest)?;
     }
     Ok(())
 }
@@ -178,7 +178,7 @@ pub(crate) async fn import<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<()
     if let Some(newest) = newest
         && cx.transient_failures == 0
     {
-        cx.store.advance_cursor(cx.tenant_name(), cx.flow.name(), newest).map_err(|e| cx.store_error(e))?;
+        cx.advance_cursor(newest)?;
     }
     Ok(())
 }
@@ -429,7 +429,7 @@ pub(crate) async fn pull<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), 
     if let Some(newest) = newest
         && cx.transient_failures == 0
     {
-        cx.store.advance_cursor(cx.tenant_name(), cx.flow.name(), newest).map_err(|e| cx.store_error(e))?;
+        cx.advance_cursor(newest)?;
     }
     Ok(())
 }

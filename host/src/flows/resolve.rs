@@ -794,7 +794,7 @@ pub(crate) async fn customers_import<P: Plugins>(cx: &mut SyncContext<'_, P>) ->
     if let Some(newest) = newest
         && cx.transient_failures == 0
     {
-        cx.store.advance_cursor(cx.tenant_name(), flow, newest).map_err(|e| cx.store_error(e))?;
+        cx.advance_cursor(newest)?;
     }
     Ok(())
 }

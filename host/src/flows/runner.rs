@@ -71,6 +71,8 @@ impl TenantRunner {
             let counters = context.api_counters();
             (counters.leaflink_requests, counters.business_central_requests)
         });
+        let context = self.context.clone();
+        let credential_check = Arc::new(move || context.http().credential_rejection().cloned());
         let Some(&first) = flows.first() else { return Ok(Vec::new()) };
         let mut cx = SyncContext::<WasmPlugins>::new(
             &self.settings,
@@ -82,6 +84,7 @@ impl TenantRunner {
             first,
         )
         .with_request_counter(counter)
+        .with_credential_check(credential_check)
         .with_progress(progress);
         let mut reports = Vec::with_capacity(flows.len());
         for (index, &flow) in flows.iter().enumerate() {

@@ -10,6 +10,7 @@ pub mod cursors;
 pub mod dead_letters;
 pub mod link_proposals;
 mod operations;
+pub mod permissions;
 pub(crate) mod records;
 pub mod runs;
 pub mod secrets;
@@ -31,6 +32,9 @@ use std::path::Path;
 pub enum StoreError {
     #[error("cannot open the store at {path}: {source}")]
     Open { path: String, source: sled::Error },
+    /// The store directory could not be created or made owner-only.
+    #[error("cannot restrict the store at {path} to its owner: {source}; check that this user owns it")]
+    Permissions { path: String, source: std::io::Error },
     /// sled allows one process per store, so this is usually `leafbridge
     /// serve` running on the same home.
     #[error(
@@ -55,7 +59,11 @@ pub struct Store {
 }
 
 impl Store {
+    /// Opens the store at `dir`, creating it if needed. On Unix the
+    /// directory and its files are made owner-only (0700 and 0600).
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let permissions_error = |source| StoreError::Permissions { path: dir.display().to_string(), source };
+        permissions::create_private_dir(dir).map_err(permissions_error)?;
         let db = sled::Config::new().path(dir).cache_capacity(STORE_CACHE_BYTES).open().map_err(|source| {
             let path = dir.display().to_string();
             // sled 0.34 reports a held lock only as this I/O error text.
@@ -64,6 +72,9 @@ impl Store {
                 _ => StoreError::Open { path, source },
             }
         })?;
+        // sled creates its files with the process umask. Files it creates
+        // later stay unreadable to others, because the directory is 0700.
+        permissions::restrict_to_owner(dir).map_err(permissions_error)?;
         Ok(Self { db })
     }
 
