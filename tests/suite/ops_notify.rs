@@ -12,11 +12,13 @@ use leafbridge_tests::{RecordingServer, tenant_settings};
 struct FailingRun {
     store: Store,
     fail: bool,
+    /// The reason the run stops with, if it stops.
+    stop: Option<&'static str>,
 }
 
 impl FlowRunner for FailingRun {
     fn run(&self, tenant: &str, flow: &str, _trigger: Trigger) -> RunFuture {
-        let (store, fail) = (self.store.clone(), self.fail);
+        let (store, fail, stop) = (self.store.clone(), self.fail, self.stop);
         let (tenant, flow) = (tenant.to_owned(), flow.to_owned());
         Box::pin(async move {
             let started = jiff::Timestamp::now();
@@ -33,8 +35,8 @@ impl FlowRunner for FailingRun {
                     started,
                     finished: jiff::Timestamp::now(),
                     counts,
-                    outcome: leafbridge::store::RunOutcome::Done,
-                    reason: None,
+                    outcome: if stop.is_some() { leafbridge::store::RunOutcome::Stopped } else { leafbridge::store::RunOutcome::Done },
+                    reason: stop.map(str::to_owned),
                 })
                 .unwrap();
             Ok(RunOutcome { read: 2, written: 0, skipped: 0, failed: if fail { 2 } else { 0 } })
@@ -57,7 +59,7 @@ async fn digest_is_one_post_per_run() {
     let url = format!("http://{}/hooks/admin", server.address);
     let (_dir, store) = store_with_tenant(Some(url), &server);
 
-    let runner = NotifyingRunner::new(FailingRun { store: store.clone(), fail: true }, store.clone(), None);
+    let runner = NotifyingRunner::new(FailingRun { store: store.clone(), fail: true, stop: None }, store.clone(), None);
     runner.run("acme", "orders-import", Trigger::OnDemand).await.unwrap();
 
     let posts = server.requests_to("/hooks/admin");
@@ -71,7 +73,7 @@ async fn digest_is_one_post_per_run() {
     assert_eq!(records, ["order A-1", "order A-2"]);
 
     // A clean run leaves nothing for a person, so nothing is sent.
-    let clean = NotifyingRunner::new(FailingRun { store: store.clone(), fail: false }, store.clone(), None);
+    let clean = NotifyingRunner::new(FailingRun { store: store.clone(), fail: false, stop: None }, store.clone(), None);
     clean.run("acme", "orders-import", Trigger::OnDemand).await.unwrap();
     assert_eq!(server.requests_to("/hooks/admin").len(), 1, "a clean run sent a digest");
 
@@ -85,7 +87,7 @@ async fn email_digest_is_not_delivered() {
     let server = RecordingServer::start().await;
     let (_dir, store) = store_with_tenant(Some("ops@acme.example".to_owned()), &server);
     let watch = RunWatch::start("acme", "orders-import");
-    FailingRun { store: store.clone(), fail: true }.run("acme", "orders-import", Trigger::OnDemand).await.unwrap();
+    FailingRun { store: store.clone(), fail: true, stop: None }.run("acme", "orders-import", Trigger::OnDemand).await.unwrap();
 
     let delivery = watch.finish(&store, None).await;
     let Delivery::NotDelivered(reason) = delivery else { panic!("{delivery:?}") };
@@ -101,14 +103,14 @@ async fn webhook_error_is_reported() {
     let url = format!("http://{}/hooks/admin", server.address);
     let (_dir, store) = store_with_tenant(Some(url), &server);
     let watch = RunWatch::start("acme", "orders-import");
-    FailingRun { store: store.clone(), fail: true }.run("acme", "orders-import", Trigger::OnDemand).await.unwrap();
+    FailingRun { store: store.clone(), fail: true, stop: None }.run("acme", "orders-import", Trigger::OnDemand).await.unwrap();
 
     let delivery = watch.finish(&store, None).await;
     assert_eq!(delivery, Delivery::NotDelivered("the webhook returned HTTP 503".to_owned()));
 
     // What was not delivered goes into the next digest.
     let next = RunWatch::start("acme", "orders-import");
-    FailingRun { store: store.clone(), fail: false }.run("acme", "orders-import", Trigger::OnDemand).await.unwrap();
+    FailingRun { store: store.clone(), fail: false, stop: None }.run("acme", "orders-import", Trigger::OnDemand).await.unwrap();
     assert_eq!(next.finish(&store, None).await, Delivery::Webhook(200));
     let posts = server.requests_to("/hooks/admin");
     assert_eq!(posts.len(), 2);
@@ -166,7 +168,7 @@ async fn email_digest_goes_through_smtp() {
     let mailer = Mailer::new(&format!("smtp://{address}"), "leafbridge <leafbridge@host.example>").unwrap();
 
     let watch = RunWatch::start("acme", "orders-import");
-    FailingRun { store: store.clone(), fail: true }.run("acme", "orders-import", Trigger::OnDemand).await.unwrap();
+    FailingRun { store: store.clone(), fail: true, stop: None }.run("acme", "orders-import", Trigger::OnDemand).await.unwrap();
     assert_eq!(watch.finish(&store, Some(&mailer)).await, Delivery::Email);
 
     let (commands, message) = session.await.unwrap();
@@ -179,7 +181,7 @@ async fn email_digest_goes_through_smtp() {
 
     // Delivered by email counts as reported: a retry of the same records sends nothing.
     let again = RunWatch::start("acme", "orders-import");
-    FailingRun { store: store.clone(), fail: true }.run("acme", "orders-import", Trigger::OnDemand).await.unwrap();
+    FailingRun { store: store.clone(), fail: true, stop: None }.run("acme", "orders-import", Trigger::OnDemand).await.unwrap();
     assert_eq!(again.finish(&store, Some(&mailer)).await, Delivery::Nothing);
 }
 
@@ -191,4 +193,29 @@ fn smtp_settings_rejected_without_password() {
     let error = Mailer::new("smtps://user:hunter2-secret@mail.example.com", "not an address").err().unwrap().to_string();
     assert!(error.contains("LEAFBRIDGE_SMTP_FROM"), "{error}");
     assert!(!error.contains("hunter2-secret"), "the password leaks: {error}");
+}
+
+#[tokio::test]
+async fn stopped_run_reported_once_per_reason() {
+    let server = RecordingServer::start().await;
+    let url = format!("http://{}/hooks/admin", server.address);
+    let (_dir, store) = store_with_tenant(Some(url), &server);
+    let rejected = "the Business Central token endpoint rejected the business-central client secret";
+    let stopping = NotifyingRunner::new(FailingRun { store: store.clone(), fail: false, stop: Some(rejected) }, store.clone(), None);
+    let finishing = NotifyingRunner::new(FailingRun { store: store.clone(), fail: false, stop: None }, store.clone(), None);
+
+    stopping.run("acme", "orders-import", Trigger::Schedule).await.unwrap();
+    let posts = server.requests_to("/hooks/admin");
+    assert_eq!(posts.len(), 1, "a stopped run must reach the admins");
+    let digest: serde_json::Value = serde_json::from_str(&posts[0].body).unwrap();
+    assert_eq!(digest["stopped"], rejected);
+
+    // The schedule runs again with the same wrong secret: nothing new to say.
+    stopping.run("acme", "orders-import", Trigger::Schedule).await.unwrap();
+    assert_eq!(server.requests_to("/hooks/admin").len(), 1, "the same stop was reported twice");
+
+    // Once a run finishes, the next stop is news again.
+    finishing.run("acme", "orders-import", Trigger::Schedule).await.unwrap();
+    stopping.run("acme", "orders-import", Trigger::Schedule).await.unwrap();
+    assert_eq!(server.requests_to("/hooks/admin").len(), 2, "a stop after a finished run was not reported");
 }

@@ -18,7 +18,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::Serialize;
 
 use crate::store::records::{NOTIFIED_TREE, compound_key};
-use crate::store::{Conflict, DeadLetter, LinkProposal, ProposalStatus, Store, StoreError};
+use crate::store::{Conflict, DeadLetter, LinkProposal, ProposalStatus, RunOutcome, Store, StoreError};
 
 /// The time a webhook or an SMTP server has to accept a digest.
 const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -112,6 +112,9 @@ pub struct Digest {
     pub tenant: String,
     pub flow: String,
     pub run_id: String,
+    /// Why the run stopped before it finished, when it did (a rejected
+    /// credential, a store error).
+    pub stopped: Option<String>,
     /// Dead letters this run created or attempted again.
     pub failed: Vec<DeadLetter>,
     /// Conflicts this run detected.
@@ -123,11 +126,14 @@ pub struct Digest {
 impl Digest {
     /// Returns true when nothing waits for a person.
     pub fn is_empty(&self) -> bool {
-        self.failed.is_empty() && self.conflicts.is_empty() && self.open_link_proposals.is_empty()
+        self.stopped.is_none() && self.failed.is_empty() && self.conflicts.is_empty() && self.open_link_proposals.is_empty()
     }
 
     /// Returns the subject line of the email digest.
     pub fn subject(&self) -> String {
+        if self.stopped.is_some() {
+            return format!("leafbridge: tenant {}, flow {}: the run stopped", self.tenant, self.flow);
+        }
         format!(
             "leafbridge: tenant {}, flow {}: {} failed, {} conflicts, {} link proposals",
             self.tenant,
@@ -143,6 +149,9 @@ impl Digest {
     pub fn text(&self) -> String {
         let tenant = &self.tenant;
         let mut text = format!("Run {} of flow {} for tenant {tenant} left work for a person.\n", self.run_id, self.flow);
+        if let Some(reason) = &self.stopped {
+            let _ = writeln!(text, "\nThe run stopped before it finished: {reason}");
+        }
         if !self.failed.is_empty() {
             let _ = writeln!(text, "\nFailed records (see `leafbridge dead-letters list {tenant}`):");
             for letter in &self.failed {
@@ -201,13 +210,30 @@ pub enum Delivery {
     NotDelivered(String),
 }
 
-/// Collects what the run `run_id` of `flow` left for a person and no digest
-/// reported yet: the flow's dead letters and conflicts, and the tenant's open
-/// link proposals. A dead letter that fails again on retry stays the same
-/// notice, because it keeps its first failure time.
-pub fn collect(store: &Store, tenant: &str, flow: &str, run_id: &str) -> Result<Digest, StoreError> {
+/// Collects what the latest run of `flow` left for a person and no digest
+/// reported yet: why the run stopped, if it did, the flow's dead letters and
+/// conflicts, and the tenant's open link proposals. A dead letter that fails
+/// again on retry stays the same notice, because it keeps its first failure
+/// time. A run that stops for the same reason as the one before is not
+/// reported again until a run of the flow finishes.
+pub fn collect(store: &Store, tenant: &str, flow: &str) -> Result<Digest, StoreError> {
     let notified = store.tree(NOTIFIED_TREE)?;
     let unreported = |key: Vec<u8>| notified.contains_key(key).map(|seen| !seen);
+
+    let latest = store.runs(tenant)?.into_iter().rev().find(|run| run.flow == flow);
+    let run_id = latest.as_ref().map(|run| run.id.clone()).unwrap_or_default();
+    let stopped = match latest.filter(|run| run.outcome == RunOutcome::Stopped) {
+        Some(run) => {
+            let reason = run.reason.unwrap_or_else(|| "no reason was recorded".to_owned());
+            if unreported(stopped_key(tenant, flow, &reason))? { Some(reason) } else { None }
+        }
+        None => {
+            for key in notified.scan_prefix(stopped_key(tenant, flow, "")).keys() {
+                notified.remove(key?)?;
+            }
+            None
+        }
+    };
 
     let mut failed = Vec::new();
     for letter in store.dead_letters(tenant)?.into_iter().filter(|letter| letter.flow == flow) {
@@ -227,7 +253,7 @@ pub fn collect(store: &Store, tenant: &str, flow: &str, run_id: &str) -> Result<
             open_link_proposals.push(proposal);
         }
     }
-    Ok(Digest { tenant: tenant.to_owned(), flow: flow.to_owned(), run_id: run_id.to_owned(), failed, conflicts, open_link_proposals })
+    Ok(Digest { tenant: tenant.to_owned(), flow: flow.to_owned(), run_id, stopped, failed, conflicts, open_link_proposals })
 }
 
 /// Records that `digest` reached the admins, so no later digest repeats it.
@@ -235,6 +261,9 @@ pub fn mark_reported(store: &Store, digest: &Digest) -> Result<(), StoreError> {
     let notified = store.tree(NOTIFIED_TREE)?;
     let tenant = digest.tenant.as_str();
     let mut batch = sled::Batch::default();
+    if let Some(reason) = &digest.stopped {
+        batch.insert(stopped_key(tenant, &digest.flow, reason), &[]);
+    }
     for letter in &digest.failed {
         batch.insert(dead_letter_key(tenant, letter), &[]);
     }
@@ -246,6 +275,10 @@ pub fn mark_reported(store: &Store, digest: &Digest) -> Result<(), StoreError> {
     }
     notified.apply_batch(batch)?;
     store.flush()
+}
+
+fn stopped_key(tenant: &str, flow: &str, reason: &str) -> Vec<u8> {
+    compound_key(tenant, &["stopped", flow, reason])
 }
 
 fn dead_letter_key(tenant: &str, letter: &DeadLetter) -> Vec<u8> {
@@ -364,11 +397,7 @@ impl RunWatch {
             Ok(None) => return Delivery::Nothing,
             Err(error) => return not_delivered(format!("tenant {tenant}: cannot read the settings: {error}")),
         };
-        let run_id = match store.runs(tenant) {
-            Ok(runs) => runs.into_iter().rev().find(|run| run.flow == flow).map(|run| run.id).unwrap_or_default(),
-            Err(error) => return not_delivered(format!("tenant {tenant}: cannot read the runs: {error}")),
-        };
-        let digest = match collect(store, tenant, flow, &run_id) {
+        let digest = match collect(store, tenant, flow) {
             Ok(digest) => digest,
             Err(error) => return not_delivered(format!("tenant {tenant}, flow {flow}: cannot collect the digest: {error}")),
         };
