@@ -112,7 +112,7 @@ pub struct Digest {
     pub tenant: String,
     pub flow: String,
     pub run_id: String,
-    /// Why the run stopped before it finished, when it did (a rejected
+    /// The reason the run stopped before it finished, when it did (a rejected
     /// credential, a store error).
     pub stopped: Option<String>,
     /// Dead letters this run created or attempted again.
