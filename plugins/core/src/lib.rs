@@ -19,14 +19,6 @@ pub mod text;
 #[cfg(target_arch = "wasm32")]
 mod guest;
 
-/// The global allocator in wasm: talc, which is faster than the default
-/// dlmalloc on the many small strings a call lowers and lifts. A guest is
-/// single-threaded (no `atomics` target feature), as talc's wasm allocator
-/// requires.
-#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
-#[global_allocator]
-static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
-
 /// Guest-side bindings of the `mapper` world. The records derive serde with
 /// the same field names as the host's bindings, so a native caller can convert
 /// host records into these through serde.

@@ -10,14 +10,6 @@ pub mod request;
 #[cfg(target_arch = "wasm32")]
 mod guest;
 
-/// The global allocator in wasm: talc, which is faster than the default
-/// dlmalloc on the many small strings a call lowers and lifts. A guest is
-/// single-threaded (no `atomics` target feature), as talc's wasm allocator
-/// requires.
-#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
-#[global_allocator]
-static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
-
 /// Guest-side bindings of the `leaflink-connector` world.
 pub mod bindings {
     wit_bindgen::generate!({
