@@ -125,7 +125,7 @@ impl ResourceLimiter for MemoryLimiter {
 /// monotonic clock, measured with a Python loop.
 ///
 /// NOTE: the guest time right after a suspension or the call's start, up to
-/// one tick, goes uncharged, and the callback yields every
+/// one tick, goes uncharged. The callback also yields every
 /// `YIELD_EVERY_TICKS` ticks, so a spinning guest is stopped at up to about
 /// 1.25 times its CPU deadline plus one tick. The wall-clock timeout bounds
 /// whatever this estimate misses.
