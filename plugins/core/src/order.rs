@@ -4,7 +4,7 @@
 
 use rust_decimal::Decimal;
 
-use crate::error::{decimal_field, invalid_record};
+use crate::error::{decimal_field, decimal_field_with, invalid_record};
 use crate::pricing::{canonical, leaflink_case_price, price_line};
 use crate::settings::Settings;
 use crate::text::{bc_len, fit_field, json_string, split_for_lines};
@@ -41,24 +41,26 @@ pub fn order_date(settings: &Settings, order: &LlOrder) -> Result<String, Plugin
 /// line item, an Account line for a shipping charge, and Comment lines for
 /// notes and delivery preferences.
 pub fn map_order(settings: &Settings, order: &LlOrder, context: &OrderContext) -> Result<BcSalesOrder, PluginError> {
-    let record = order_record(order);
+    // Record names are built only on error paths, because most orders map
+    // cleanly and formatting a name per order and per line showed in profiles.
+    let record = || order_record(order);
 
     let short_id = order.short_id.trim();
     if short_id.is_empty() {
-        return Err(invalid_record(&record, Some("short_id"), "the order has no short_id"));
+        return Err(invalid_record(record(), Some("short_id"), "the order has no short_id"));
     }
     // The external document number is how an order is found again after a
     // lost store, so a value BC would cut short is an error, not a truncation.
     if bc_len(short_id) > EXTERNAL_DOCUMENT_NUMBER_MAX {
         return Err(invalid_record(
-            &record,
+            record(),
             Some("short_id"),
             format!("short_id {short_id:?} is longer than BC's {EXTERNAL_DOCUMENT_NUMBER_MAX}-character externalDocumentNumber"),
         ));
     }
     let customer_number = context.customer_number.trim();
     if customer_number.is_empty() {
-        return Err(invalid_record(&record, Some("customer"), "no BC customer number was resolved for the order's customer"));
+        return Err(invalid_record(record(), Some("customer"), "no BC customer number was resolved for the order's customer"));
     }
 
     let mut lines = Vec::with_capacity(order.line_items.len() + 2);
@@ -94,7 +96,7 @@ pub fn map_order(settings: &Settings, order: &LlOrder, context: &OrderContext) -
 
 /// One Item line for one LeafLink line item, priced per the shared rule.
 fn map_line(settings: &Settings, order: &LlOrder, line: &LlLineItem, context: &OrderContext) -> Result<BcSalesOrderLine, PluginError> {
-    let record = line_record(order, line);
+    let record = || line_record(order, line);
     let mut extras = Vec::new();
 
     let item_number = context
@@ -103,9 +105,9 @@ fn map_line(settings: &Settings, order: &LlOrder, line: &LlLineItem, context: &O
         .find(|(sku, _)| sku == &line.sku)
         .or_else(|| context.items.iter().find(|(sku, _)| sku.trim().eq_ignore_ascii_case(line.sku.trim())))
         .map(|(_, number)| number.clone())
-        .ok_or_else(|| invalid_record(&record, Some("sku"), format!("no BC item number was resolved for SKU {:?}", line.sku)))?;
+        .ok_or_else(|| invalid_record(record(), Some("sku"), format!("no BC item number was resolved for SKU {:?}", line.sku)))?;
 
-    let pricing = LinePrice::of(&record, line)?;
+    let pricing = LinePrice::of(record, line)?;
     let unit_of_measure_code = line.unit_of_measure.as_deref().map(|unit| settings.bc_unit(unit)).transpose()?;
 
     let description = if line.name.trim().is_empty() { line.sku.trim() } else { line.name.trim() };
@@ -145,18 +147,19 @@ struct LinePrice {
 }
 
 impl LinePrice {
-    fn of(record: &str, line: &LlLineItem) -> Result<Self, PluginError> {
-        let quantity = decimal_field(record, "quantity", &line.quantity)?;
-        let multiplier = decimal_field(record, "unit_multiplier", &line.unit_multiplier)?;
-        let price = decimal_field(record, "ordered_unit_price", &line.ordered_unit_price.amount)?;
+    /// Prices `line`. `record` builds the line's record name for an error.
+    fn of(record: impl Fn() -> String, line: &LlLineItem) -> Result<Self, PluginError> {
+        let quantity = decimal_field_with(&record, "quantity", &line.quantity)?;
+        let multiplier = decimal_field_with(&record, "unit_multiplier", &line.unit_multiplier)?;
+        let price = decimal_field_with(&record, "ordered_unit_price", &line.ordered_unit_price.amount)?;
         if quantity.is_sign_negative() && !quantity.is_zero() {
-            return Err(invalid_record(record, Some("quantity"), format!("quantity {} is negative", line.quantity)));
+            return Err(invalid_record(record(), Some("quantity"), format!("quantity {} is negative", line.quantity)));
         }
         if multiplier <= Decimal::ZERO {
-            return Err(invalid_record(record, Some("unit_multiplier"), format!("unit_multiplier must be positive, got {}", line.unit_multiplier)));
+            return Err(invalid_record(record(), Some("unit_multiplier"), format!("unit_multiplier must be positive, got {}", line.unit_multiplier)));
         }
         if price.is_sign_negative() && !price.is_zero() {
-            return Err(invalid_record(record, Some("ordered_unit_price"), format!("price {} is negative", line.ordered_unit_price.amount)));
+            return Err(invalid_record(record(), Some("ordered_unit_price"), format!("price {} is negative", line.ordered_unit_price.amount)));
         }
         let pricing = price_line(price, quantity, multiplier);
         Ok(LinePrice {
@@ -172,7 +175,7 @@ impl LinePrice {
 /// Returns an Account line on `freight_account` for a positive shipping charge.
 fn freight_line(settings: &Settings, order: &LlOrder) -> Result<Option<BcSalesOrderLine>, PluginError> {
     let Some(charge) = order.shipping_charge.as_ref() else { return Ok(None) };
-    let amount = decimal_field(&order_record(order), "shipping_charge", &charge.amount)?;
+    let amount = decimal_field_with(|| order_record(order), "shipping_charge", &charge.amount)?;
     if amount <= Decimal::ZERO {
         return Ok(None);
     }
@@ -276,7 +279,7 @@ pub fn order_changes_for_leaflink(order: &BcSalesOrder, current: &LlOrder) -> Re
         // the contract has no line create for LeafLink.
         let Some(ll_line) = current.line_items.iter().find(|l| l.id == line_id) else { continue };
         let ll_record = line_record(current, ll_line);
-        let ll_price = LinePrice::of(&ll_record, ll_line)?;
+        let ll_price = LinePrice::of(|| ll_record.clone(), ll_line)?;
 
         let quantity = decimal_field(&ll_record, "BC quantity", &bc_line.quantity)?;
         let unit_price = decimal_field(&ll_record, "BC unitPrice", &bc_line.unit_price)?;
@@ -304,7 +307,7 @@ pub fn order_changes_for_bc(order: &LlOrder, current: &BcSalesOrder) -> Result<B
         let Some(line_id) = bc_line.leaflink_line_id else { continue };
         let Some(ll_line) = order.line_items.iter().find(|l| l.id == line_id) else { continue };
         let record = line_record(order, ll_line);
-        let wanted = LinePrice::of(&record, ll_line)?;
+        let wanted = LinePrice::of(|| record.clone(), ll_line)?;
 
         let quantity = decimal_field(&record, "BC quantity", &bc_line.quantity)?;
         let unit_price = decimal_field(&record, "BC unitPrice", &bc_line.unit_price)?;

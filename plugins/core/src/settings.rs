@@ -34,6 +34,7 @@ const DEFAULT_UNIT_MAP: [(&str, &str); 8] = [
     ("Milliliter", "ML"),
 ];
 
+const UNIT_MAP_PREFIX: &str = "unit_map.";
 const DEFAULT_CUSTOMER_PREFIX: &str = "LL";
 const DEFAULT_COMPANY_CURRENCY: &str = "USD";
 
@@ -42,11 +43,18 @@ const DEFAULT_COMPANY_CURRENCY: &str = "USD";
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Settings {
     values: BTreeMap<String, String>,
+    /// The `unit_map.<unit>` entries of `values`, keyed by the LeafLink unit
+    /// alone, so mapping an order line looks its unit up without building a key.
+    unit_map: BTreeMap<String, String>,
 }
 
 impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Settings {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        Settings { values: iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect() }
+        let values: BTreeMap<String, String> = iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        let mut settings = Settings { values, unit_map: BTreeMap::new() };
+        settings.unit_map =
+            settings.with_prefix(UNIT_MAP_PREFIX).map(|(unit, code)| (unit.to_owned(), code.to_owned())).collect();
+        settings
     }
 }
 
@@ -122,11 +130,12 @@ impl Settings {
     /// the documented default. An unknown unit, or one a tenant set to blank,
     /// is a configuration error, never a guess.
     pub fn bc_unit(&self, leaflink_unit: &str) -> Result<String, PluginError> {
-        let key = format!("unit_map.{leaflink_unit}");
-        if let Some(raw) = self.values.get(&key) {
+        if let Some(raw) = self.unit_map.get(leaflink_unit) {
             let code = raw.trim();
             if code.is_empty() {
-                return Err(configuration(format!("the setting `{key}` is blank; set the BC unit of measure code for LeafLink unit {leaflink_unit:?}")));
+                return Err(configuration(format!(
+                    "the setting `{UNIT_MAP_PREFIX}{leaflink_unit}` is blank; set the BC unit of measure code for LeafLink unit {leaflink_unit:?}"
+                )));
             }
             return Ok(code.to_uppercase());
         }
@@ -136,7 +145,7 @@ impl Settings {
             .map(|(_, code)| code.to_string())
             .ok_or_else(|| {
                 configuration(format!(
-                    "no BC unit of measure for LeafLink unit {leaflink_unit:?}; set `{key}` to a BC unit of measure code"
+                    "no BC unit of measure for LeafLink unit {leaflink_unit:?}; set `{UNIT_MAP_PREFIX}{leaflink_unit}` to a BC unit of measure code"
                 ))
             })
     }
