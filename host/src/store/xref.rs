@@ -65,6 +65,13 @@ impl Store {
         get_json(&tree, &compound_key(tenant, &[kind.as_str(), leaflink_key]))
     }
 
+    /// Whether the LeafLink record `leaflink_key` has a cross-reference. It
+    /// reads no value, so it is cheaper than `xref` for a check.
+    pub fn has_xref(&self, tenant: &str, kind: RecordKind, leaflink_key: &str) -> Result<bool, StoreError> {
+        let tree = self.tree(XREF_TREE)?;
+        Ok(tree.contains_key(compound_key(tenant, &[kind.as_str(), leaflink_key]))?)
+    }
+
     /// The cross-reference whose BC id is `bc_id`, if any.
     pub fn xref_by_bc_id(&self, tenant: &str, kind: RecordKind, bc_id: &str) -> Result<Option<CrossReference>, StoreError> {
         let index = self.tree(XREF_BC_TREE)?;
