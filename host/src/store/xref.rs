@@ -65,8 +65,8 @@ impl Store {
         get_json(&tree, &compound_key(tenant, &[kind.as_str(), leaflink_key]))
     }
 
-    /// Whether the LeafLink record `leaflink_key` has a cross-reference. It
-    /// reads no value, so it is cheaper than `xref` for a check.
+    /// Checks whether the LeafLink record `leaflink_key` has a
+    /// cross-reference, without decoding its JSON value as `xref` does.
     pub fn has_xref(&self, tenant: &str, kind: RecordKind, leaflink_key: &str) -> Result<bool, StoreError> {
         let tree = self.tree(XREF_TREE)?;
         Ok(tree.contains_key(compound_key(tenant, &[kind.as_str(), leaflink_key]))?)
