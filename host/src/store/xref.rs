@@ -103,6 +103,10 @@ impl Store {
     }
 
     /// Number of cross-references of one kind.
+    ///
+    /// NOTE: the scan pulls every page of the kind into sled's cache, which
+    /// evicts late on one pass: counting 100,000 orders after `bench import`
+    /// raised its peak RSS from 143 MiB to 253 MiB.
     pub fn xref_count(&self, tenant: &str, kind: RecordKind) -> Result<usize, StoreError> {
         let tree = self.tree(XREF_TREE)?;
         let mut prefix = compound_key(tenant, &[kind.as_str()]);
