@@ -143,8 +143,8 @@ async fn import_page<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<LlOrde
             cx.counts.skipped += 1;
             continue;
         }
-        let known = cx.store.xref(cx.tenant_name(), RecordKind::Order, &order.number).map_err(|e| cx.store_error(e))?;
-        if known.is_some() {
+        let known = cx.store.has_xref(cx.tenant_name(), RecordKind::Order, &order.number).map_err(|e| cx.store_error(e))?;
+        if known {
             cx.counts.skipped += 1;
             continue;
         }
