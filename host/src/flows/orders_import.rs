@@ -216,7 +216,7 @@ async fn import_page<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<LlOrde
     let short_ids: Vec<String> = ready.iter().map(|(order, _)| order.short_id.to_uppercase()).collect();
     let found = find_existing_orders(cx, &short_ids).await;
     cx.add_phase_time("find_existing", started);
-    let existing = match found {
+    let mut existing = match found {
         Ok(existing) => existing,
         Err(error) => {
             for (order, _) in &ready {
@@ -227,7 +227,7 @@ async fn import_page<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<LlOrde
     };
     let mut to_map = Vec::new();
     for (order, context) in ready {
-        match existing.get(&order.short_id.to_uppercase()) {
+        match existing.remove(&order.short_id.to_uppercase()) {
             Some(found) => {
                 save_order_xref(cx, &order, found, "found")?;
                 cx.counts.skipped += 1;
@@ -264,8 +264,8 @@ async fn import_page<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<LlOrde
         };
         match mapped {
             Ok(mapped) => {
-                writes.push(Write::CreateSalesOrder(mapped.clone()));
-                sources.push((order, mapped));
+                writes.push(Write::CreateSalesOrder(mapped));
+                sources.push(order);
             }
             Err(error) => cx.fail_api(&record, &error)?,
         }
@@ -286,14 +286,19 @@ async fn import_page<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<LlOrde
     let results = match applied {
         Ok(results) => results,
         Err(error) => {
-            for (order, _) in &sources {
+            for order in &sources {
                 cx.fail_api(&order_record(&order.number), &error)?;
             }
             return Ok(());
         }
     };
+    // The orders sent move out of the writes, so no copy of them is kept.
+    let sent_orders = writes.into_iter().map(|write| match write {
+        Write::CreateSalesOrder(sent) => sent,
+        _ => unreachable!("this page writes only sales orders"),
+    });
     let mut created_orders = Vec::new();
-    for ((order, sent), result) in sources.into_iter().zip(results) {
+    for ((order, sent), result) in sources.into_iter().zip(sent_orders).zip(results) {
         let record = order_record(&order.number);
         match result {
             Ok(Written::SalesOrder(created)) => created_orders.push((order, sent, created)),
@@ -308,7 +313,7 @@ async fn import_page<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<LlOrde
     let started = Instant::now();
     for (order, sent, mut created) in created_orders {
         carry_line_ids(&sent, &mut created);
-        save_order_xref(cx, &order, &created, "created")?;
+        save_order_xref(cx, &order, created, "created")?;
         cx.counts.written += 1;
         cx.succeeded(&order_record(&order.number))?;
     }
@@ -556,7 +561,7 @@ async fn find_existing_orders<P: Plugins>(
 pub(crate) fn save_order_xref<P: Plugins>(
     cx: &mut SyncContext<'_, P>,
     order: &LlOrder,
-    bc: &BcSalesOrder,
+    mut bc: BcSalesOrder,
     origin: &str,
 ) -> Result<(), FlowError> {
     let mut stored = FieldValues::new();
@@ -579,7 +584,6 @@ pub(crate) fn save_order_xref<P: Plugins>(
     // An order found in BC (after a lost store) has its lines but not their
     // LeafLink ids. The mapping emitted one Item line per LeafLink line, in
     // order, so they pair by position.
-    let mut bc = bc.clone();
     let leaflink_ids: Vec<Option<i64>> = order.line_items.iter().map(|line| Some(line.id)).collect();
     pair_item_lines(&mut bc, &leaflink_ids);
     for line in &bc.lines {
