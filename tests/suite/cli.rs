@@ -459,3 +459,18 @@ fn home_files_owner_only() {
     assert!(files.contains(&home.join("secrets.key")), "the key file was not written: {files:?}");
     assert!(files.iter().any(|file| file.starts_with(home.join("store"))), "no store file was checked: {files:?}");
 }
+
+#[test]
+fn notify_accepts_email_address() {
+    let home = tempfile::tempdir().unwrap();
+    assert!(add_valid(home.path(), "acme").status.success());
+    let edited = leafbridge(home.path(), &["tenant", "edit", "acme", "--notify", "ops@acme.example"], "");
+    assert!(edited.status.success(), "{}", stderr(&edited));
+    let shown = leafbridge(home.path(), &["tenant", "show", "acme", "--json"], "");
+    let tenant: serde_json::Value = serde_json::from_str(&stdout(&shown)).unwrap();
+    assert_eq!(tenant["notify"], "ops@acme.example", "{tenant}");
+
+    let rejected = leafbridge(home.path(), &["tenant", "edit", "acme", "--notify", "ops at acme"], "");
+    assert!(!rejected.status.success());
+    assert!(error_lines(&rejected)[0].contains("notify"), "{:?}", error_lines(&rejected));
+}

@@ -37,10 +37,25 @@ pub fn validate(settings: &TenantSettings) -> Result<(), ValidationError> {
     validate_url("business_central.base_url", &settings.business_central.base_url)?;
     validate_url("business_central.token_url", &settings.business_central.token_url)?;
     if let Some(notify) = &settings.notify {
-        validate_url("notify", notify)?;
+        validate_notify(notify)?;
     }
 
     require("freight_account", &settings.freight_account)?;
+    let texts = [
+        ("freight_account", settings.freight_account.as_str()),
+        ("business_central.tenant_id", settings.business_central.tenant_id.as_str()),
+        ("business_central.environment", settings.business_central.environment.as_str()),
+        ("business_central.company_id", settings.business_central.company_id.as_str()),
+        ("business_central.client_id", settings.business_central.client_id.as_str()),
+        ("business_central.scope", settings.business_central.scope.as_deref().unwrap_or("")),
+    ];
+    for (field, value) in texts {
+        reject_control_characters(field, value)?;
+    }
+    for (leaflink_unit, bc_unit) in &settings.unit_map {
+        reject_control_characters("unit_map", leaflink_unit)?;
+        reject_control_characters("unit_map", bc_unit)?;
+    }
     require("business_central.tenant_id", &settings.business_central.tenant_id)?;
     require("business_central.environment", &settings.business_central.environment)?;
     require("business_central.company_id", &settings.business_central.company_id)?;
@@ -113,6 +128,34 @@ pub fn validate_url(field: &'static str, value: &str) -> Result<(), ValidationEr
     Ok(())
 }
 
+/// Accepts an http(s) URL, as [`validate_url`] does, or an email address.
+fn validate_notify(value: &str) -> Result<(), ValidationError> {
+    if value.contains("://") {
+        return validate_url("notify", value);
+    }
+    match value.parse::<lettre::Address>() {
+        Ok(_) => Ok(()),
+        Err(error) => Err(ValidationError::Value {
+            field: "notify",
+            value: value.to_owned(),
+            reason: format!("{error}; use an https URL or an email address"),
+        }),
+    }
+}
+
+/// Rejects control characters, which no identifier or account number has
+/// and which would reach terminals and logs as escape sequences.
+fn reject_control_characters(field: &'static str, value: &str) -> Result<(), ValidationError> {
+    if value.chars().any(char::is_control) {
+        return Err(ValidationError::Value {
+            field,
+            value: value.to_owned(),
+            reason: "control characters are not allowed".to_owned(),
+        });
+    }
+    Ok(())
+}
+
 fn is_loopback_host(host: &str) -> bool {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     host == "localhost" || bare.parse::<std::net::IpAddr>().is_ok_and(|address| address.is_loopback())
@@ -172,5 +215,21 @@ mod tests {
         assert!(validate_url("f", "ftp://example.com/").is_err());
         assert!(validate_url("f", "https://user:pw@example.com/").is_err());
         assert!(validate_url("f", "not a url").is_err());
+    }
+
+    #[test]
+    fn notify_takes_url_or_address() {
+        assert!(validate_notify("https://hooks.example.com/leafbridge").is_ok());
+        assert!(validate_notify("ops@acme.example").is_ok());
+        assert!(validate_notify("http://example.com/hook").is_err());
+        assert!(validate_notify("not an address").is_err());
+        assert!(validate_notify("ops@acme.example\r\nBcc: all@example.com").is_err());
+    }
+
+    #[test]
+    fn control_characters_rejected() {
+        assert!(reject_control_characters("freight_account", "40100").is_ok());
+        assert!(reject_control_characters("freight_account", "40\u{1b}[2J").is_err());
+        assert!(reject_control_characters("business_central.environment", "prod\nuction").is_err());
     }
 }
