@@ -474,3 +474,16 @@ fn notify_accepts_email_address() {
     assert!(!rejected.status.success());
     assert!(error_lines(&rejected)[0].contains("notify"), "{:?}", error_lines(&rejected));
 }
+
+#[test]
+fn plugin_add_rejects_devices() {
+    let home = tempfile::tempdir().unwrap();
+    assert!(add_valid(home.path(), "acme").status.success());
+    // Read whole, /dev/zero would exhaust memory.
+    let output = leafbridge(home.path(), &["plugin", "add", "acme", "/dev/zero"], "");
+    assert!(!output.status.success());
+    let errors = error_lines(&output);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("/dev/zero"), "the error names the file: {:?}", errors[0]);
+    assert!(errors[0].contains("not a regular file"), "{:?}", errors[0]);
+}

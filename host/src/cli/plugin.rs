@@ -110,7 +110,8 @@ pub fn installed(store: &Store, tenant: &str) -> anyhow::Result<Option<Installed
 
 fn add(home: &Home, store: &Store, tenant: &str, file: &Path) -> anyhow::Result<()> {
     store.tenants()?.require(tenant)?;
-    let bytes = std::fs::read(file).with_context(|| format!("cannot read the component {}", file.display()))?;
+    let bytes =
+        crate::runtime::read_component(file).with_context(|| format!("cannot read the component {}", file.display()))?;
 
     // Loading compiles the component and checks its imports and exports
     // against the contract version and the tenant-overrides world.

@@ -9,7 +9,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
 
 use super::Home;
-use super::output::{print_json, print_table};
+use super::output::{print_json, print_table, terminal_safe};
 use crate::store::Store;
 use crate::store::secrets::{SecretName, Secrets};
 use crate::tenant::validate::{parse_go_live, validate};
@@ -328,11 +328,12 @@ fn show(home: &Home, store: &Store, tenant: &str, json: bool) -> anyhow::Result<
     println!("go live         {}", settings.go_live);
     println!("time zone       {}", settings.time_zone);
     println!("product master  {}", product_master_name(settings.product_master));
-    println!("freight account {}", settings.freight_account);
+    // Tenants stored before control characters were rejected may still have them.
+    println!("freight account {}", terminal_safe(&settings.freight_account));
     println!("leaflink        {}", settings.leaflink.base_url);
     println!("bc              {}", settings.business_central.base_url);
-    println!("bc company      {}", settings.business_central.company_id);
-    println!("notify          {}", settings.notify.as_deref().unwrap_or("-"));
+    println!("bc company      {}", terminal_safe(&settings.business_central.company_id));
+    println!("notify          {}", terminal_safe(settings.notify.as_deref().unwrap_or("-")));
     for (name, set) in &credentials {
         println!("credential      {name}: {}", if *set { "set" } else { "not set" });
     }

@@ -78,9 +78,9 @@ pub fn run(home: &Home, command: XrefCommand) -> anyhow::Result<()> {
         if args.json {
             return print_json(&xref);
         }
-        println!("LeafLink key: {}", xref.leaflink_key);
-        println!("BC id: {}", xref.bc_id.as_deref().unwrap_or("-"));
-        println!("BC number: {}", xref.bc_number.as_deref().unwrap_or("-"));
+        println!("LeafLink key: {}", terminal_safe(&xref.leaflink_key));
+        println!("BC id: {}", terminal_safe(xref.bc_id.as_deref().unwrap_or("-")));
+        println!("BC number: {}", terminal_safe(xref.bc_number.as_deref().unwrap_or("-")));
         println!("origin: {}", xref.origin);
         println!("updated: {}", xref.updated.map_or_else(|| "-".to_owned(), |at| at.to_string()));
         let sections = [("LeafLink fields", &xref.leaflink_fields), ("BC fields", &xref.bc_fields), ("stored", &xref.stored)];

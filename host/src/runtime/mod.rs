@@ -194,7 +194,7 @@ impl Runtime {
     /// checks that it implements `world` at a compatible contract version, and
     /// pre-instantiates it.
     pub fn load(&self, path: &Path, world: World) -> Result<Arc<Plugin>, LoadError> {
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Read { path: path.to_owned(), source })?;
+        let bytes = read_component(path).map_err(|source| LoadError::Read { path: path.to_owned(), source })?;
         let invalid = |reason: String| LoadError::InvalidComponent { path: path.to_owned(), reason };
         if !bytes.starts_with(b"\0asm") {
             return Err(invalid("the file does not start with the WebAssembly magic number".into()));
@@ -351,6 +351,38 @@ fn engine_config(bounds: &HostBounds) -> Config {
     config.memory_guard_size(2 << 20);
     config.memory_reservation_for_growth(0);
     config
+}
+
+/// The largest component file the host reads. The guests built here are
+/// under 1 MiB; the cap keeps a mistaken path such as `/dev/zero` or a huge
+/// file from being read into memory whole.
+pub const MAX_COMPONENT_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Reads a component file, refusing anything but a regular file of at most
+/// [`MAX_COMPONENT_BYTES`].
+pub fn read_component(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+
+    let file = std::fs::File::open(path)?;
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"));
+    }
+    let too_large = || {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {} MiB, the largest component accepted", MAX_COMPONENT_BYTES >> 20),
+        )
+    };
+    if metadata.len() > MAX_COMPONENT_BYTES {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::with_capacity(metadata.len() as usize);
+    file.take(MAX_COMPONENT_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_COMPONENT_BYTES {
+        return Err(too_large());
+    }
+    Ok(bytes)
 }
 
 /// Returns the directory plugins are loaded from by default: `$LEAFBRIDGE_PLUGIN_DIR`,

@@ -252,12 +252,14 @@ fn business_central_flows(resource: &str) -> &'static [&'static str] {
 
 fn reject(state: &AppState, source: &'static str, tenant: &str, reason: &str) -> Response {
     state.metrics.webhook(source, "rejected");
-    warn!(tenant = %tenant, source, reason, "webhook rejected");
+    // The tenant comes from the URL path of an unauthenticated request, so
+    // it is logged with its control characters escaped.
+    warn!(tenant = ?tenant, source, reason, "webhook rejected");
     (StatusCode::UNAUTHORIZED, "webhook rejected\n").into_response()
 }
 
 fn internal_error(tenant: &str, reason: &str) -> Response {
-    tracing::error!(tenant = %tenant, reason, "webhook could not be processed");
+    tracing::error!(tenant = ?tenant, reason, "webhook could not be processed");
     // 500 makes BC retry instead of deleting the subscription.
     (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()
 }
