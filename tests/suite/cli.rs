@@ -487,3 +487,16 @@ fn plugin_add_rejects_devices() {
     assert!(errors[0].contains("/dev/zero"), "the error names the file: {:?}", errors[0]);
     assert!(errors[0].contains("not a regular file"), "{:?}", errors[0]);
 }
+
+#[test]
+fn credentials_on_argv_not_echoed() {
+    let home = tempfile::tempdir().unwrap();
+    assert!(add_valid(home.path(), "acme").status.success());
+    let output = leafbridge(home.path(), &["tenant", "credentials", "acme", "leaflink.api_key=argv-secret-123"], "");
+    assert!(!output.status.success());
+    let errors = error_lines(&output);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("never from the command line"), "{:?}", errors[0]);
+    assert!(!stderr(&output).contains("argv-secret-123"), "the secret was echoed: {}", stderr(&output));
+    assert!(!stdout(&output).contains("argv-secret-123"));
+}

@@ -73,6 +73,10 @@ pub enum TenantCommand {
         tenant: String,
         #[arg(long)]
         json: bool,
+        /// Catches values given on the command line, so the error that
+        /// rejects them does not repeat a secret the way clap's would.
+        #[arg(hide = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        misplaced: Vec<String>,
     },
 }
 
@@ -168,7 +172,12 @@ pub fn run(home: &Home, command: TenantCommand) -> anyhow::Result<()> {
         TenantCommand::Show { tenant, json } => show(home, &store, &tenant, json),
         TenantCommand::Edit(args) => edit(&store, args),
         TenantCommand::Remove { tenant, yes } => remove(&store, &tenant, yes),
-        TenantCommand::Credentials { tenant, json } => credentials(home, &store, &tenant, json),
+        TenantCommand::Credentials { misplaced, .. } if !misplaced.is_empty() => bail!(
+            "credentials are read from standard input or a prompt, never from the command line, and the {} argument(s) given \
+             were not used or shown; clear them from your shell history",
+            misplaced.len()
+        ),
+        TenantCommand::Credentials { tenant, json, .. } => credentials(home, &store, &tenant, json),
     }
 }
 
