@@ -87,3 +87,63 @@ async fn orders_import_once_with_exact_amounts() {
     assert_eq!(again.counts.written, 0, "a second run writes nothing: {again:#?}");
     assert_eq!(again.counts.requests_business_central, 0, "a second run needs no BC request: {again:#?}");
 }
+
+/// An order BC rejects (its item is blocked) waits in dead letters for its
+/// retry time instead of being sent again by every run, and a due retry
+/// sends it once, not once by number and again in the crawl.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_order_waits_for_its_retry() {
+    use leafbridge_sandbox::leaflink::{NewLine, NewOrder};
+
+    let harness = Harness::start("retry-wait", sandbox_config(SeedConfig { customers: 3, products: 6, orders: 1, random_seed: 51 })).await;
+    let tenant = harness.settings.name.clone();
+    let leaflink = harness.sandbox.leaflink();
+    let customer = leaflink.active_customer_ids()[0];
+    let product = leaflink.available_product_ids()[0];
+    let placed = leaflink.place_order(NewOrder::new(customer, vec![NewLine::new(product, Decimal::from(2))])).unwrap();
+    let first = harness.run(Flow::OrdersImport).await;
+    assert_eq!(first.counts.failed, 0, "{first:#?}");
+
+    // Block the item BC created for the product, then order it again.
+    let short_id = leaflink.order_json(&placed).unwrap()["short_id"].as_str().unwrap().to_uppercase();
+    let orders = harness.bc_get("salesOrders?$expand=salesOrderLines").await;
+    let imported = orders["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|order| order["externalDocumentNumber"].as_str().is_some_and(|number| number.eq_ignore_ascii_case(&short_id)))
+        .unwrap_or_else(|| panic!("order {short_id} is not in BC: {orders}"));
+    let item_id = imported["salesOrderLines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|line| line["lineType"] == "Item")
+        .map(|line| line["itemId"].as_str().unwrap().to_owned())
+        .unwrap_or_else(|| panic!("the imported order has no item line: {imported}"));
+    let company = harness.sandbox.info().business_central.company_id;
+    let blocked = harness
+        .sandbox
+        .business_central()
+        .request(axum::http::Method::PATCH, &format!("companies({company})/items({item_id})"), Some(serde_json::json!({"blocked": true})))
+        .await;
+    assert_eq!(blocked.status, 200);
+    let number = leaflink.place_order(NewOrder::new(customer, vec![NewLine::new(product, Decimal::from(3))])).unwrap();
+    let record = format!("order {number}");
+    let letter = |harness: &Harness| {
+        let letters = harness.store.dead_letters(&tenant).unwrap();
+        letters.into_iter().find(|letter| letter.record == record).unwrap_or_else(|| panic!("no dead letter for {record}"))
+    };
+
+    let failing = harness.run(Flow::OrdersImport).await;
+    assert_eq!(failing.counts.failed, 1, "{failing:#?}");
+    assert!(!letter(&harness).transient, "{:#?}", letter(&harness));
+
+    let waiting = harness.run(Flow::OrdersImport).await;
+    assert_eq!(waiting.counts.failed, 0, "the order was sent again before its retry time: {waiting:#?}");
+    assert_eq!(letter(&harness).attempts, 1);
+
+    harness.store.make_dead_letter_due(&tenant, "orders-import", &record).unwrap();
+    let due = harness.run(Flow::OrdersImport).await;
+    assert_eq!(due.counts.failed, 1, "a due retry sends the order exactly once: {due:#?}");
+    assert_eq!(letter(&harness).attempts, 2);
+}

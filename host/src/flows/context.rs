@@ -260,7 +260,7 @@ impl<'a, P: Plugins> SyncContext<'a, P> {
         }
         let flow = self.flow.name();
         self.store
-            .record_dead_letter(&self.tenant.name, flow, record, reason)
+            .record_failure(&self.tenant.name, flow, record, reason, transient)
             .map_err(|error| self.store_error(error))?;
         Ok(())
     }

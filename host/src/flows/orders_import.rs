@@ -10,7 +10,7 @@
 //! create the orders with one `apply` call (the connector sends `$batch`
 //! requests of deep inserts).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Instant;
 
 use super::fields;
@@ -35,7 +35,20 @@ pub(crate) async fn run<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), F
 
     // Dead letters due for a retry are read again by number: the cursor may
     // already be past them.
-    retry_dead_letters(cx).await?;
+    let retried = retry_dead_letters(cx).await?;
+    // The crawl passes over orders whose last failure a rerun alone will not
+    // fix until their retry is due, and over the orders just retried, so no
+    // order is sent twice in one run.
+    let now = jiff::Timestamp::now();
+    let held: HashSet<String> = cx
+        .store
+        .dead_letters(cx.tenant_name())
+        .map_err(|e| cx.store_error(e))?
+        .into_iter()
+        .filter(|letter| letter.flow == flow)
+        .filter(|letter| retried.contains(&letter.record) || (!letter.transient && letter.next_retry > now))
+        .map(|letter| letter.record)
+        .collect();
 
     let query = OrderQuery {
         modified_from: cursor.map(|cursor| cursor.read_from().to_string()),
@@ -76,7 +89,13 @@ pub(crate) async fn run<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), F
             };
             (next_page, started.elapsed())
         };
-        let (imported, (next_page, reading)) = tokio::join!(import_page(cx, page.orders), read_next);
+        let mut orders = std::mem::take(&mut page.orders);
+        let before = orders.len();
+        orders.retain(|order| !held.contains(&order_record(&order.number)));
+        let waiting = (before - orders.len()) as u64;
+        cx.count_read(waiting);
+        cx.counts.skipped += waiting;
+        let (imported, (next_page, reading)) = tokio::join!(import_page(cx, orders), read_next);
         *cx.phases.entry("list_orders").or_default() += reading;
         imported?;
         match next_page {
@@ -99,7 +118,8 @@ pub(crate) async fn run<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), F
 }
 
 /// Reads the orders whose dead letters are due, by number, and imports them.
-async fn retry_dead_letters<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), FlowError> {
+/// Returns the records it retried.
+async fn retry_dead_letters<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<HashSet<String>, FlowError> {
     let now = jiff::Timestamp::now();
     let letters = cx.store.dead_letters(cx.tenant_name()).map_err(|e| cx.store_error(e))?;
     let numbers: Vec<String> = letters
@@ -122,7 +142,7 @@ async fn retry_dead_letters<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(
             .map_err(|error| cx.api_error("reading LeafLink orders to retry", error))?;
         import_page(cx, page.orders).await?;
     }
-    Ok(())
+    Ok(numbers.iter().map(|number| order_record(number)).collect())
 }
 
 /// Imports one page of orders; a failing order becomes a dead letter and the

@@ -19,12 +19,31 @@ pub struct DeadLetter {
     pub attempts: u32,
     pub first_failed: jiff::Timestamp,
     pub next_retry: jiff::Timestamp,
+    /// Whether the last failure may pass on a rerun without any change (a
+    /// timeout, a 5xx). Flows retry such records on every run; the others
+    /// wait for `next_retry`. Dead letters stored before this field existed
+    /// read as not transient.
+    #[serde(default)]
+    pub transient: bool,
 }
 
 impl Store {
-    /// Adds a dead letter or, when the record already has one, counts another
-    /// attempt and pushes the next retry back.
+    /// Adds a dead letter for a failure a rerun alone will not fix, or, when
+    /// the record already has one, counts another attempt and pushes the next
+    /// retry back.
     pub fn record_dead_letter(&self, tenant: &str, flow: &str, record: &str, reason: &str) -> Result<DeadLetter, StoreError> {
+        self.record_failure(tenant, flow, record, reason, false)
+    }
+
+    /// `record_dead_letter` that says whether the failure is `transient`.
+    pub fn record_failure(
+        &self,
+        tenant: &str,
+        flow: &str,
+        record: &str,
+        reason: &str,
+        transient: bool,
+    ) -> Result<DeadLetter, StoreError> {
         let tree = self.tree(DEAD_LETTERS_TREE)?;
         let key = compound_key(tenant, &[flow, record]);
         let now = jiff::Timestamp::now();
@@ -41,6 +60,7 @@ impl Store {
             attempts,
             first_failed: previous.map_or(now, |letter| letter.first_failed),
             next_retry: now.checked_add(delay).unwrap_or(now),
+            transient,
         };
         put_json(&tree, &key, &letter)?;
         Ok(letter)
