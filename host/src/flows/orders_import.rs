@@ -40,7 +40,7 @@ pub(crate) async fn run<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), F
     // fix until their retry is due, and over the orders just retried, so no
     // order is sent twice in one run.
     let now = jiff::Timestamp::now();
-    let held: HashSet<String> = cx
+    let held_back: HashSet<String> = cx
         .store
         .dead_letters(cx.tenant_name())
         .map_err(|e| cx.store_error(e))?
@@ -91,7 +91,7 @@ pub(crate) async fn run<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), F
         };
         let mut orders = std::mem::take(&mut page.orders);
         let before = orders.len();
-        orders.retain(|order| !held.contains(&order_record(&order.number)));
+        orders.retain(|order| !held_back.contains(&order_record(&order.number)));
         let waiting = (before - orders.len()) as u64;
         cx.count_read(waiting);
         cx.counts.skipped += waiting;

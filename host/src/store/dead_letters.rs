@@ -35,7 +35,7 @@ impl Store {
         self.record_failure(tenant, flow, record, reason, false)
     }
 
-    /// `record_dead_letter` that says whether the failure is `transient`.
+    /// `record_dead_letter` with whether the failure is `transient`.
     pub fn record_failure(
         &self,
         tenant: &str,
