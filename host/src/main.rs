@@ -32,8 +32,8 @@ fn limit_malloc_arenas() {}
 /// encrypted credentials.
 #[cfg(unix)]
 fn restrict_new_file_modes() {
-    // SAFETY: umask only replaces the process's file creation mask and
-    // cannot fail. It runs before any other thread exists.
+    // SAFETY: umask has no memory-safety preconditions. It only replaces the
+    // process's file creation mask, and it cannot fail.
     unsafe {
         libc::umask(0o077);
     }

@@ -45,7 +45,7 @@ pub enum ErrorStyle {
 pub struct Faults {
     profile: Arc<RwLock<FaultProfile>>,
     style: ErrorStyle,
-    /// 429s still owed to the next requests, whatever the profile says.
+    /// Count of the next requests that get a 429 regardless of the profile.
     queued_429: Arc<AtomicU32>,
     /// 503s still owed to the next requests, after any queued 429s.
     queued_503: Arc<AtomicU32>,
@@ -61,7 +61,7 @@ impl Faults {
         }
     }
 
-    /// Answers the next `count` requests with 429, token requests included,
+    /// Makes the next `count` requests get a 429, token requests included,
     /// then goes back to the profile.
     pub fn throttle_next(&self, count: u32) {
         self.queued_429.store(count, Ordering::SeqCst);

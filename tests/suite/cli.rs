@@ -466,8 +466,8 @@ fn notify_accepts_email_address() {
     assert!(add_valid(home.path(), "acme").status.success());
     let edited = leafbridge(home.path(), &["tenant", "edit", "acme", "--notify", "ops@acme.example"], "");
     assert!(edited.status.success(), "{}", stderr(&edited));
-    let shown = leafbridge(home.path(), &["tenant", "show", "acme", "--json"], "");
-    let tenant: serde_json::Value = serde_json::from_str(&stdout(&shown)).unwrap();
+    let show_output = leafbridge(home.path(), &["tenant", "show", "acme", "--json"], "");
+    let tenant: serde_json::Value = serde_json::from_str(&stdout(&show_output)).unwrap();
     assert_eq!(tenant["notify"], "ops@acme.example", "{tenant}");
 
     let rejected = leafbridge(home.path(), &["tenant", "edit", "acme", "--notify", "ops at acme"], "");

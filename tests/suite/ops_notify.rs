@@ -3,7 +3,7 @@
 //! delivered when no SMTP server is configured.
 
 use leafbridge::schedule::{FlowRunner, RunFuture, RunOutcome, Trigger};
-use leafbridge::serve::notify::{Delivery, Mailer, NotifyingRunner, RunWatch};
+use leafbridge::serve::notify::{Delivery, Mailer, NotifyingRunner, notify_after_run};
 use leafbridge::store::{RunCounts, RunRecord, Store};
 use leafbridge_tests::{RecordingServer, tenant_settings};
 
@@ -86,10 +86,9 @@ async fn digest_is_one_post_per_run() {
 async fn email_digest_is_not_delivered() {
     let server = RecordingServer::start().await;
     let (_dir, store) = store_with_tenant(Some("ops@acme.example".to_owned()), &server);
-    let watch = RunWatch::start("acme", "orders-import");
     FailingRun { store: store.clone(), fail: true, stop: None }.run("acme", "orders-import", Trigger::OnDemand).await.unwrap();
 
-    let delivery = watch.finish(&store, None).await;
+    let delivery = notify_after_run(&store, "acme", "orders-import", None).await;
     let Delivery::NotDelivered(reason) = delivery else { panic!("{delivery:?}") };
     assert!(reason.starts_with("not delivered: no mail transport configured"), "{reason}");
     assert!(reason.contains("LEAFBRIDGE_SMTP_URL"), "the reason says how to configure mail: {reason}");
@@ -102,16 +101,14 @@ async fn webhook_error_is_reported() {
     server.script("/hooks/admin", [leafbridge_tests::Scripted::status(503)]);
     let url = format!("http://{}/hooks/admin", server.address);
     let (_dir, store) = store_with_tenant(Some(url), &server);
-    let watch = RunWatch::start("acme", "orders-import");
     FailingRun { store: store.clone(), fail: true, stop: None }.run("acme", "orders-import", Trigger::OnDemand).await.unwrap();
 
-    let delivery = watch.finish(&store, None).await;
+    let delivery = notify_after_run(&store, "acme", "orders-import", None).await;
     assert_eq!(delivery, Delivery::NotDelivered("the webhook returned HTTP 503".to_owned()));
 
     // What was not delivered goes into the next digest.
-    let next = RunWatch::start("acme", "orders-import");
     FailingRun { store: store.clone(), fail: false, stop: None }.run("acme", "orders-import", Trigger::OnDemand).await.unwrap();
-    assert_eq!(next.finish(&store, None).await, Delivery::Webhook(200));
+    assert_eq!(notify_after_run(&store, "acme", "orders-import", None).await, Delivery::Webhook(200));
     let posts = server.requests_to("/hooks/admin");
     assert_eq!(posts.len(), 2);
     let digest: serde_json::Value = serde_json::from_str(&posts[1].body).unwrap();
@@ -167,9 +164,8 @@ async fn email_digest_goes_through_smtp() {
     let (address, session) = smtp_server().await;
     let mailer = Mailer::new(&format!("smtp://{address}"), "leafbridge <leafbridge@host.example>").unwrap();
 
-    let watch = RunWatch::start("acme", "orders-import");
     FailingRun { store: store.clone(), fail: true, stop: None }.run("acme", "orders-import", Trigger::OnDemand).await.unwrap();
-    assert_eq!(watch.finish(&store, Some(&mailer)).await, Delivery::Email);
+    assert_eq!(notify_after_run(&store, "acme", "orders-import", Some(&mailer)).await, Delivery::Email);
 
     let (commands, message) = session.await.unwrap();
     assert!(commands.iter().any(|command| command.eq_ignore_ascii_case("MAIL FROM:<leafbridge@host.example>")), "{commands:?}");
@@ -180,9 +176,8 @@ async fn email_digest_goes_through_smtp() {
     assert!(server.requests().is_empty(), "an email target caused an HTTP request");
 
     // Delivered by email counts as reported: a retry of the same records sends nothing.
-    let again = RunWatch::start("acme", "orders-import");
     FailingRun { store: store.clone(), fail: true, stop: None }.run("acme", "orders-import", Trigger::OnDemand).await.unwrap();
-    assert_eq!(again.finish(&store, Some(&mailer)).await, Delivery::Nothing);
+    assert_eq!(notify_after_run(&store, "acme", "orders-import", Some(&mailer)).await, Delivery::Nothing);
 }
 
 #[test]
@@ -210,7 +205,7 @@ async fn stopped_run_reported_once_per_reason() {
     let digest: serde_json::Value = serde_json::from_str(&posts[0].body).unwrap();
     assert_eq!(digest["stopped"], rejected);
 
-    // The schedule runs again with the same wrong secret: nothing new to say.
+    // The schedule runs again with the same wrong secret, which is not news.
     stopping.run("acme", "orders-import", Trigger::Schedule).await.unwrap();
     assert_eq!(server.requests_to("/hooks/admin").len(), 1, "the same stop was reported twice");
 

@@ -7,7 +7,8 @@
 
 use std::fmt;
 
-/// The longest remote error code or detail kept in a message, in bytes.
+/// The maximum length of a remote error code or detail kept in a message,
+/// in bytes.
 /// Real codes (`invalid_client`, `Authentication_InvalidCredentials`) and
 /// LeafLink details ("Invalid token.") are far shorter.
 const MAX_REMOTE_TEXT: usize = 120;
@@ -140,7 +141,7 @@ pub fn leaflink_error_detail(body: &[u8], key: &str) -> Vec<String> {
     if detail.is_empty() || (!key.is_empty() && detail.contains(key)) {
         return Vec::new();
     }
-    vec![truncate(detail, MAX_REMOTE_TEXT).to_owned()]
+    vec![detail[..detail.floor_char_boundary(MAX_REMOTE_TEXT)].to_owned()]
 }
 
 /// Keeps a code only when it looks like one: letters, digits, `_`, `-` and
@@ -159,17 +160,6 @@ fn aadsts_code(description: &str) -> Option<String> {
     let digits = description.trim_start().strip_prefix("AADSTS")?;
     let length = digits.bytes().take_while(u8::is_ascii_digit).count();
     (length > 0).then(|| format!("AADSTS{}", &digits[..length]))
-}
-
-fn truncate(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }
 
 #[cfg(test)]

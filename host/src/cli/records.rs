@@ -41,7 +41,7 @@ pub enum Records {
 
 impl Records {
     /// Opens the store, or, when `serve` has it locked, connects to serve's
-    /// admin API and says so on stderr.
+    /// admin API and prints a note about it on stderr.
     pub async fn open(home: &Home) -> anyhow::Result<Records> {
         match Store::open(&home.store_dir()) {
             Ok(store) => Ok(Records::Local(store)),

@@ -58,7 +58,6 @@ pub async fn run(home: &Home, args: RunArgs) -> anyhow::Result<()> {
     let runner = TenantRunner::open_with_overrides(&runtime, &plugin_dir, Some(&overrides_dir), settings, secrets)?;
 
     let mailer = crate::serve::notify::Mailer::from_env()?;
-    let watch = crate::serve::notify::RunWatch::start(&args.tenant, args.flow.name());
     let progress = RunProgress::start(&args.tenant, args.flow);
     let flows = [args.flow];
     let report = tokio::select! {
@@ -72,7 +71,7 @@ pub async fn run(home: &Home, args: RunArgs) -> anyhow::Result<()> {
         }
     };
     store.flush()?;
-    watch.finish(&store, mailer.as_deref()).await;
+    crate::serve::notify::notify_after_run(&store, &args.tenant, args.flow.name(), mailer.as_deref()).await;
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {

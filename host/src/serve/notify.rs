@@ -364,49 +364,33 @@ impl<R: crate::schedule::FlowRunner> crate::schedule::FlowRunner for NotifyingRu
         let mailer = self.mailer.clone();
         let (tenant, flow) = (tenant.to_owned(), flow.to_owned());
         Box::pin(async move {
-            let watch = RunWatch::start(&tenant, &flow);
             let result = inner.run(&tenant, &flow, trigger).await;
-            watch.finish(&store, mailer.as_deref()).await;
+            notify_after_run(&store, &tenant, &flow, mailer.as_deref()).await;
             result
         })
     }
 }
 
-/// The tenant and flow of a run, to send the digest of what it left for a
-/// person when it finishes.
-#[derive(Debug, Clone)]
-pub struct RunWatch {
-    tenant: String,
-    flow: String,
-}
-
-impl RunWatch {
-    pub fn start(tenant: &str, flow: &str) -> Self {
-        Self { tenant: tenant.to_owned(), flow: flow.to_owned() }
+/// Collects and delivers the digest of the latest run of `flow`, and marks
+/// what it reported once it was delivered. A store error is logged and
+/// returned as `NotDelivered`, because the run itself already finished. What
+/// was not delivered goes into the next digest.
+pub async fn notify_after_run(store: &Store, tenant: &str, flow: &str, mailer: Option<&Mailer>) -> Delivery {
+    let settings = store.tenants().map_err(crate::store::tenants::TenantError::from).and_then(|tenants| tenants.get(tenant));
+    let notify = match settings {
+        Ok(Some(settings)) => settings.notify,
+        Ok(None) => return Delivery::Nothing,
+        Err(error) => return not_delivered(format!("tenant {tenant}: cannot read the settings: {error}")),
+    };
+    let digest = match collect(store, tenant, flow) {
+        Ok(digest) => digest,
+        Err(error) => return not_delivered(format!("tenant {tenant}, flow {flow}: cannot collect the digest: {error}")),
+    };
+    let delivery = deliver(notify.as_deref(), &digest, mailer).await;
+    if matches!(delivery, Delivery::Webhook(_) | Delivery::Email)
+        && let Err(error) = mark_reported(store, &digest)
+    {
+        tracing::warn!(tenant, flow, %error, "the digest was delivered but cannot be marked as reported; the next digest repeats it");
     }
-
-    /// Collects and delivers the digest of the latest run of the flow, and
-    /// marks what it reported once it was delivered. A store error is logged
-    /// and returned as `NotDelivered`, because the run itself already
-    /// finished. What was not delivered goes into the next digest.
-    pub async fn finish(&self, store: &Store, mailer: Option<&Mailer>) -> Delivery {
-        let (tenant, flow) = (self.tenant.as_str(), self.flow.as_str());
-        let settings = store.tenants().map_err(crate::store::tenants::TenantError::from).and_then(|tenants| tenants.get(tenant));
-        let notify = match settings {
-            Ok(Some(settings)) => settings.notify,
-            Ok(None) => return Delivery::Nothing,
-            Err(error) => return not_delivered(format!("tenant {tenant}: cannot read the settings: {error}")),
-        };
-        let digest = match collect(store, tenant, flow) {
-            Ok(digest) => digest,
-            Err(error) => return not_delivered(format!("tenant {tenant}, flow {flow}: cannot collect the digest: {error}")),
-        };
-        let delivery = deliver(notify.as_deref(), &digest, mailer).await;
-        if matches!(delivery, Delivery::Webhook(_) | Delivery::Email)
-            && let Err(error) = mark_reported(store, &digest)
-        {
-            tracing::warn!(tenant, flow, %error, "the digest was delivered but cannot be marked as reported; the next digest repeats it");
-        }
-        delivery
-    }
+    delivery
 }

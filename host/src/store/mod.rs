@@ -52,9 +52,9 @@ pub enum StoreError {
 /// written pages, so a long import's memory grew with its order count. sled
 /// counts this limit in on-disk page sizes, and its in-memory nodes, page
 /// table and segment bookkeeping come on top. A standalone sled 0.34.7
-/// program that inserted 100,000 values of 710 bytes (the size of an order
-/// cross-reference) and their reverse index entries, flushing every 100,
-/// peaked at 55 MiB RSS with a 32 MiB cache and 37 MiB with 8 MiB, in the
+/// program inserted 100,000 values of 710 bytes (the size of an order
+/// cross-reference) and their reverse index entries, flushing every 100. It
+/// peaked at 55 MiB RSS with a 32 MiB cache and at 37 MiB with 8 MiB, in the
 /// same time.
 const STORE_CACHE_BYTES: u64 = 8 * 1024 * 1024;
 
