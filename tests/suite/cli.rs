@@ -383,6 +383,16 @@ fn store_locked_by_serve() {
     assert!(!stderr(&after).contains("admin API"), "with serve gone, status reads the store: {}", stderr(&after));
 }
 
+/// Points `home`'s component cache at the suite's shared one, so a
+/// `leafbridge` process started on `home` loads the compiled plugins instead
+/// of compiling them again.
+#[cfg(unix)]
+fn share_component_cache(home: &Path) {
+    std::fs::create_dir_all(home.join("cache")).unwrap();
+    std::fs::create_dir_all(leafbridge_tests::test_cache_dir()).unwrap();
+    std::os::unix::fs::symlink(leafbridge_tests::test_cache_dir(), home.join("cache").join("components")).unwrap();
+}
+
 /// Without a terminal on stderr, `run` prints plain progress lines there and
 /// the last one matches the report's read count.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -405,6 +415,7 @@ async fn run_prints_plain_progress_lines() {
         secrets.set("progress", SecretName::BusinessCentralClientSecret, &sandbox.info().business_central.client_secret).unwrap();
         store.flush().unwrap();
     }
+    share_component_cache(home.path());
 
     let output = tokio::process::Command::new(leafbridge_binary())
         .args(["--home", home.path().to_str().unwrap(), "run", "progress", "orders-import", "--json"])
@@ -426,6 +437,70 @@ async fn run_prints_plain_progress_lines() {
     assert!(last.contains(&format!("read {read},")), "the last line {last:?} does not show the report's {read} records read");
     // Terminal control sequences would mean the spinner drew without a terminal.
     assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+}
+
+/// While `serve` has the store locked, `run` asks serve to run the flow through
+/// the admin API, waits for it and prints serve's record of the run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_through_serve_when_locked() {
+    use leafbridge::store::Store;
+    use leafbridge::store::secrets::{SecretKey, SecretName};
+    use leafbridge_sandbox::{Sandbox, SeedConfig};
+    use tokio::io::AsyncBufReadExt;
+
+    use crate::flow_harness::{sandbox_config, settings_for};
+
+    let sandbox = Sandbox::start(sandbox_config(SeedConfig { customers: 5, products: 10, orders: 20, random_seed: 6 })).await.unwrap();
+    let settings = settings_for("served", &sandbox);
+    let home = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(&home.path().join("store")).unwrap();
+        store.tenants().unwrap().register(&settings).unwrap();
+        let (key, _) = SecretKey::load_or_create(&home.path().join("secrets.key")).unwrap();
+        let secrets = store.secrets(&key).unwrap();
+        secrets.set("served", SecretName::LeafLinkApiKey, &sandbox.info().leaflink.api_key).unwrap();
+        secrets.set("served", SecretName::BusinessCentralClientSecret, &sandbox.info().business_central.client_secret).unwrap();
+        store.flush().unwrap();
+    }
+    share_component_cache(home.path());
+    let mut serve = tokio::process::Command::new(leafbridge_binary())
+        .args(["--home", home.path().to_str().unwrap(), "serve", "--listen", "127.0.0.1:0"])
+        .env_remove("LEAFBRIDGE_ADMIN_TOKEN")
+        .env_remove("LEAFBRIDGE_PUBLIC_URL")
+        .env("LEAFBRIDGE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("leafbridge serve starts");
+    let mut first_line = String::new();
+    tokio::io::BufReader::new(serve.stdout.take().unwrap()).read_line(&mut first_line).await.unwrap();
+    assert!(first_line.starts_with("listening on"), "{first_line:?}");
+
+    let run = |flow: &'static str| {
+        tokio::process::Command::new(leafbridge_binary())
+            .args(["--home", home.path().to_str().unwrap(), "run", "served", flow, "--json"])
+            .env("LEAFBRIDGE_LOG", "error")
+            .stdin(Stdio::null())
+            .output()
+    };
+    let imported = run("orders-import").await.unwrap();
+    let again = run("orders-import").await.unwrap();
+    serve.kill().await.unwrap();
+
+    assert!(imported.status.success(), "{}", stderr(&imported));
+    assert!(stderr(&imported).contains("serve runs the flow"), "{}", stderr(&imported));
+    let report: serde_json::Value = serde_json::from_slice(&imported.stdout).unwrap();
+    assert_eq!(report["tenant"], "served", "{report}");
+    assert_eq!(report["flow"], "orders-import", "{report}");
+    assert_eq!(report["outcome"], "done", "{report}");
+    let written = report["written"].as_u64().unwrap();
+    assert!(written > 0, "serve's run imported nothing: {report}");
+    // The second run is serve's too: it finds every order already imported.
+    assert!(again.status.success(), "{}", stderr(&again));
+    let second: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_ne!(second["run_id"], report["run_id"], "the second run printed the first run's record");
+    assert_eq!(second["written"], 0, "{second}");
 }
 
 /// Everything `tenant add` and `tenant credentials` write under a new home

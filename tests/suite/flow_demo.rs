@@ -50,6 +50,7 @@ fn demo_rerun_starts_clean() {
     let first_summary: Value = serde_json::from_slice(&first.stdout).expect("the first run prints JSON");
     let first_figures = figures(&first_summary);
     assert!(!String::from_utf8_lossy(&first.stderr).contains("cleared"), "a new home has nothing to clear");
+    assert_eq!(first_summary["home"].as_str(), home.path().to_str(), "the summary names the kept home");
 
     let import = first_figures.iter().find(|row| row.1 == "orders-import").expect("orders-import ran");
     assert_eq!(import.2, "orders", "orders-import counts orders");

@@ -344,6 +344,9 @@ impl HttpCapability {
                     if let Some(rejected) = find_rejection(&error) {
                         return Err(HttpError::NotAllowed(rejected.to_string()));
                     }
+                    // The messages below name the method and URL once
+                    // themselves; reqwest's own text would repeat the URL.
+                    let error = error.without_url();
                     // A connect error means nothing reached the API; any other
                     // failure may have happened after the API acted.
                     let safe = error.is_connect() || idempotent;

@@ -88,7 +88,9 @@ struct TenantSummary {
 
 #[derive(Debug, Serialize)]
 struct Summary {
-    home: String,
+    /// The home the day was played in; `None` for the temporary home, which
+    /// is gone by the time the summary is read.
+    home: Option<String>,
     seconds: f64,
     tenants: Vec<TenantSummary>,
 }
@@ -134,11 +136,12 @@ pub async fn run(home_flag: Option<PathBuf>, args: DemoArgs) -> anyhow::Result<(
     }
     store.flush()?;
 
-    let summary = Summary { home: home.root().display().to_string(), seconds: started.elapsed().as_secs_f64(), tenants };
+    let kept_home = (!temporary).then(|| home.root().display().to_string());
+    let summary = Summary { home: kept_home, seconds: started.elapsed().as_secs_f64(), tenants };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
-        print_summary(&summary, &reports, temporary);
+        print_summary(&summary, &reports);
     }
     Ok(())
 }
@@ -307,7 +310,7 @@ fn summarize(reports: &[FlowReport]) -> Vec<FlowSummary> {
         .collect()
 }
 
-fn print_summary(summary: &Summary, reports: &[FlowReport], temporary: bool) {
+fn print_summary(summary: &Summary, reports: &[FlowReport]) {
     println!("Every flow run of the day, in order:\n");
     print_table(reports);
     println!("\nTotals per tenant and flow:\n");
@@ -331,16 +334,30 @@ fn print_summary(summary: &Summary, reports: &[FlowReport], temporary: bool) {
     println!("\nFinished in {:.1} s. Where to look next:", summary.seconds);
     for tenant in &summary.tenants {
         println!(
-            "  {}: {} dead letters, {} conflicts, {} link proposals for a person to decide",
-            tenant.name, tenant.dead_letters, tenant.conflicts, tenant.link_proposals
+            "  {}: {}, {}, {} for a person to decide",
+            tenant.name,
+            count(tenant.dead_letters, "dead letter", "dead letters"),
+            count(tenant.conflicts, "conflict", "conflicts"),
+            count(tenant.link_proposals, "link proposal", "link proposals"),
         );
     }
-    println!("  state: {}", summary.home);
-    if temporary {
-        println!("  (a temporary home, removed when the demo ends; rerun with --home DIR to keep it and inspect it with the other commands)");
-    } else {
-        println!("  inspect it with: leafbridge --home {} tenant list", summary.home);
+    match &summary.home {
+        Some(home) => {
+            println!("  The day's state is in {home}. To inspect it:");
+            let tenant = summary.tenants.first().map(|tenant| tenant.name.as_str()).unwrap_or("TENANT");
+            for command in ["status", &format!("dead-letters list {tenant}"), &format!("conflicts {tenant}"), &format!("link list {tenant}"), &format!("runs {tenant}")] {
+                println!("    leafbridge --home {home} {command}");
+            }
+        }
+        None => println!(
+            "  The day ran in a temporary home, removed when the demo ended; rerun with `leafbridge --home DIR demo` to keep it, and the demo prints the commands that inspect it."
+        ),
     }
+}
+
+/// `1 conflict`, `2 conflicts`.
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// The records the go-live step made in BC that the rest of the day uses.

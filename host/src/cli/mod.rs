@@ -35,7 +35,8 @@ use clap::{Parser, Subcommand};
 #[command(name = "leafbridge", version, about, long_about = None)]
 pub struct Cli {
     /// Directory that contains all state: store, component cache, key file.
-    /// Defaults to $LEAFBRIDGE_HOME, else the platform's data directory.
+    /// Defaults to $LEAFBRIDGE_HOME, else the platform's data directory;
+    /// `demo` plays its day in a temporary home unless this is given.
     #[arg(long, global = true, value_name = "DIR")]
     pub home: Option<PathBuf>,
 
@@ -124,7 +125,7 @@ fn exit_quietly_on_closed_stdout() {
 pub fn main() -> ExitCode {
     exit_quietly_on_closed_stdout();
     let cli = Cli::parse();
-    init_logging();
+    init_logging(matches!(cli.command, Command::Serve(_)));
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -184,10 +185,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// Logs to standard error, in colour only on a terminal without `NO_COLOR`;
 /// `LEAFBRIDGE_LOG` takes an env-filter directive such as `debug` or
-/// `leafbridge::serve=debug` (default `info`).
-fn init_logging() {
+/// `leafbridge::serve=debug`. The default is `info` for `serve`, whose log
+/// is the operators' record. Other commands print their own results, so by
+/// default they log warnings and errors only, and not the end of each run
+/// (target `leafbridge::run_outcome`), which their report already shows.
+fn init_logging(serving: bool) {
+    let default = if serving { "info" } else { "warn,leafbridge::run_outcome=off" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("LEAFBRIDGE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     // Colour codes only help on a terminal; in a file or a pipe they are noise.
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour).try_init();

@@ -1,7 +1,8 @@
 //! The record source of the read-only commands (`status`, `runs`,
 //! `conflicts`, `dead-letters list`, `tenant list`): the store itself, or,
 //! while `leafbridge serve` has the store's lock, serve's admin API, found
-//! through the address file serve writes into the home directory.
+//! through the address file serve writes into the home directory. `run`
+//! uses the same client to ask serve for a run.
 
 use std::path::{Path, PathBuf};
 
@@ -46,9 +47,7 @@ impl Records {
         match Store::open(&home.store_dir()) {
             Ok(store) => Ok(Records::Local(store)),
             Err(locked @ StoreError::Locked { .. }) => {
-                let Some(client) = AdminClient::for_home(home)? else {
-                    return Err(locked.into());
-                };
+                let client = AdminClient::for_locked_store(home, locked)?;
                 eprintln!(
                     "note: the store is locked by leafbridge serve (pid {}), so this reads through its admin API at {}",
                     client.address.pid, client.address.url
@@ -138,20 +137,43 @@ impl AdminClient {
         Ok(Some(AdminClient { address, token, http }))
     }
 
+    /// Returns a client for the serve that holds the store's lock in `home`,
+    /// or the lock error itself when no serve recorded its address there.
+    pub fn for_locked_store(home: &Home, locked: StoreError) -> anyhow::Result<AdminClient> {
+        match AdminClient::for_home(home)? {
+            Some(client) => Ok(client),
+            None => Err(locked.into()),
+        }
+    }
+
+    /// Returns the process id of the serve this client talks to.
+    pub fn serve_pid(&self) -> u32 {
+        self.address.pid
+    }
+
     /// Sends `GET /api/v1/<path>` and decodes the JSON response.
-    async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        self.send(reqwest::Method::GET, path).await
+    }
+
+    /// Sends `POST /api/v1/<path>` without a body and decodes the JSON response.
+    pub async fn post<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        self.send(reqwest::Method::POST, path).await
+    }
+
+    async fn send<T: DeserializeOwned>(&self, method: reqwest::Method, path: &str) -> anyhow::Result<T> {
         let url = format!("{}/api/v1/{path}", self.address.url.trim_end_matches('/'));
         let response = self
             .http
-            .get(&url)
+            .request(method.clone(), &url)
             .bearer_auth(&self.token)
             .send()
             .await
             .with_context(|| format!("cannot reach leafbridge serve at {}", self.address.url))?;
         let status = response.status();
-        let body = response.bytes().await.with_context(|| format!("cannot read the response to GET {url}"))?;
+        let body = response.bytes().await.with_context(|| format!("cannot read the response to {method} {url}"))?;
         if status.is_success() {
-            return serde_json::from_slice(&body).with_context(|| format!("the response to GET {url} is not valid JSON"));
+            return serde_json::from_slice(&body).with_context(|| format!("the response to {method} {url} is not valid JSON"));
         }
         let message = serde_json::from_slice::<serde_json::Value>(&body)
             .ok()

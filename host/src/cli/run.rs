@@ -13,8 +13,8 @@ use crate::capabilities::{Secret, TenantSecrets};
 use crate::flows::runner::TenantRunner;
 use crate::flows::{Flow, FlowReport};
 use crate::runtime::{Runtime, RuntimeConfig, default_plugin_dir};
-use crate::store::RunOutcome;
-use crate::store::Store;
+use super::records::AdminClient;
+use crate::store::{RunOutcome, RunRecord, Store, StoreError};
 use crate::store::secrets::{SecretKey, SecretName};
 use crate::tenant::TenantSettings;
 
@@ -46,7 +46,14 @@ impl clap::ValueEnum for Flow {
 }
 
 pub async fn run(home: &Home, args: RunArgs) -> anyhow::Result<()> {
-    let store = Store::open(&home.store_dir())?;
+    let store = match Store::open(&home.store_dir()) {
+        Ok(store) => store,
+        Err(locked @ StoreError::Locked { .. }) => {
+            let client = AdminClient::for_locked_store(home, locked)?;
+            return run_through_serve(&client, &args).await;
+        }
+        Err(error) => return Err(error.into()),
+    };
     let settings = store
         .tenants()?
         .get(&args.tenant)?
@@ -72,10 +79,60 @@ pub async fn run(home: &Home, args: RunArgs) -> anyhow::Result<()> {
     };
     store.flush()?;
     crate::serve::notify::notify_after_run(&store, &args.tenant, args.flow.name(), mailer.as_deref()).await;
-    if args.json {
+    print_report(report, args.json)
+}
+
+/// While `serve` has the store locked, asks it to run the flow, waits for the
+/// run's record and prints it as a local run would. serve runs the flow with
+/// its own plugins, so `--plugin-dir` does not apply.
+async fn run_through_serve(client: &AdminClient, args: &RunArgs) -> anyhow::Result<()> {
+    let (tenant, flow) = (&args.tenant, args.flow.name());
+    if args.plugin_dir.is_some() {
+        anyhow::bail!(
+            "the store is locked by leafbridge serve (pid {}), which runs flows with its own plugins, so --plugin-dir cannot apply; stop serve or leave the flag out",
+            client.serve_pid()
+        );
+    }
+    let requested = jiff::Timestamp::now();
+    let answer: serde_json::Value = client.post(&format!("tenants/{tenant}/flows/{flow}/run")).await?;
+    let queued = answer["result"].as_str() == Some("queued");
+    eprintln!(
+        "note: the store is locked by leafbridge serve (pid {}), so serve runs the flow{}; waiting for it to finish (Ctrl-C stops waiting, not the run)",
+        client.serve_pid(),
+        if queued { " after the run of it already in progress" } else { "" },
+    );
+    let path = format!("tenants/{tenant}/runs?since={requested}");
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+            _ = tokio::signal::ctrl_c() => {
+                anyhow::bail!("stopped waiting; serve goes on with tenant {tenant}, flow {flow}: `leafbridge runs {tenant}` shows it when it finishes")
+            }
+        }
+        let runs: Vec<RunRecord> = client.get(&path).await?;
+        if let Some(run) = runs.into_iter().find(|run| run.flow == flow) {
+            let millis = (run.finished - run.started).total(jiff::Unit::Millisecond).unwrap_or(0.0).max(0.0) as u64;
+            let report = FlowReport {
+                tenant: run.tenant,
+                flow: args.flow,
+                run_id: run.id,
+                counts: run.counts,
+                outcome: run.outcome,
+                reason: run.reason,
+                millis,
+                phase_millis: Default::default(),
+            };
+            return print_report(report, args.json);
+        }
+    }
+}
+
+/// Prints a finished run as JSON or as a table, and fails when it stopped.
+fn print_report(report: FlowReport, json: bool) -> anyhow::Result<()> {
+    if json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
-        print_table(&[report.clone()]);
+        print_table_with(std::slice::from_ref(&report), StopReason::Below);
     }
     if report.outcome == RunOutcome::Stopped {
         // Every flow error already starts with the tenant and flow.
@@ -135,13 +192,26 @@ pub fn open_runtime(home: &Home) -> anyhow::Result<Arc<Runtime>> {
 
 /// Prints reports as an aligned table, one row per tenant and flow.
 pub fn print_table(reports: &[FlowReport]) {
+    print_table_with(reports, StopReason::InTable);
+}
+
+/// The place of a stopped run's reason in a table of runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StopReason {
+    InTable,
+    /// The command prints the reason as its error line after the table.
+    Below,
+}
+
+fn print_table_with(reports: &[FlowReport], stop_reason: StopReason) {
     println!("{}  outcome", table_header());
     for report in reports {
         let counts = &report.counts;
-        let outcome = match report.outcome {
-            RunOutcome::Done => "done".to_owned(),
-            RunOutcome::Incomplete => "incomplete (rerun retries the failures)".to_owned(),
-            RunOutcome::Stopped => format!("stopped: {}", report.reason.as_deref().unwrap_or("")),
+        let outcome = match (report.outcome, stop_reason) {
+            (RunOutcome::Done, _) => "done".to_owned(),
+            (RunOutcome::Incomplete, _) => "incomplete (rerun retries the failures)".to_owned(),
+            (RunOutcome::Stopped, StopReason::Below) => "stopped (the reason follows)".to_owned(),
+            (RunOutcome::Stopped, StopReason::InTable) => format!("stopped: {}", report.reason.as_deref().unwrap_or("")),
         };
         println!("{}  {outcome}", table_row(&report.tenant, report.flow, counts, report.millis));
     }

@@ -66,6 +66,19 @@ pub async fn run(home: &Home, args: ServeArgs) -> anyhow::Result<()> {
     {
         anyhow::bail!("invalid --public-url {url}: use an http or https URL");
     }
+    if let Some(url) = &args.public_url
+        && url.scheme() == "http"
+    {
+        // BC expects an https notification URL; plain http suits a local
+        // stand-in such as the sandbox.
+        warn!(%url, "--public-url is plain http: Business Central delivers webhook notifications only to https URLs, and the notifications would cross the network unencrypted");
+    }
+    if !args.listen.ip().is_loopback() {
+        warn!(
+            listen = %args.listen,
+            "serve listens beyond this machine: the admin API and /metrics need the bearer token, and anything that can reach the port can try it; put a TLS proxy in front"
+        );
+    }
     let subscriptions = Arc::new(Subscriptions::new(SubscriptionConfig {
         public_url: args.public_url,
         renew_before: Duration::from_secs(args.subscription_renew_hours.saturating_mul(3600)),

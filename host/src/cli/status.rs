@@ -66,15 +66,25 @@ fn print_summary(statuses: &[TenantStatus]) {
     }
 }
 
-/// Column headers of a run table, matching `run_row`.
-pub const RUN_HEADERS: [&str; 9] = ["tenant", "flow", "finished", "read", "written", "skipped", "failed", "outcome", "run id"];
+/// Column headers of a run table, matching `run_row`. The outcome comes
+/// last because a stopped run's reason is long and would widen every row.
+pub const RUN_HEADERS: [&str; 9] = ["tenant", "flow", "finished", "read", "written", "skipped", "failed", "run id", "outcome"];
+
+/// The longest stop reason a run table shows; `--json` has the whole text.
+const REASON_CHARS: usize = 100;
 
 /// One run as a table row under `RUN_HEADERS`.
 pub fn run_row(run: &RunRecord) -> Vec<String> {
     let outcome = match run.outcome {
         RunOutcome::Done => "done".to_owned(),
         RunOutcome::Incomplete => "incomplete".to_owned(),
-        RunOutcome::Stopped => format!("stopped: {}", run.reason.as_deref().unwrap_or("no reason recorded")),
+        RunOutcome::Stopped => {
+            let reason = run.reason.as_deref().unwrap_or("no reason recorded");
+            match reason.char_indices().nth(REASON_CHARS) {
+                Some((end, _)) => format!("stopped: {}... (--json shows the whole reason)", &reason[..end]),
+                None => format!("stopped: {reason}"),
+            }
+        }
     };
     vec![
         run.tenant.clone(),
@@ -84,7 +94,7 @@ pub fn run_row(run: &RunRecord) -> Vec<String> {
         run.counts.written.to_string(),
         run.counts.skipped.to_string(),
         run.counts.failed.to_string(),
-        outcome,
         run.id.clone(),
+        outcome,
     ]
 }

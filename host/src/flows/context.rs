@@ -323,6 +323,7 @@ impl<'a, P: Plugins> SyncContext<'a, P> {
         let counts = &self.counts;
         match &result {
             Ok(()) => tracing::info!(
+                target: "leafbridge::run_outcome",
                 read = counts.read,
                 written = counts.written,
                 skipped = counts.skipped,
@@ -333,7 +334,13 @@ impl<'a, P: Plugins> SyncContext<'a, P> {
                 outcome = ?outcome,
                 "flow run finished"
             ),
-            Err(error) => tracing::error!(%error, read = counts.read, written = counts.written, "flow run stopped"),
+            Err(error) => tracing::error!(
+                target: "leafbridge::run_outcome",
+                %error,
+                read = counts.read,
+                written = counts.written,
+                "flow run stopped"
+            ),
         }
         Ok(FlowReport {
             tenant: self.tenant.name.clone(),

@@ -350,6 +350,11 @@ fn engine_config(bounds: &HostBounds) -> Config {
     config.memory_reservation(bounds.max_memory_bytes);
     config.memory_guard_size(2 << 20);
     config.memory_reservation_for_growth(0);
+    // `perf` can name guest functions only when the engine writes a map of
+    // its compiled code to /tmp/perf-<pid>.map; off unless asked for.
+    if std::env::var_os("LEAFBRIDGE_PERF_MAP").is_some() {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     config
 }
 

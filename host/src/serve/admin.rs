@@ -3,7 +3,7 @@
 //! now". The CLI's read-only commands use it while `serve` has the store locked.
 
 use axum::Router;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -86,12 +86,25 @@ async fn list_schedules(State(state): State<AppState>, Path(tenant): Path<String
     }
 }
 
-async fn list_runs(State(state): State<AppState>, Path(tenant): Path<String>) -> Response {
+/// The query of `GET /tenants/{tenant}/runs`.
+#[derive(Debug, serde::Deserialize)]
+struct RunsQuery {
+    /// Only runs that started at or after this RFC 3339 time, so that a
+    /// client waiting for one run does not read the whole history each time.
+    since: Option<jiff::Timestamp>,
+}
+
+async fn list_runs(State(state): State<AppState>, Path(tenant): Path<String>, Query(query): Query<RunsQuery>) -> Response {
     if let Err(response) = require_tenant(&state, &tenant) {
         return response;
     }
     match state.store.runs(&tenant) {
-        Ok(runs) => axum::Json(runs).into_response(),
+        Ok(mut runs) => {
+            if let Some(since) = query.since {
+                runs.retain(|run| run.started >= since);
+            }
+            axum::Json(runs).into_response()
+        }
         Err(error) => server_error(&error.to_string()),
     }
 }
