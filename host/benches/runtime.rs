@@ -21,6 +21,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use fixture_bench_order::{LineInput, price_lines};
 use leafbridge::capabilities::{Secret, TenantContext, TenantSecrets};
 use leafbridge::runtime::bindings::mapping::OrderContext;
+use leafbridge::runtime::bindings::NO_EXTRAS;
 use leafbridge::runtime::bindings::types::{
     BcLineType, BcSalesOrder, BcSalesOrderLine, LlCustomer, LlLineItem, LlOrder, Money, PluginError, RecordError,
 };
@@ -99,7 +100,7 @@ fn order_with_lines(lines: usize) -> (LlOrder, OrderContext) {
             unit_of_measure: Some("Unit".into()),
             ordered_unit_price: Money { amount: format!("{}.37", 10 + index), currency: "USD".into() },
             sale_price: None,
-            extras: Vec::new(),
+            extras: NO_EXTRAS.to_owned(),
         })
         .collect();
     let order = LlOrder {
@@ -118,7 +119,7 @@ fn order_with_lines(lines: usize) -> (LlOrder, OrderContext) {
         modified: "2026-03-04T05:06:07.000000Z".into(),
         sales_reps: Vec::new(),
         line_items,
-        extras: Vec::new(),
+        extras: NO_EXTRAS.to_owned(),
     };
     let context = OrderContext {
         customer_number: "LL42".into(),
@@ -154,7 +155,7 @@ fn map_order_natively(order: &LlOrder, context: &OrderContext) -> Result<BcSales
             invoiced_quantity: None,
             leaflink_line_id: None,
             etag: None,
-            extras: Vec::new(),
+            extras: NO_EXTRAS.to_owned(),
         })
         .collect();
     Ok(BcSalesOrder {
@@ -170,7 +171,7 @@ fn map_order_natively(order: &LlOrder, context: &OrderContext) -> Result<BcSales
         lines,
         etag: None,
         last_modified: None,
-        extras: Vec::new(),
+        extras: NO_EXTRAS.to_owned(),
     })
 }
 
@@ -196,7 +197,7 @@ fn customer(clock_calls: i64) -> LlCustomer {
         archived: false,
         managers: Vec::new(),
         modified: None,
-        extras: Vec::new(),
+        extras: NO_EXTRAS.to_owned(),
     }
 }
 

@@ -11,6 +11,7 @@ use super::Home;
 use super::output::{print_json, print_table};
 use crate::capabilities::{Secret, TenantContext, TenantSecrets};
 use crate::runtime::World;
+use crate::runtime::bindings::NO_EXTRAS;
 use crate::runtime::bindings::types::{BcItem, LlCustomer, LlProduct, Money};
 use crate::store::Store;
 
@@ -117,7 +118,7 @@ fn sample_customer() -> LlCustomer {
         archived: false,
         managers: vec![13],
         modified: Some("2020-06-10T22:14:49.494713Z".into()),
-        extras: vec![],
+        extras: NO_EXTRAS.to_owned(),
     }
 }
 
@@ -142,7 +143,7 @@ fn sample_product() -> LlProduct {
         listing_state: Some("Available".into()),
         last_edit: Some("2020-04-27T13:41:29.797149Z".into()),
         modified: None,
-        extras: vec![],
+        extras: NO_EXTRAS.to_owned(),
     }
 }
 
@@ -160,6 +161,6 @@ fn sample_item() -> BcItem {
         blocked: false,
         etag: Some("W/\"abc\"".into()),
         last_modified: None,
-        extras: vec![],
+        extras: NO_EXTRAS.to_owned(),
     }
 }

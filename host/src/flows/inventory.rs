@@ -14,6 +14,7 @@ use super::ports::{BusinessCentralApi, LeafLinkApi, Plugins};
 use super::resolve::{self, item_record};
 use super::{FlowError, SyncContext};
 use crate::runtime::bindings::business_central::Query;
+use crate::runtime::bindings::NO_EXTRAS;
 use crate::runtime::bindings::types::LlProductPatch;
 use crate::store::RecordKind;
 
@@ -83,7 +84,7 @@ pub(crate) async fn push<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), 
             retail_price: None,
             sale_price: None,
             quantity: Some(inventory.clone()),
-            extras: Vec::new(),
+            extras: NO_EXTRAS.to_owned(),
         };
         match cx.leaflink.update_product(product_id, &patch).await {
             Ok(product) => {

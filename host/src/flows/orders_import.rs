@@ -21,6 +21,7 @@ use super::{FlowError, SyncContext};
 use crate::runtime::bindings::business_central::{Write, Written};
 use crate::runtime::bindings::leaflink::{OrderQuery, ProductQuery};
 use crate::runtime::bindings::mapping::OrderContext;
+use crate::runtime::bindings::NO_EXTRAS;
 use crate::runtime::bindings::types::{BcLineType, BcSalesOrder, BcSalesOrderLine, LlOrder};
 use crate::store::{CrossReference, FieldValues, RecordKind};
 
@@ -564,7 +565,7 @@ async fn find_existing_orders<P: Plugins>(
                     lines: Vec::new(),
                     etag: None,
                     last_modified: invoice.last_modified.clone(),
-                    extras: Vec::new(),
+                    extras: NO_EXTRAS.to_owned(),
                 });
             }
             next = page.next;

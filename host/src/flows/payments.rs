@@ -16,6 +16,7 @@ use rust_decimal::Decimal;
 use super::ports::{ApiError, BusinessCentralApi, LeafLinkApi, MappingApi, OverridesApi, Plugins};
 use super::{FlowError, SyncContext};
 use crate::runtime::bindings::business_central::Query;
+use crate::runtime::bindings::NO_EXTRAS;
 use crate::runtime::bindings::types::{BcCustomerPayment, BcSalesInvoice};
 use crate::store::{CrossReference, RecordKind};
 
@@ -160,7 +161,7 @@ async fn record_payment<P: Plugins>(
             applies_to_invoice_number: invoice.number.clone(),
             description: None,
             last_modified: invoice.last_modified.clone(),
-            extras: Vec::new(),
+            extras: NO_EXTRAS.to_owned(),
         };
         let mapped = cx.mapping.payment(&payment, invoice, order_number).await?;
         let mut wanted = cx.overrides.payment(&payment, mapped).await?;

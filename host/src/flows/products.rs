@@ -15,6 +15,7 @@ use super::resolve::{self, LEAFLINK_PAGE, item_record};
 use super::{FlowError, SyncContext};
 use crate::runtime::bindings::business_central::{Query, Write, Written};
 use crate::runtime::bindings::leaflink::ProductQuery;
+use crate::runtime::bindings::extras_is_empty;
 use crate::runtime::bindings::types::{BcItem, LlProduct, LlProductPatch};
 use crate::store::{Conflict, CrossReference, FieldValues, RecordKind};
 use crate::tenant::ProductMaster;
@@ -203,7 +204,7 @@ fn patch_is_empty(patch: &LlProductPatch) -> bool {
         && patch.retail_price.is_none()
         && patch.sale_price.is_none()
         && patch.quantity.is_none()
-        && patch.extras.is_empty()
+        && extras_is_empty(&patch.extras)
 }
 
 /// Settles the fields both sides changed since the last sync: returns the

@@ -13,8 +13,9 @@ use super::fields::{self, changed_fields, customer_fields};
 use super::ports::{ApiError, BusinessCentralApi, LeafLinkApi, MappingApi, OverridesApi, Plugins};
 use super::{FlowError, SyncContext};
 use crate::runtime::bindings::business_central::{Query, Write, Written};
+use crate::runtime::bindings::extras_is_empty;
 use crate::runtime::bindings::leaflink::{CustomerQuery, ProductQuery};
-use crate::runtime::bindings::types::{BcCustomer, BcItem, Extra, LlCustomer, LlProduct};
+use crate::runtime::bindings::types::{BcCustomer, BcItem, LlCustomer, LlProduct};
 use crate::store::{Conflict, CrossReference, FieldValues, RecordKind};
 use crate::tenant::CustomerNumbering;
 
@@ -76,19 +77,46 @@ fn stored_product_values(product: &LlProduct) -> FieldValues {
 /// The core mapping cuts a value longer than its BC field and puts the whole
 /// LeafLink value in the mapped record's extras as `<field>_full`. `mapped`
 /// is `Some` with the extras of a fresh mapping, which replace the previous
-/// full values, or `None` when no mapping ran, which keeps them.
-fn keep_full_values(stored: &mut FieldValues, previous: Option<&CrossReference>, mapped: Option<&[Extra]>) {
-    let Some(extras) = mapped else {
-        if let Some(previous) = previous {
-            stored.extend(previous.stored.iter().filter(|(name, _)| name.ends_with("_full")).map(|(name, value)| (name.clone(), value.clone())));
+/// full values, or `None` when no mapping ran, which keeps them. Extras that
+/// are not a JSON object also keep them, with a warning naming `record`.
+fn keep_full_values(stored: &mut FieldValues, previous: Option<&CrossReference>, mapped: Option<&str>, record: &str) {
+    let full_values = match mapped.map(full_values_in) {
+        Some(Ok(values)) => values,
+        Some(Err(error)) => {
+            tracing::warn!(record, %error, "the mapped record's extras are not a JSON object; keeping the stored full values");
+            keep_previous_full_values(stored, previous);
+            return;
         }
-        return;
+        None => {
+            keep_previous_full_values(stored, previous);
+            return;
+        }
     };
-    for extra in extras.iter().filter(|extra| extra.name.ends_with("_full")) {
-        // The core writes each extra as JSON, and a full value is a JSON string.
-        let value = serde_json::from_str::<String>(&extra.json).unwrap_or_else(|_| extra.json.clone());
-        stored.insert(extra.name.clone(), value);
+    stored.extend(full_values);
+}
+
+fn keep_previous_full_values(stored: &mut FieldValues, previous: Option<&CrossReference>) {
+    if let Some(previous) = previous {
+        stored.extend(previous.stored.iter().filter(|(name, _)| name.ends_with("_full")).map(|(name, value)| (name.clone(), value.clone())));
     }
+}
+
+/// Returns the `<field>_full` fields of an extras object. A full value is a
+/// JSON string, stored as its text; any other JSON value is stored as JSON.
+fn full_values_in(extras: &str) -> Result<Vec<(String, String)>, serde_json::Error> {
+    if extras_is_empty(extras) {
+        return Ok(Vec::new());
+    }
+    let fields = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(extras)?;
+    let full_values = fields
+        .into_iter()
+        .filter(|(name, _)| name.ends_with("_full"))
+        .map(|(name, value)| match value {
+            serde_json::Value::String(text) => (name, text),
+            other => (name, other.to_string()),
+        })
+        .collect();
+    Ok(full_values)
 }
 
 /// Fetches every BC customer whose `field` is one of `values`.
@@ -321,7 +349,7 @@ pub(crate) async fn ensure_customers<P: Plugins>(
                     pending.push((customer, bc));
                 } else {
                     let origin = if xref.is_some() { "created" } else { "found" };
-                    save_customer_xref(cx, &customer, current, customer_fields(current), origin, Some(&bc.extras))?;
+                    save_customer_xref(cx, &customer, current, customer_fields(current), origin, Some(bc.extras.as_str()))?;
                     cx.count_resolved_skipped();
                     cx.succeeded(&record)?;
                     outcome.insert(customer.id, Ok(number));
@@ -346,7 +374,7 @@ pub(crate) async fn ensure_customers<P: Plugins>(
                 match result {
                     Ok(Written::Customer(created)) => {
                         let number = created.number.clone().or(bc.number.clone()).unwrap_or_default();
-                        save_customer_xref(cx, &customer, &created, customer_fields(&bc), "created", Some(&bc.extras))?;
+                        save_customer_xref(cx, &customer, &created, customer_fields(&bc), "created", Some(bc.extras.as_str()))?;
                         cx.count_resolved_written();
                         cx.succeeded(&record)?;
                         outcome.insert(customer.id, Ok(number));
@@ -485,12 +513,12 @@ fn save_customer_xref<P: Plugins>(
     bc: &BcCustomer,
     bc_fields: FieldValues,
     origin: &str,
-    mapped_extras: Option<&[Extra]>,
+    mapped_extras: Option<&str>,
 ) -> Result<(), FlowError> {
     let number = bc.number.clone().unwrap_or_default();
     let previous = cx.store.xref(cx.tenant_name(), RecordKind::Customer, &customer.id.to_string()).map_err(|e| cx.store_error(e))?;
     let mut stored = stored_customer_values(customer);
-    keep_full_values(&mut stored, previous.as_ref(), mapped_extras);
+    keep_full_values(&mut stored, previous.as_ref(), mapped_extras, &customer_record(customer.id));
     let xref = CrossReference {
         leaflink_key: customer.id.to_string(),
         bc_id: bc.id.clone(),
@@ -634,7 +662,7 @@ pub(crate) async fn ensure_items<P: Plugins>(
         match found {
             Some(current) => {
                 let current = current.clone();
-                save_item_xref(cx, &product, &current, price_field, "found", Some(&item.extras))?;
+                save_item_xref(cx, &product, &current, price_field, "found", Some(item.extras.as_str()))?;
                 cx.count_resolved_skipped();
                 cx.succeeded(&item_record(&product.sku))?;
                 outcome.insert(product.sku.clone(), Ok(current.number.clone()));
@@ -660,7 +688,7 @@ pub(crate) async fn ensure_items<P: Plugins>(
                         if created.number.is_empty() {
                             created.number = item.number.clone();
                         }
-                        save_item_xref(cx, &product, &created, price_field, "created", Some(&item.extras))?;
+                        save_item_xref(cx, &product, &created, price_field, "created", Some(item.extras.as_str()))?;
                         cx.count_resolved_written();
                         cx.succeeded(&record)?;
                         outcome.insert(product.sku.clone(), Ok(created.number.clone()));
@@ -695,11 +723,11 @@ pub(crate) fn save_item_xref<P: Plugins>(
     item: &BcItem,
     price_field: fields::PriceField,
     origin: &str,
-    mapped_extras: Option<&[Extra]>,
+    mapped_extras: Option<&str>,
 ) -> Result<(), FlowError> {
     let previous = cx.store.xref(cx.tenant_name(), RecordKind::Item, &product.sku).map_err(|e| cx.store_error(e))?;
     let mut stored = stored_product_values(product);
-    keep_full_values(&mut stored, previous.as_ref(), mapped_extras);
+    keep_full_values(&mut stored, previous.as_ref(), mapped_extras, &item_record(&product.sku));
     let xref = CrossReference {
         leaflink_key: product.sku.clone(),
         bc_id: item.id.clone(),
@@ -797,4 +825,37 @@ pub(crate) async fn customers_import<P: Plugins>(cx: &mut SyncContext<'_, P>) ->
         cx.advance_cursor(newest)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_values_unquote_strings() {
+        let extras = r#"{"city_full":"Say \"Zürich\" \\ 😀","leaflink_customer_id":42,"status_full":3}"#;
+        let values = full_values_in(extras).unwrap();
+        assert_eq!(values, vec![("city_full".to_owned(), "Say \"Zürich\" \\ 😀".to_owned()), ("status_full".to_owned(), "3".to_owned())]);
+    }
+
+    #[test]
+    fn full_values_of_empty_extras() {
+        assert!(full_values_in("{}").unwrap().is_empty());
+        assert!(full_values_in("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn full_values_reject_non_object() {
+        assert!(full_values_in(r#"["city_full"]"#).is_err());
+    }
+
+    #[test]
+    fn invalid_extras_keep_previous_full_values() {
+        let mut previous_stored = FieldValues::new();
+        previous_stored.insert("city_full".to_owned(), "Old City".to_owned());
+        let previous = CrossReference { stored: previous_stored, ..CrossReference::default() };
+        let mut stored = FieldValues::new();
+        keep_full_values(&mut stored, Some(&previous), Some("not json"), "customer 1");
+        assert_eq!(stored.get("city_full").map(String::as_str), Some("Old City"));
+    }
 }

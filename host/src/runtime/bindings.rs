@@ -79,3 +79,13 @@ pub use tenant_overrides::exports::leafbridge::plugin::overrides;
 /// The contract version this host implements.
 pub const CONTRACT_PACKAGE: &str = "leafbridge:plugin";
 pub const CONTRACT_VERSION: &str = "0.1.0";
+
+/// The `extras` value of a record with no other fields.
+pub const NO_EXTRAS: &str = "{}";
+
+/// True when an `extras` value has no fields: `{}` with any whitespace, or an
+/// empty string, which is read as no fields.
+pub fn extras_is_empty(extras: &str) -> bool {
+    let text = extras.trim();
+    text.is_empty() || text.strip_prefix('{').and_then(|rest| rest.strip_suffix('}')).is_some_and(|inner| inner.trim().is_empty())
+}

@@ -596,7 +596,7 @@ mod tests {
 
     use super::*;
     use crate::runtime::bindings::types::{
-        BcLineType, BcSalesOrder, BcSalesOrderLine, Extra, PluginError, RecordError,
+        BcLineType, BcSalesOrder, BcSalesOrderLine, PluginError, RecordError,
     };
 
     fn assert_matches_serde_json<T: Serialize>(value: &T) {
@@ -619,7 +619,7 @@ mod tests {
             invoiced_quantity: None,
             leaflink_line_id: Some(-9_223_372_036_854_775_808),
             etag: None,
-            extras: vec![Extra { name: "sale_price".into(), json: "{\"amount\":\"1\"}".into() }],
+            extras: r#"{"sale_price":{"amount":"1"}}"#.into(),
         };
         BcSalesOrder {
             id: None,
@@ -634,7 +634,7 @@ mod tests {
             lines: vec![line.clone(), BcSalesOrderLine { line_type: BcLineType::Comment, ..line }],
             etag: None,
             last_modified: None,
-            extras: Vec::new(),
+            extras: "{}".into(),
         }
     }
 

@@ -337,7 +337,7 @@ mod tests {
             blocked: false,
             etag: None,
             last_modified: None,
-            extras: vec![],
+            extras: "{}".into(),
         }
     }
 
@@ -356,7 +356,7 @@ mod tests {
             invoiced_quantity: None,
             leaflink_line_id: Some(2),
             etag: None,
-            extras: vec![],
+            extras: "{}".into(),
         }
     }
 
@@ -374,7 +374,7 @@ mod tests {
             lines: vec![line(BcLineType::Item, Some("LL4411"), "1000", "3.33334"), line(BcLineType::Comment, None, "0", "0")],
             etag: None,
             last_modified: None,
-            extras: vec![],
+            extras: "{}".into(),
         }
     }
 

@@ -329,6 +329,7 @@ pub fn remote_error(status: u16, body: Option<&serde_json::Value>, text: &str) -
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::extras;
 
     fn raw(json: &str) -> &RawValue {
         serde_json::from_str(json).unwrap()
@@ -371,11 +372,12 @@ mod tests {
         assert_eq!(order.lines[0].unit_price, "1397.3");
         assert_eq!(order.lines[0].quantity, "12");
         assert_eq!(order.lines[0].etag.as_deref(), Some("W/\"l1\""));
-        assert!(order.lines[0].extras.iter().any(|e| e.name == "taxPercent" && e.json == "6.00002"));
+        assert_eq!(extras::field(&order.lines[0].extras, "taxPercent").unwrap(), Some("6.00002"));
         assert_eq!(order.lines[1].line_type, BcLineType::FixedAsset);
         assert_eq!(order.lines[1].line_object_number, None);
-        assert!(order.extras.iter().any(|e| e.name == "shortcutDimension2Code"));
-        assert!(!order.extras.iter().any(|e| e.name.starts_with("@odata")));
+        assert!(extras::field(&order.extras, "shortcutDimension2Code").unwrap().is_some());
+        let names: Vec<_> = extras::entries(&order.extras).unwrap().into_iter().map(|(name, _)| name).collect();
+        assert!(!names.iter().any(|name| name.starts_with("@odata")), "{names:?}");
     }
 
     #[test]
@@ -389,7 +391,7 @@ mod tests {
         assert_eq!(item.unit_price.as_deref(), Some("1000.8"));
         assert_eq!(item.inventory.as_deref(), Some("4"));
         assert_eq!(item.etag, None);
-        assert!(item.extras.iter().any(|e| e.name == "type" && e.json == "\"Inventory\""));
+        assert_eq!(extras::field(&item.extras, "type").unwrap(), Some("\"Inventory\""));
     }
 
     #[test]

@@ -3,8 +3,9 @@
 
 use crate::error::invalid_record;
 use crate::settings::{CustomerNumbering, Settings};
-use crate::text::{bc_len, fit_field, fit_optional, json_string};
-use crate::types::{BcCustomer, Extra, LlCustomer, PluginError};
+use crate::text::{bc_len, fit_field, fit_optional};
+use crate::types::{BcCustomer, LlCustomer, PluginError};
+use leafbridge_guest_json::extras::ExtrasWriter;
 
 /// BC `customers.number` is a Code[20].
 const NUMBER_MAX: usize = 20;
@@ -17,7 +18,7 @@ const NUMBER_MAX: usize = 20;
 /// taxRegistrationNumber 50.
 pub fn map_customer(settings: &Settings, customer: &LlCustomer) -> Result<BcCustomer, PluginError> {
     let record = format!("customer {}", customer.id);
-    let mut extras = Vec::new();
+    let mut extras = ExtrasWriter::new();
 
     let number = match settings.customer_numbering()? {
         CustomerNumbering::LeafLinkId => {
@@ -66,26 +67,26 @@ pub fn map_customer(settings: &Settings, customer: &LlCustomer) -> Result<BcCust
         tax_registration_number: fit_optional("taxRegistrationNumber", customer.license_number.as_deref(), 50, &mut extras),
         etag: None,
         last_modified: None,
-        extras: Vec::new(),
+        extras: String::new(),
     };
 
     // Values BC API v2.0 has no property for travel in `extras` for the store.
-    extras.push(Extra { name: "leaflink_customer_id".into(), json: customer.id.to_string() });
+    extras.push_integer("leaflink_customer_id", customer.id);
     if let Some(county) = customer.county.as_deref().filter(|c| !c.trim().is_empty()) {
-        extras.push(Extra { name: "county".into(), json: json_string(county) });
+        extras.push_string("county", county);
     }
     if let Some(status) = customer.status {
-        extras.push(Extra { name: "status".into(), json: status.to_string() });
+        extras.push_integer("status", status);
     }
-    extras.push(Extra { name: "archived".into(), json: customer.archived.to_string() });
+    extras.push_bool("archived", customer.archived);
     if let Some(modified) = customer.modified.as_deref() {
-        extras.push(Extra { name: "modified".into(), json: json_string(modified) });
+        extras.push_string("modified", modified);
     }
     if let Some(license) = customer.license_number.as_deref().filter(|l| !l.trim().is_empty()) {
-        extras.push(Extra { name: "license_number".into(), json: json_string(license) });
+        extras.push_string("license_number", license);
     }
 
-    Ok(BcCustomer { extras, ..mapped })
+    Ok(BcCustomer { extras: extras.finish(), ..mapped })
 }
 
 #[cfg(test)]
@@ -114,12 +115,12 @@ mod tests {
             archived: false,
             managers: vec![13, 14],
             modified: Some("2020-06-10T22:14:49.494713Z".into()),
-            extras: vec![],
+            extras: "{}".into(),
         }
     }
 
     fn extra<'a>(mapped: &'a BcCustomer, name: &str) -> Option<&'a str> {
-        mapped.extras.iter().find(|e| e.name == name).map(|e| e.json.as_str())
+        leafbridge_guest_json::extras::field(&mapped.extras, name).unwrap()
     }
 
     #[test]

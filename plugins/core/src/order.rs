@@ -7,8 +7,9 @@ use rust_decimal::Decimal;
 use crate::error::{decimal_field, decimal_field_with, invalid_record};
 use crate::pricing::{canonical, leaflink_case_price, price_line};
 use crate::settings::Settings;
-use crate::text::{bc_len, fit_field, json_string, split_for_lines};
-use crate::types::{BcLineType, BcSalesOrder, BcSalesOrderLine, Extra, LlLineItem, LlOrder, PluginError};
+use crate::text::{bc_len, fit_field, split_for_lines};
+use crate::types::{BcLineType, BcSalesOrder, BcSalesOrderLine, LlLineItem, LlOrder, PluginError};
+use leafbridge_guest_json::extras::{self, ExtrasWriter};
 use crate::{BcOrderChanges, LeaflinkOrderChanges, LineItemChange, OrderContext};
 
 /// BC `salesOrders.externalDocumentNumber` is a Text[35].
@@ -90,14 +91,21 @@ pub fn map_order(settings: &Settings, order: &LlOrder, context: &OrderContext) -
         lines,
         etag: None,
         last_modified: None,
-        extras: vec![Extra { name: "leaflink_status".into(), json: json_string(&order.status) }],
+        extras: order_extras(order),
     })
+}
+
+/// Builds the order's `extras`: the LeafLink status, which BC has no property for.
+fn order_extras(order: &LlOrder) -> String {
+    let mut extras = ExtrasWriter::new();
+    extras.push_string("leaflink_status", &order.status);
+    extras.finish()
 }
 
 /// One Item line for one LeafLink line item, priced per the shared rule.
 fn map_line(settings: &Settings, order: &LlOrder, line: &LlLineItem, context: &OrderContext) -> Result<BcSalesOrderLine, PluginError> {
     let record = || line_record(order, line);
-    let mut extras = Vec::new();
+    let mut extras = ExtrasWriter::new();
 
     let item_number = context
         .items
@@ -114,10 +122,9 @@ fn map_line(settings: &Settings, order: &LlOrder, line: &LlLineItem, context: &O
     let description = fit_field("description", description, DESCRIPTION_MAX, &mut extras);
 
     if let Some(sale_price) = line.sale_price.as_ref() {
-        let json = serde_json::json!({ "amount": sale_price.amount, "currency": sale_price.currency }).to_string();
-        extras.push(Extra { name: "sale_price".into(), json });
+        extras.push_json("sale_price", &serde_json::json!({ "amount": sale_price.amount, "currency": sale_price.currency }));
     }
-    extras.push(Extra { name: "leaflink_product_id".into(), json: line.product.to_string() });
+    extras.push_integer("leaflink_product_id", line.product);
 
     Ok(BcSalesOrderLine {
         id: None,
@@ -133,7 +140,7 @@ fn map_line(settings: &Settings, order: &LlOrder, line: &LlLineItem, context: &O
         invoiced_quantity: None,
         leaflink_line_id: Some(line.id),
         etag: None,
-        extras,
+        extras: extras.finish(),
     })
 }
 
@@ -193,7 +200,7 @@ fn freight_line(settings: &Settings, order: &LlOrder) -> Result<Option<BcSalesOr
         invoiced_quantity: None,
         leaflink_line_id: None,
         etag: None,
-        extras: Vec::new(),
+        extras: extras::EMPTY.into(),
     }))
 }
 
@@ -213,7 +220,7 @@ fn comment_lines(text: &str) -> impl Iterator<Item = BcSalesOrderLine> {
         invoiced_quantity: None,
         leaflink_line_id: None,
         etag: None,
-        extras: Vec::new(),
+        extras: extras::EMPTY.into(),
     })
 }
 
@@ -353,7 +360,7 @@ mod tests {
             unit_of_measure: Some("Unit".into()),
             ordered_unit_price: Money { amount: price.into(), currency: "USD".into() },
             sale_price: Some(Money { amount: "0".into(), currency: "USD".into() }),
-            extras: vec![],
+            extras: "{}".into(),
         }
     }
 
@@ -374,7 +381,7 @@ mod tests {
             modified: "2020-06-10T22:14:49.494713Z".into(),
             sales_reps: vec![13],
             line_items: vec![line(1, "SWI-1", "30", "12", "108"), line(2, "GUM-7", "1000", "3", "10")],
-            extras: vec![],
+            extras: "{}".into(),
         }
     }
 
@@ -512,12 +519,23 @@ mod tests {
     }
 
     #[test]
+    fn extras_carry_status_and_line_sources() {
+        let mapped = map_order(&settings(), &order(), &context()).unwrap();
+        assert_eq!(extras::field(&mapped.extras, "leaflink_status").unwrap(), Some("\"Accepted\""));
+        let line = &mapped.lines[0];
+        assert_eq!(extras::field(&line.extras, "leaflink_product_id").unwrap(), Some("2093"));
+        assert_eq!(extras::field(&line.extras, "sale_price").unwrap(), Some(r#"{"amount":"0","currency":"USD"}"#));
+        assert_eq!(extras::field(&line.extras, "description_full").unwrap(), None);
+    }
+
+    #[test]
     fn over_long_description_keeps_full_name() {
         let mut source = order();
         source.line_items[0].name = "Ж".repeat(150);
         let mapped = map_order(&settings(), &source, &context()).unwrap();
         assert_eq!(mapped.lines[0].description.chars().count(), 100);
-        assert!(mapped.lines[0].extras.iter().any(|e| e.name == "description_full"));
+        let full = extras::field(&mapped.lines[0].extras, "description_full").unwrap();
+        assert_eq!(full, Some(format!("\"{}\"", "Ж".repeat(150)).as_str()));
     }
 
     #[test]

@@ -6,8 +6,8 @@ use rust_decimal::Decimal;
 use crate::error::{decimal_field, invalid_record};
 use crate::pricing::canonical;
 use crate::settings::Settings;
-use crate::text::json_string;
-use crate::types::{BcCustomerPayment, BcSalesInvoice, Extra, LlPayment, Money, PluginError};
+use crate::types::{BcCustomerPayment, BcSalesInvoice, LlPayment, Money, PluginError};
+use leafbridge_guest_json::extras::ExtrasWriter;
 
 /// LeafLink `payment_type` values (`OrderPaymentCreate`).
 const PAYMENT_TYPES: [&str; 8] = ["other", "cash", "check", "credit", "trade", "ach", "wire", "cashier"];
@@ -69,12 +69,11 @@ pub fn payment(
         None => format!("Business Central payment for invoice {invoice_label}"),
     };
 
-    let mut extras = vec![
-        Extra { name: "fully_paid".into(), json: (remaining <= Decimal::ZERO).to_string() },
-        Extra { name: "bc_invoice_id".into(), json: json_string(&invoice.id) },
-    ];
+    let mut extras = ExtrasWriter::new();
+    extras.push_bool("fully_paid", remaining <= Decimal::ZERO);
+    extras.push_string("bc_invoice_id", &invoice.id);
     if let Some(id) = payment.id.as_deref() {
-        extras.push(Extra { name: "bc_payment_id".into(), json: json_string(id) });
+        extras.push_string("bc_payment_id", id);
     }
 
     Ok(LlPayment {
@@ -85,13 +84,14 @@ pub fn payment(
         payment_type: Some(payment_type),
         reason: Some(reason),
         recorded_by: None,
-        extras,
+        extras: extras.finish(),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use leafbridge_guest_json::extras;
 
     fn bc_payment() -> BcCustomerPayment {
         BcCustomerPayment {
@@ -106,7 +106,7 @@ mod tests {
             applies_to_invoice_number: Some("100000".into()),
             description: None,
             last_modified: None,
-            extras: vec![],
+            extras: "{}".into(),
         }
     }
 
@@ -123,7 +123,7 @@ mod tests {
             remaining_amount: remaining.into(),
             status: "Paid".into(),
             last_modified: None,
-            extras: vec![],
+            extras: "{}".into(),
         }
     }
 
@@ -140,13 +140,14 @@ mod tests {
         // Midnight in Denver (UTC-7 in winter) is 07:00 UTC.
         assert_eq!(mapped.payment_date, "2015-12-31T07:00:00Z");
         assert_eq!(mapped.payment_type.as_deref(), Some("other"));
-        assert!(mapped.extras.iter().any(|e| e.name == "fully_paid" && e.json == "true"));
+        assert_eq!(extras::field(&mapped.extras, "fully_paid").unwrap(), Some("true"));
+        assert_eq!(extras::field(&mapped.extras, "bc_invoice_id").unwrap(), Some("\"inv-1\""));
     }
 
     #[test]
     fn partial_payment_is_not_fully_paid() {
         let mapped = payment(&settings(), &bc_payment(), &invoice("200.5"), "aec108ac").unwrap();
-        assert!(mapped.extras.iter().any(|e| e.name == "fully_paid" && e.json == "false"));
+        assert_eq!(extras::field(&mapped.extras, "fully_paid").unwrap(), Some("false"));
     }
 
     #[test]

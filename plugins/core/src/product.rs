@@ -8,8 +8,10 @@ use rust_decimal::Decimal;
 use crate::error::{decimal_field, invalid_record};
 use crate::pricing::{bc_unit_price, canonical, leaflink_case_price};
 use crate::settings::{ProductMaster, Settings};
-use crate::text::{bc_len, fit_field, json_string};
-use crate::types::{BcItem, Extra, LlNewProduct, LlProduct, LlProductPatch, Money, PluginError};
+use crate::text::{bc_len, fit_field};
+use crate::types::{BcItem, LlNewProduct, LlProduct, LlProductPatch, Money, PluginError};
+use leafbridge_guest_json::extras::{self, ExtrasWriter};
+use serde_json::value::RawValue;
 
 /// BC `items.number` is a Code[20]; `items.gtin` is a Text[14].
 const ITEM_NUMBER_MAX: usize = 20;
@@ -49,7 +51,7 @@ pub fn item_number_for_sku(sku: &str) -> Option<String> {
 /// the product master.
 pub fn map_product(settings: &Settings, product: &LlProduct) -> Result<BcItem, PluginError> {
     let record = product_record(product);
-    let mut extras = Vec::new();
+    let mut extras = ExtrasWriter::new();
 
     let sku = product.sku.trim();
     if sku.is_empty() {
@@ -58,7 +60,7 @@ pub fn map_product(settings: &Settings, product: &LlProduct) -> Result<BcItem, P
     let (number, gtin) = match item_number_for_sku(sku) {
         Some(number) => (number, None),
         None => {
-            extras.push(Extra { name: "sku".into(), json: json_string(sku) });
+            extras.push_string("sku", sku);
             let gtin = (bc_len(sku) <= GTIN_MAX && !sku.chars().any(char::is_control)).then(|| sku.to_string());
             (format!("LL{}", product.id), gtin)
         }
@@ -77,9 +79,9 @@ pub fn map_product(settings: &Settings, product: &LlProduct) -> Result<BcItem, P
         None
     };
 
-    extras.push(Extra { name: "leaflink_product_id".into(), json: product.id.to_string() });
+    extras.push_integer("leaflink_product_id", product.id);
     if let Some(last_edit) = product.last_edit.as_deref() {
-        extras.push(Extra { name: "last_edit".into(), json: json_string(last_edit) });
+        extras.push_string("last_edit", last_edit);
     }
 
     Ok(BcItem {
@@ -94,7 +96,7 @@ pub fn map_product(settings: &Settings, product: &LlProduct) -> Result<BcItem, P
         blocked: false,
         etag: None,
         last_modified: None,
-        extras,
+        extras: extras.finish(),
     })
 }
 
@@ -121,7 +123,7 @@ fn positive_multiplier(record: &str, text: &str) -> Result<Decimal, PluginError>
 /// pulled: BC owns it, and BC computes `inventory` from its item ledger.
 pub fn item_update(settings: &Settings, product: &LlProduct, item: &BcItem) -> Result<BcItem, PluginError> {
     let record = product_record(product);
-    let mut extras = Vec::new();
+    let mut extras = ExtrasWriter::new();
     let name = product.name.trim();
     if name.is_empty() {
         return Err(invalid_record(&record, Some("name"), "the product has no name"));
@@ -139,7 +141,7 @@ pub fn item_update(settings: &Settings, product: &LlProduct, item: &BcItem) -> R
         blocked: item.blocked,
         etag: item.etag.clone(),
         last_modified: item.last_modified.clone(),
-        extras,
+        extras: extras.finish(),
     })
 }
 
@@ -195,11 +197,12 @@ pub fn new_product(settings: &Settings, item: &BcItem) -> Result<LlNewProduct, P
         })?,
     };
 
-    let extras = PRODUCT_DEFAULT_FIELDS
-        .iter()
-        .filter_map(|field| settings.plugin_default(field).map(|value| (field, value)))
-        .map(|(field, value)| Extra { name: (*field).to_string(), json: setting_as_json(value) })
-        .collect();
+    let mut extras = ExtrasWriter::new();
+    for field in PRODUCT_DEFAULT_FIELDS {
+        if let Some(value) = settings.plugin_default(field) {
+            push_setting(&mut extras, field, value);
+        }
+    }
 
     Ok(LlNewProduct {
         sku: sku.to_string(),
@@ -216,16 +219,16 @@ pub fn new_product(settings: &Settings, item: &BcItem) -> Result<LlNewProduct, P
         inventory_management,
         unit_of_measure_name: settings.plugin_default("unit_of_measure_name").map(str::to_string),
         quantity: item.inventory.as_deref().map(|q| decimal_field(&record, "inventory", q).map(canonical)).transpose()?,
-        extras,
+        extras: extras.finish(),
     })
 }
 
-/// Returns a setting value as JSON: the value itself when it is valid JSON (`49`,
-/// `true`, `[1,2]`), else a JSON string.
-fn setting_as_json(value: &str) -> String {
-    match serde_json::from_str::<serde_json::Value>(value) {
-        Ok(_) => value.to_string(),
-        Err(_) => json_string(value),
+/// Appends a setting value as JSON: the value itself when it is valid JSON
+/// (`49`, `true`, `[1,2]`), else a JSON string.
+fn push_setting(extras: &mut ExtrasWriter, field: &str, value: &str) {
+    match serde_json::from_str::<&RawValue>(value) {
+        Ok(json) => extras.push_raw(field, json),
+        Err(_) => extras.push_string(field, value),
     }
 }
 
@@ -265,7 +268,7 @@ pub fn product_patch(settings: &Settings, item: &BcItem, product: &LlProduct) ->
         }
     };
 
-    Ok(LlProductPatch { name, wholesale_price, retail_price: None, sale_price: None, quantity, extras: Vec::new() })
+    Ok(LlProductPatch { name, wholesale_price, retail_price: None, sale_price: None, quantity, extras: extras::EMPTY.into() })
 }
 
 #[cfg(test)]
@@ -292,7 +295,7 @@ pub(crate) mod tests {
             listing_state: Some("Available".into()),
             last_edit: Some("2020-04-27T13:41:29.797149Z".into()),
             modified: None,
-            extras: vec![],
+            extras: "{}".into(),
         }
     }
 
@@ -309,7 +312,7 @@ pub(crate) mod tests {
             blocked: false,
             etag: Some("W/\"abc\"".into()),
             last_modified: None,
-            extras: vec![],
+            extras: "{}".into(),
         }
     }
 
@@ -328,8 +331,8 @@ pub(crate) mod tests {
         let mapped = map_product(&Settings::default(), &source).unwrap();
         assert_eq!(mapped.number, "LL2093");
         assert_eq!(mapped.gtin, None, "34 characters do not fit a GTIN either");
-        let sku = mapped.extras.iter().find(|e| e.name == "sku").unwrap();
-        assert_eq!(sku.json, "\"SWISS-MASTERS-DARK-CHOCOLATE-100MG\"");
+        let sku = extras::field(&mapped.extras, "sku").unwrap();
+        assert_eq!(sku, Some("\"SWISS-MASTERS-DARK-CHOCOLATE-100MG\""));
     }
 
     #[test]
@@ -364,8 +367,7 @@ pub(crate) mod tests {
         assert_eq!(created.wholesale_price.currency, "USD");
         assert_eq!(created.sale_price.as_ref().unwrap().amount, "0");
         assert_eq!(created.inventory_management, 1);
-        let names: Vec<_> = created.extras.iter().map(|e| (e.name.as_str(), e.json.as_str())).collect();
-        assert_eq!(names, vec![("brand", "49"), ("strain_classification", "\"na\"")]);
+        assert_eq!(created.extras, r#"{"brand":49,"strain_classification":"na"}"#);
     }
 
     #[test]
@@ -382,7 +384,7 @@ pub(crate) mod tests {
     #[test]
     fn patch_sets_only_changed_fields() {
         let patch = product_patch(&Settings::default(), &item(), &product()).unwrap();
-        assert_eq!(patch, LlProductPatch { name: None, wholesale_price: None, retail_price: None, sale_price: None, quantity: None, extras: vec![] });
+        assert_eq!(patch, LlProductPatch { name: None, wholesale_price: None, retail_price: None, sale_price: None, quantity: None, extras: "{}".into() });
 
         let mut changed = item();
         changed.display_name = "Dark Bar".into();

@@ -4,7 +4,7 @@
 //! here count UTF-16 units: a character outside the Basic Multilingual Plane
 //! (an emoji, say) counts as two. Cuts always fall on character boundaries.
 
-use crate::types::Extra;
+use leafbridge_guest_json::extras::ExtrasWriter;
 
 /// Returns the length of `text` as BC counts it.
 pub fn bc_len(text: &str) -> usize {
@@ -27,16 +27,16 @@ fn fitting_prefix(text: &str, max: usize) -> &str {
 /// Truncation rule for every BC string field: a value longer than the field
 /// allows is cut to the limit on a character boundary, and the full value goes
 /// to `extras` as `<field>_full` so nothing is lost.
-pub fn fit_field(field: &str, value: &str, max: usize, extras: &mut Vec<Extra>) -> String {
+pub fn fit_field(field: &str, value: &str, max: usize, extras: &mut ExtrasWriter) -> String {
     let fitted = fitting_prefix(value, max);
     if fitted.len() < value.len() {
-        extras.push(Extra { name: format!("{field}_full"), json: json_string(value) });
+        extras.push_string(&format!("{field}_full"), value);
     }
     fitted.to_string()
 }
 
 /// `fit_field` for an optional value; blank values become `None`.
-pub fn fit_optional(field: &str, value: Option<&str>, max: usize, extras: &mut Vec<Extra>) -> Option<String> {
+pub fn fit_optional(field: &str, value: Option<&str>, max: usize, extras: &mut ExtrasWriter) -> Option<String> {
     let value = value.map(str::trim).filter(|v| !v.is_empty())?;
     Some(fit_field(field, value, max, extras))
 }
@@ -75,44 +75,44 @@ pub fn split_for_lines(text: &str, max: usize) -> Vec<String> {
     pieces
 }
 
-/// `value` as a JSON string literal.
-pub fn json_string(value: &str) -> String {
-    serde_json::Value::String(value.to_string()).to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn fit_field_keeps_short_values() {
-        let mut extras = Vec::new();
+        let mut extras = ExtrasWriter::new();
         assert_eq!(fit_field("city", "Denver", 30, &mut extras), "Denver");
         assert!(extras.is_empty());
     }
 
     #[test]
     fn fit_field_truncates_and_keeps_full_value() {
-        let mut extras = Vec::new();
+        let mut extras = ExtrasWriter::new();
         let long = "a".repeat(35);
         assert_eq!(fit_field("city", &long, 30, &mut extras), "a".repeat(30));
-        assert_eq!(extras.len(), 1);
-        assert_eq!(extras[0].name, "city_full");
-        assert_eq!(extras[0].json, format!("\"{long}\""));
+        assert_eq!(extras.finish(), format!("{{\"city_full\":\"{long}\"}}"));
     }
 
     #[test]
     fn fit_field_counts_utf16_units() {
-        let mut extras = Vec::new();
+        let mut extras = ExtrasWriter::new();
         // Each emoji is two UTF-16 units, so only two fit in five units.
         let fitted = fit_field("displayName", "😀😀😀", 5, &mut extras);
         assert_eq!(fitted, "😀😀");
-        assert_eq!(extras[0].json, "\"😀😀😀\"");
+        assert_eq!(extras.finish(), "{\"displayName_full\":\"😀😀😀\"}");
+    }
+
+    #[test]
+    fn fit_field_escapes_full_value() {
+        let mut extras = ExtrasWriter::new();
+        fit_field("city", "Say \"Zürich\" \\ C:", 3, &mut extras);
+        assert_eq!(extras.finish(), r#"{"city_full":"Say \"Zürich\" \\ C:"}"#);
     }
 
     #[test]
     fn fit_field_on_non_ascii_boundary() {
-        let mut extras = Vec::new();
+        let mut extras = ExtrasWriter::new();
         let fitted = fit_field("city", "Zürich-Ölfeld", 3, &mut extras);
         assert_eq!(fitted, "Zür");
     }

@@ -1,18 +1,20 @@
 //! Tolerant reading of one JSON object: typed fields are taken out by name and
-//! every field left over becomes an `extra` with its exact source text.
+//! every field left over goes into the record's `extras` object with its exact
+//! source text.
 //!
 //! The object is split into raw values first (`serde_json::value::RawValue`),
 //! so each typed field is parsed straight from its text and numbers keep their
 //! exact digits (`arbitrary_precision`), and unknown fields are never parsed.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
 use std::str::FromStr;
 
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::types::{Extra, Money};
+use crate::extras::{object_entries, ExtrasWriter};
+use crate::types::Money;
 
 /// A field that could not be read, and the reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,25 +25,45 @@ pub struct FieldError {
 
 /// The fields of one JSON object, not yet taken.
 pub struct Fields<'a> {
-    map: BTreeMap<String, &'a RawValue>,
+    /// Sorted by key, one entry per key: the last value when the object
+    /// repeats a key, as most JSON readers do. `None` once the field is taken.
+    /// A key is borrowed from the source text unless it contains an escape, so
+    /// splitting an object allocates no string for a plain key.
+    entries: Vec<(Cow<'a, str>, Option<&'a RawValue>)>,
 }
 
 impl<'a> Fields<'a> {
     /// Splits `raw`, which must be a JSON object, into its fields.
     pub fn new(raw: &'a RawValue) -> Result<Self, FieldError> {
-        let map = serde_json::from_str::<BTreeMap<String, &'a RawValue>>(raw.get())
+        let parsed = object_entries(raw.get())
             .map_err(|e| FieldError { field: String::new(), reason: format!("expected a JSON object: {e}") })?;
-        Ok(Fields { map })
+        let mut entries: Vec<_> = parsed.into_iter().map(|(key, value)| (key, Some(value))).collect();
+        // A stable sort keeps repeated keys in source order, and `dedup_by`
+        // then moves the later value into the entry it keeps.
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        entries.dedup_by(|later, kept| {
+            if later.0 != kept.0 {
+                return false;
+            }
+            std::mem::swap(&mut later.1, &mut kept.1);
+            true
+        });
+        Ok(Fields { entries })
+    }
+
+    fn position(&self, key: &str) -> Option<usize> {
+        self.entries.binary_search_by(|(name, _)| name.as_ref().cmp(key)).ok()
     }
 
     /// Removes `key`; an explicit `null` counts as absent.
     pub fn take_raw(&mut self, key: &str) -> Option<&'a RawValue> {
-        self.map.remove(key).filter(|raw| raw.get().trim() != "null")
+        let index = self.position(key)?;
+        self.entries[index].1.take().filter(|raw| raw.get().trim() != "null")
     }
 
     /// Returns the raw value of `key`, left in place.
     pub fn peek(&self, key: &str) -> Option<&'a RawValue> {
-        self.map.get(key).copied()
+        self.entries[self.position(key)?].1
     }
 
     /// Returns a string field; numbers and booleans are accepted as their text.
@@ -105,9 +127,24 @@ impl<'a> Fields<'a> {
         serde_json::from_str(raw.get()).map(Some).map_err(|e| invalid(key, &e.to_string()))
     }
 
-    /// Every field not taken, with its exact JSON text, in key order.
-    pub fn into_extras(self) -> Vec<Extra> {
-        self.map.into_iter().map(|(name, raw)| Extra { name, json: raw.get().to_string() }).collect()
+    /// Returns the `extras` object: every field not taken, with its exact
+    /// JSON text, in key order.
+    pub fn into_extras(self) -> String {
+        self.into_extras_writer().finish()
+    }
+
+    /// Returns a writer that contains every field not taken, in key order, for
+    /// a caller that appends fields of its own before finishing it.
+    pub fn into_extras_writer(self) -> ExtrasWriter {
+        let left: Vec<_> = self.entries.into_iter().filter_map(|(key, value)| Some((key, value?))).collect();
+        // Each pair needs its key and value plus two quotes, a colon and a
+        // comma. A key with escapes may need a little more, so this is an estimate.
+        let length: usize = left.iter().map(|(key, value)| key.len() + value.get().len() + 4).sum();
+        let mut writer = ExtrasWriter::with_capacity(length + 2);
+        for (key, value) in &left {
+            writer.push_raw(key, value);
+        }
+        writer
     }
 }
 
@@ -224,8 +261,65 @@ mod tests {
     fn leftovers_become_extras_verbatim() {
         let mut object = fields(r#"{"id":1,"external_ids":{"system-name":"45897"},"credits":"420.10","x":null}"#);
         object.integer("id").unwrap();
+        assert_eq!(object.into_extras(), r#"{"credits":"420.10","external_ids":{"system-name":"45897"},"x":null}"#);
+    }
+
+    #[test]
+    fn no_leftovers_give_empty_object() {
+        let mut object = fields(r#"{"id":1}"#);
+        object.integer("id").unwrap();
+        assert_eq!(object.into_extras(), "{}");
+    }
+
+    #[test]
+    fn leftover_keys_stay_escaped() {
+        let object = fields(r#"{"q\"uote":1,"back\\slash":"a\\b","Zürich \u00e9":"😀","line\nbreak":2}"#);
         let extras = object.into_extras();
-        let names: Vec<_> = extras.iter().map(|e| (e.name.as_str(), e.json.as_str())).collect();
-        assert_eq!(names, vec![("credits", "\"420.10\""), ("external_ids", "{\"system-name\":\"45897\"}"), ("x", "null")]);
+        let parsed: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&extras).unwrap();
+        assert_eq!(parsed["q\"uote"], serde_json::json!(1));
+        assert_eq!(parsed["back\\slash"], "a\\b");
+        assert_eq!(parsed["Zürich é"], "😀");
+        assert_eq!(parsed["line\nbreak"], serde_json::json!(2));
+        assert_eq!(parsed.len(), 4);
+    }
+
+    #[test]
+    fn escaped_key_can_be_taken() {
+        let mut object = fields(r#"{"na\u006de":"x","other":1}"#);
+        assert_eq!(object.string("name").unwrap().as_deref(), Some("x"));
+        assert_eq!(object.into_extras(), r#"{"other":1}"#);
+    }
+
+    #[test]
+    fn repeated_key_keeps_last_value() {
+        let mut object = fields(r#"{"a":1,"b":2,"a":3}"#);
+        assert_eq!(object.peek("a").unwrap().get(), "3");
+        assert_eq!(object.integer("a").unwrap(), Some(3));
+        assert_eq!(object.into_extras(), r#"{"b":2}"#);
+    }
+
+    #[test]
+    fn taken_field_is_gone() {
+        let mut object = fields(r#"{"a":1,"b":null}"#);
+        assert_eq!(object.integer("a").unwrap(), Some(1));
+        assert!(object.peek("a").is_none());
+        assert!(object.take_raw("a").is_none());
+        assert!(object.take_raw("b").is_none());
+        assert_eq!(object.into_extras(), "{}");
+    }
+
+    #[test]
+    fn writer_appends_after_leftovers() {
+        let object = fields(r#"{"z":1}"#);
+        let mut writer = object.into_extras_writer();
+        writer.push_string("available_transitions", "x");
+        assert_eq!(writer.finish(), r#"{"z":1,"available_transitions":"x"}"#);
+    }
+
+    #[test]
+    fn non_object_is_rejected() {
+        let raw: &RawValue = serde_json::from_str("[1]").unwrap();
+        let error = Fields::new(raw).err().unwrap();
+        assert!(error.reason.contains("expected a JSON object"), "{}", error.reason);
     }
 }

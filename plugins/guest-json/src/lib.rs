@@ -1,9 +1,11 @@
-//! Code shared by the two connector guests: the contract's record types and
-//! the tolerant reader of JSON objects (`fields`).
+//! Code shared by the guests: the contract's record types, the tolerant
+//! reader of JSON objects (`fields`) and the reader and writer of a record's
+//! `extras` object (`extras`).
 //!
 //! The connectors map the `types` interface to this crate with `with`, so a
-//! `Money` or an `Extra` that `fields` builds is the type their exports return.
+//! `Money` that `fields` builds is the type their exports return.
 
+pub mod extras;
 pub mod fields;
 
 /// Bindings of the contract's `types` interface alone.

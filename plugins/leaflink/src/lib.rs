@@ -23,4 +23,4 @@ pub mod bindings {
 
 pub use bindings::exports::leafbridge::plugin::leaflink;
 pub use bindings::leafbridge::plugin::http;
-pub use leafbridge_guest_json::{fields, types};
+pub use leafbridge_guest_json::{extras, fields, types};

@@ -7,6 +7,7 @@
 //! fields. Unknown fields go to `extras` with their JSON text.
 
 use serde::Deserialize;
+use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::fields::{FieldError, Fields};
@@ -112,19 +113,22 @@ pub fn order(raw: &RawValue, currency: &str) -> Result<LlOrder, PluginError> {
         sales_reps: fields.id_list("sales_reps").map_err(at)?,
         line_items,
         number,
-        extras: Vec::new(),
+        extras: String::new(),
     };
     // `available_transitions` is typed string in the spec but is a list of
     // state names; a comma-separated string is turned into that list.
-    if let Some(text) = fields.take_raw("available_transitions") {
-        let list = match serde_json::from_str::<String>(text.get()) {
-            Ok(joined) => serde_json::to_string(&joined.split(',').map(str::trim).filter(|s| !s.is_empty()).collect::<Vec<_>>())
-                .unwrap_or_default(),
-            Err(_) => text.get().to_string(),
-        };
-        order.extras.push(crate::types::Extra { name: "available_transitions".into(), json: list });
+    let transitions = fields.take_raw("available_transitions");
+    let mut extras = fields.into_extras_writer();
+    if let Some(text) = transitions {
+        match serde_json::from_str::<String>(text.get()) {
+            Ok(joined) => {
+                let list = joined.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| Value::String(s.to_string())).collect();
+                extras.push_json("available_transitions", &Value::Array(list));
+            }
+            Err(_) => extras.push_raw("available_transitions", text),
+        }
     }
-    order.extras.extend(fields.into_extras());
+    order.extras = extras.finish();
     Ok(order)
 }
 
@@ -338,6 +342,7 @@ pub fn success_body(status: u16, body: &[u8]) -> Result<&str, PluginError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::extras;
 
     /// The spec's `OrderResponse` example (trimmed), with line items added in
     /// the shapes the spec and its examples use.
@@ -386,11 +391,11 @@ mod tests {
     #[test]
     fn order_unknown_fields_become_extras() {
         let order = first_order();
-        let extra = |name: &str| order.extras.iter().find(|e| e.name == name).map(|e| e.json.clone());
-        assert_eq!(extra("credits").as_deref(), Some("\"420.10\""));
-        assert_eq!(extra("payment_balance").as_deref(), Some("594"));
-        assert_eq!(extra("available_transitions").as_deref(), Some("[\"fulfilled\", \"rejected\"]"));
-        assert_eq!(extra("external_ids").as_deref(), Some("{\"system-name\": \"45897\"}"));
+        let extra = |name: &str| extras::field(&order.extras, name).unwrap();
+        assert_eq!(extra("credits"), Some("\"420.10\""));
+        assert_eq!(extra("payment_balance"), Some("594"));
+        assert_eq!(extra("available_transitions"), Some("[\"fulfilled\", \"rejected\"]"));
+        assert_eq!(extra("external_ids"), Some("{\"system-name\": \"45897\"}"));
         assert_eq!(extra("number"), None, "typed fields are not repeated");
     }
 
@@ -404,7 +409,7 @@ mod tests {
         assert_eq!(first.quantity, "30");
         assert_eq!(first.unit_multiplier, "12");
         assert_eq!(first.ordered_unit_price.amount, "108");
-        assert!(first.extras.iter().any(|e| e.name == "frozen_data"));
+        assert!(extras::field(&first.extras, "frozen_data").unwrap().is_some());
         let second = &order.line_items[1];
         assert_eq!(second.order, "aec108ac-a1f4-40fa-966e-a12ga9bf6e2f", "inherits the parent order");
         assert_eq!((second.product, second.sku.as_str()), (2094, "GUM-7"));
@@ -458,7 +463,7 @@ mod tests {
         assert_eq!(product.inventory_management, Some(1));
         assert_eq!(product.last_edit.as_deref(), Some("2020-04-27T13:41:29.797149Z"));
         assert_eq!(product.maximum_order, None);
-        assert!(product.extras.iter().any(|e| e.name == "brand" && e.json == "49"));
+        assert_eq!(extras::field(&product.extras, "brand").unwrap(), Some("49"));
     }
 
     #[test]
@@ -471,7 +476,7 @@ mod tests {
         let customer = customer(raw).unwrap();
         assert_eq!(customer.managers, vec![13, 14]);
         assert_eq!(customer.modified.as_deref(), Some("2020-06-10T22:14:49Z"));
-        assert!(customer.extras.iter().any(|e| e.name == "lat" && e.json == "38.0"));
+        assert_eq!(extras::field(&customer.extras, "lat").unwrap(), Some("38.0"));
     }
 
     #[test]

@@ -144,16 +144,7 @@ impl Api {
     /// wins over a default.
     pub fn create_product(&self, product: &LlNewProduct, defaults: &Map<String, Value>) -> Result<Request, PluginError> {
         let mut body = defaults.clone();
-        for extra in &product.extras {
-            let value = serde_json::from_str(&extra.json).map_err(|e| {
-                PluginError::InvalidRecord(crate::types::RecordError {
-                    record: format!("new product {}", product.sku),
-                    field: Some(extra.name.clone()),
-                    reason: format!("the extra is not valid JSON: {e}"),
-                })
-            })?;
-            body.insert(extra.name.clone(), value);
-        }
+        insert_extras(&mut body, &product.extras, || format!("new product {}", product.sku))?;
         let typed = json!({
             "sku": product.sku,
             "name": product.name,
@@ -180,16 +171,7 @@ impl Api {
 
     pub fn update_product(&self, id: i64, patch: &LlProductPatch) -> Result<Request, PluginError> {
         let mut body = Map::new();
-        for extra in &patch.extras {
-            let value = serde_json::from_str(&extra.json).map_err(|e| {
-                PluginError::InvalidRecord(crate::types::RecordError {
-                    record: format!("product {id}"),
-                    field: Some(extra.name.clone()),
-                    reason: format!("the extra is not valid JSON: {e}"),
-                })
-            })?;
-            body.insert(extra.name.clone(), value);
-        }
+        insert_extras(&mut body, &patch.extras, || format!("product {id}"))?;
         insert_some(&mut body, "name", patch.name.clone().map(Value::String));
         insert_some(&mut body, "wholesale_price", patch.wholesale_price.as_ref().map(money));
         insert_some(&mut body, "retail_price", patch.retail_price.as_ref().map(money));
@@ -268,6 +250,23 @@ fn decimal_number(text: &str) -> Value {
         Ok(n) => Value::from(n),
         Err(_) => Value::String(text.to_string()),
     }
+}
+
+/// Inserts every field of a record's `extras` object into `body`, replacing a
+/// field of the same name. `record` names the record in the error.
+fn insert_extras(body: &mut Map<String, Value>, extras: &str, record: impl FnOnce() -> String) -> Result<(), PluginError> {
+    if crate::extras::is_empty(extras) {
+        return Ok(());
+    }
+    let fields = serde_json::from_str::<Map<String, Value>>(extras).map_err(|e| {
+        PluginError::InvalidRecord(crate::types::RecordError {
+            record: record(),
+            field: Some("extras".to_string()),
+            reason: format!("the extras are not a JSON object: {e}"),
+        })
+    })?;
+    body.extend(fields);
+    Ok(())
 }
 
 fn insert_some(body: &mut Map<String, Value>, key: &str, value: Option<Value>) {
@@ -430,7 +429,7 @@ mod tests {
             inventory_management: 1,
             unit_of_measure_name: None,
             quantity: None,
-            extras: vec![crate::types::Extra { name: "brand".into(), json: "50".into() }],
+            extras: r#"{"brand":50,"tags":["a \"b\""]}"#.into(),
         };
         let entries = vec![
             ("plugin.brand".to_string(), "49".to_string()),
@@ -443,11 +442,20 @@ mod tests {
         let body: Value = serde_json::from_slice(&request.body.unwrap()).unwrap();
         assert_eq!(body["seller"], json!(3721));
         assert_eq!(body["brand"], json!(50), "the record's extra wins over the default");
+        assert_eq!(body["tags"], json!(["a \"b\""]), "an extra the defaults lack is added");
         assert_eq!(body["strain_classification"], json!("na"));
         assert_eq!(body.get("payment_type"), None, "not a product field");
         assert_eq!(body["unit_multiplier"], json!(12));
         assert_eq!(body["wholesale_price"], json!({"amount": "108", "currency": "USD"}));
         assert_eq!(body["description"], json!("Dark Bar"));
+    }
+
+    #[test]
+    fn product_patch_rejects_invalid_extras() {
+        let patch = LlProductPatch { name: None, wholesale_price: None, retail_price: None, sale_price: None, quantity: None, extras: "[1]".into() };
+        let Err(PluginError::InvalidRecord(error)) = api().update_product(7, &patch) else { panic!("expected invalid-record") };
+        assert_eq!(error.record, "product 7");
+        assert_eq!(error.field.as_deref(), Some("extras"));
     }
 
     #[test]
@@ -460,7 +468,7 @@ mod tests {
             payment_type: Some("ach".into()),
             reason: None,
             recorded_by: None,
-            extras: vec![],
+            extras: "{}".into(),
         };
         assert!(matches!(api().create_payment(&payment, None), Err(PluginError::Configuration(_))));
         let request = api().create_payment(&payment, Some(13)).unwrap();
