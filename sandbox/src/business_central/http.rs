@@ -3,6 +3,7 @@
 //! `@odata.etag` and `If-Match`, server-driven paging and `$expand`. The same
 //! entry point serves plain HTTP and each operation of a `$batch`.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use axum::http::{Method, StatusCode};
@@ -29,6 +30,9 @@ pub struct ApiRequest {
     /// Header names in lower case.
     pub headers: HashMap<String, String>,
     pub body: Vec<u8>,
+    /// The body of a `$batch` operation, already parsed as part of the
+    /// batch; when set, `body` is empty and not read.
+    pub json_body: Option<Value>,
 }
 
 impl ApiRequest {
@@ -301,11 +305,16 @@ fn picture(request: &ApiRequest, store: &Store, set: &str, id: Uuid) -> Result<R
     }
 }
 
-fn parse_body(request: &ApiRequest) -> Result<Value, BcError> {
+fn parse_body(request: &ApiRequest) -> Result<Cow<'_, Value>, BcError> {
+    if let Some(body) = &request.json_body {
+        return Ok(Cow::Borrowed(body));
+    }
     if request.body.is_empty() {
         return Err(BcError::bad_request("Invalid Request Body: the body is empty."));
     }
-    serde_json::from_slice(&request.body).map_err(|error| BcError::bad_request(format!("Invalid Request Body: {error}")))
+    serde_json::from_slice(&request.body)
+        .map(Cow::Owned)
+        .map_err(|error| BcError::bad_request(format!("Invalid Request Body: {error}")))
 }
 
 /// Checks `If-Match`, which BC requires on PATCH and DELETE.
@@ -357,7 +366,8 @@ fn dispatch(context: &Context, store: &mut Store, request: &ApiRequest, target: 
                     return Err(BcError::dialog("You must specify a document id to get the lines."));
                 }
             let id = logic::insert(store, target.set, &body, target.parent)?;
-            let row = store.get(target.set, &id).cloned().ok_or_else(|| BcError::record_not_found(&set.entity, &id.to_string()))?;
+            let store: &Store = store;
+            let row = store.get(target.set, &id).ok_or_else(|| BcError::record_not_found(&set.entity, &id.to_string()))?;
             // A deep insert returns the created lines expanded, as OData
             // returns every entity it created.
             let deep: Vec<Expand> = logic::DOCUMENT_LINES
@@ -365,7 +375,7 @@ fn dispatch(context: &Context, store: &mut Store, request: &ApiRequest, target: 
                 .filter(|(header, lines)| *header == target.set && body.get(*lines).is_some())
                 .map(|(_, lines)| Expand { name: (*lines).to_owned(), options: Vec::new() })
                 .collect();
-            let mut rendered = render(store, set, &row, None, &deep)?;
+            let mut rendered = render(store, set, row, None, &deep)?;
             rendered.insert("@odata.context".into(), json!(format!("{}/$entity", target.context)));
             let mut reply = Reply::json(StatusCode::CREATED, Value::Object(reorder_context(rendered)));
             reply.headers.push(("location".into(), format!("{}/{}({id})", context.base_url, target.set)));
@@ -425,6 +435,10 @@ fn run_action(store: &mut Store, set: &EntitySet, id: Uuid, action: &str) -> Res
 
 /// Puts `@odata.context` first, as BC does.
 fn reorder_context(mut body: Map<String, Value>) -> Map<String, Value> {
+    // A sorted map (serde_json without `preserve_order`) already has it first.
+    if body.keys().next().is_some_and(|key| key == "@odata.context") {
+        return body;
+    }
     let mut ordered = Map::new();
     if let Some(context) = body.remove("@odata.context") {
         ordered.insert("@odata.context".into(), context);
@@ -596,9 +610,9 @@ pub fn render(store: &Store, set: &EntitySet, row: &Row, select: Option<&[usize]
             let child = schema().set(child_set).ok_or_else(|| BcError::not_found_segment(child_set))?;
             let query: Query = odata::parse_query(child, &options)?;
             let mut children = Vec::new();
-            for child_row in logic::child_rows(store, child_set, column, row.id) {
-                if query.filter.as_ref().is_none_or(|filter| odata::matches(child, &child_row, filter)) {
-                    children.push(Value::Object(render(store, child, &child_row, query.select.as_deref(), &query.expand)?));
+            for child_row in logic::child_refs(store, child_set, column, row.id) {
+                if query.filter.as_ref().is_none_or(|filter| odata::matches(child, child_row, filter)) {
+                    children.push(Value::Object(render(store, child, child_row, query.select.as_deref(), &query.expand)?));
                 }
             }
             body.insert(item.name.clone(), Value::Array(children));

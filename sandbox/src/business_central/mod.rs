@@ -149,6 +149,7 @@ impl Server {
             query: url::form_urlencoded::parse(query.as_bytes()).into_owned().collect(),
             headers: HashMap::from([("if-match".to_owned(), "*".to_owned())]),
             body: body.map(|body| body.to_string().into_bytes()).unwrap_or_default(),
+            json_body: None,
         };
         run(&self.shared, request).await
     }
@@ -320,6 +321,7 @@ async fn api(State(shared): State<Arc<Shared>>, method: Method, uri: Uri, header
             .filter_map(|(name, value)| Some((name.as_str().to_lowercase(), value.to_str().ok()?.to_owned())))
             .collect(),
         body: body.to_vec(),
+        json_body: None,
     };
     to_response(run(&shared, request).await)
 }
@@ -361,12 +363,15 @@ async fn batch(shared: &Arc<Shared>, request: &ApiRequest) -> Reply {
     if request.method != Method::POST {
         return BcError::method_not_allowed("Use POST for $batch.").into();
     }
-    let body: Value = match serde_json::from_slice(&request.body) {
+    let mut body: Value = match serde_json::from_slice(&request.body) {
         Ok(body) => body,
         Err(error) => return BcError::bad_request(format!("Invalid Request Body: {error}")).into(),
     };
-    let Some(operations) = body.get("requests").and_then(Value::as_array) else {
-        return BcError::bad_request("A JSON batch body needs a 'requests' array.").into();
+    // Taken out of the body so that each operation's body moves into its
+    // request instead of being copied.
+    let operations = match body.get_mut("requests") {
+        Some(Value::Array(operations)) => std::mem::take(operations),
+        _ => return BcError::bad_request("A JSON batch body needs a 'requests' array.").into(),
     };
     if operations.len() > MAX_BATCH_OPERATIONS {
         return BcError::bad_request(format!(
@@ -380,9 +385,9 @@ async fn batch(shared: &Arc<Shared>, request: &ApiRequest) -> Reply {
     let savepoint = snapshot.then(|| store.savepoint());
     let mut responses = Vec::new();
     let mut failed = false;
-    for operation in operations {
+    for mut operation in operations {
         let id = operation.get("id").cloned().unwrap_or(Value::Null);
-        let reply = match batch_operation(shared, operation) {
+        let reply = match batch_operation(shared, &mut operation) {
             Ok(inner) => {
                 if inner.path.split('/').next().is_some_and(|first| first.starts_with("subscriptions") || first == "$batch") {
                     BcError::bad_request("subscriptions and nested $batch are not supported inside a $batch.").into()
@@ -423,10 +428,15 @@ async fn batch(shared: &Arc<Shared>, request: &ApiRequest) -> Reply {
         None => {}
     }
     shared.publish_changes(&mut store);
-    Reply::json(StatusCode::OK, json!({"responses": responses}))
+    // `Value::Array` rather than `json!`, which would copy every response.
+    let mut outer = serde_json::Map::new();
+    outer.insert("responses".into(), Value::Array(responses));
+    Reply::json(StatusCode::OK, Value::Object(outer))
 }
 
-fn batch_operation(shared: &Shared, operation: &Value) -> Result<ApiRequest, BcError> {
+/// Builds the request of one `$batch` operation, taking its body out of
+/// `operation`.
+fn batch_operation(shared: &Shared, operation: &mut Value) -> Result<ApiRequest, BcError> {
     let method_text = operation.get("method").and_then(Value::as_str).ok_or_else(|| BcError::bad_request("A batch operation needs a 'method'."))?;
     let method = Method::from_bytes(method_text.to_uppercase().as_bytes()).map_err(|_| BcError::bad_request(format!("Unknown method '{method_text}'.")))?;
     let url = operation.get("url").and_then(Value::as_str).ok_or_else(|| BcError::bad_request("A batch operation needs a 'url'."))?;
@@ -445,16 +455,12 @@ fn batch_operation(shared: &Shared, operation: &Value) -> Result<ApiRequest, BcE
             }
         }
     }
-    let body = match operation.get("body") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(body) => body.to_string().into_bytes(),
+    let path = percent_decode(path);
+    let query = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+    let json_body = match operation.get_mut("body").map(Value::take) {
+        None | Some(Value::Null) => None,
+        Some(body) => Some(body),
     };
     let _ = shared;
-    Ok(ApiRequest {
-        method,
-        path: percent_decode(path),
-        query: url::form_urlencoded::parse(query.as_bytes()).into_owned().collect(),
-        headers,
-        body,
-    })
+    Ok(ApiRequest { method, path, query, headers, body: Vec::new(), json_body })
 }

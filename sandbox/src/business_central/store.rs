@@ -160,7 +160,10 @@ impl Table {
         for (column, index) in self.indexes.iter_mut() {
             let key = row.value(set, *column).index_key();
             if let Some(slots) = index.get_mut(&key) {
-                slots.retain(|existing| *existing != slot);
+                // `index` keeps each list sorted, and a slot is listed once.
+                if let Ok(position) = slots.binary_search(&slot) {
+                    slots.remove(position);
+                }
                 if slots.is_empty() {
                     index.remove(&key);
                 }
@@ -288,11 +291,12 @@ impl Store {
             }
             None => ChangeKind::Created,
         };
-        let before = self.tables[index].put(row.clone());
+        let id = row.id;
+        let before = self.tables[index].put(row);
         if let Some(undo) = self.undo.as_mut() {
-            undo.push(Undo { table: index, id: row.id, before });
+            undo.push(Undo { table: index, id, before });
         }
-        self.changes.push(Change { set: set.to_owned(), id: row.id, kind, at: Timestamp::now() });
+        self.changes.push(Change { set: set.to_owned(), id, kind, at: Timestamp::now() });
     }
 
     pub fn delete(&mut self, set: &str, id: &Uuid) -> Option<Row> {

@@ -275,7 +275,13 @@ fn envelope(state: &AppState, path: &str, query: &Query, paging: Paging, count: 
         let back = paging.offset.saturating_sub(paging.limit);
         link((back > 0).then_some(back))
     });
-    json!({ "count": count, "next": next, "previous": previous, "results": results })
+    let mut body = Map::new();
+    body.insert("count".into(), Value::from(count));
+    body.insert("next".into(), next.map_or(Value::Null, Value::String));
+    body.insert("previous".into(), previous.map_or(Value::Null, Value::String));
+    // `Value::Array` rather than `json!`, which would copy every record.
+    body.insert("results".into(), Value::Array(results));
+    Value::Object(body)
 }
 
 /// Applies `fields_include` and `fields_exclude` to one rendered record.
