@@ -7,6 +7,7 @@
 
 mod auth;
 mod cell;
+mod entity_json;
 mod error;
 mod http;
 mod logic;
@@ -32,6 +33,7 @@ use uuid::Uuid;
 
 pub use error::BcError;
 pub use http::{ApiRequest, Reply, ReplyBody};
+use http::{RawBody, RawReply};
 
 use crate::faults::{self, Faults};
 
@@ -151,7 +153,7 @@ impl Server {
             body: body.map(|body| body.to_string().into_bytes()).unwrap_or_default(),
             json_body: None,
         };
-        run(&self.shared, request).await
+        run(&self.shared, request).await.into_reply()
     }
 
     /// Reads one entity as the API renders it (without `@odata.context`).
@@ -159,7 +161,7 @@ impl Server {
         let store = self.shared.lock_store().await;
         let entity_set = schema::schema().set(set)?;
         let row = store.get(set, &id)?;
-        http::render(&store, entity_set, row, None, &[]).ok().map(Value::Object)
+        entity_json::render(&store, entity_set, row, None, &[]).ok().map(Value::Object)
     }
 
     /// Number of entities in a set.
@@ -250,15 +252,17 @@ async fn token(State(shared): State<Arc<Shared>>, Path(tenant): Path<String>, bo
     (status, axum::Json(body)).into_response()
 }
 
-fn to_response(reply: Reply) -> Response {
+fn to_response(reply: RawReply) -> Response {
+    let json_response = |body: Vec<u8>| {
+        let mut response = (reply.status, body).into_response();
+        response.headers_mut().insert("content-type", HeaderValue::from_static("application/json; odata.metadata=minimal"));
+        response
+    };
     let mut response = match reply.body {
-        ReplyBody::Empty => reply.status.into_response(),
-        ReplyBody::Json(body) => {
-            let mut response = (reply.status, body.to_string()).into_response();
-            response.headers_mut().insert("content-type", HeaderValue::from_static("application/json; odata.metadata=minimal"));
-            response
-        }
-        ReplyBody::Text(text) => (reply.status, text).into_response(),
+        RawBody::Reply(ReplyBody::Empty) => reply.status.into_response(),
+        RawBody::Reply(ReplyBody::Json(body)) => json_response(body.to_string().into_bytes()),
+        RawBody::Reply(ReplyBody::Text(text)) => (reply.status, text).into_response(),
+        RawBody::JsonBytes(body) => json_response(body),
     };
     response.headers_mut().insert("odata-version", HeaderValue::from_static("4.0"));
     for (name, value) in reply.headers {
@@ -333,7 +337,7 @@ fn percent_decode(path: &str) -> String {
         .unwrap_or_else(|| path.to_owned())
 }
 
-async fn run(shared: &Arc<Shared>, request: ApiRequest) -> Reply {
+async fn run(shared: &Arc<Shared>, request: ApiRequest) -> RawReply {
     let first = request.path.split('/').next().unwrap_or("");
     if first == "$batch" {
         return batch(shared, &request).await;
@@ -343,14 +347,14 @@ async fn run(shared: &Arc<Shared>, request: ApiRequest) -> Reply {
             .strip_prefix("subscriptions(")
             .and_then(|rest| rest.strip_suffix(')'))
             .map(|key| key.trim_matches('\'').to_owned());
-        return shared.webhooks.handle(&request, key).await;
+        return shared.webhooks.handle(&request, key).await.into();
     }
     let mut store = shared.lock_store().await;
     let reply = http::handle(&shared.context, &mut store, &request);
     shared.publish_changes(&mut store);
     drop(store);
     if (reply.status.is_client_error() || reply.status.is_server_error())
-        && let ReplyBody::Json(body) = &reply.body {
+        && let RawBody::Reply(ReplyBody::Json(body)) = &reply.body {
             tracing::debug!(method = %request.method, path = %request.path, status = reply.status.as_u16(), code = %body["error"]["code"], "Business Central sandbox returned an error");
         }
     reply
@@ -359,7 +363,7 @@ async fn run(shared: &Arc<Shared>, request: ApiRequest) -> Reply {
 /// JSON `$batch`: at most 100 operations, run in order; with
 /// `Isolation: snapshot` a failed operation rolls every change back. The
 /// outer response is 200 either way.
-async fn batch(shared: &Arc<Shared>, request: &ApiRequest) -> Reply {
+async fn batch(shared: &Arc<Shared>, request: &ApiRequest) -> RawReply {
     if request.method != Method::POST {
         return BcError::method_not_allowed("Use POST for $batch.").into();
     }
@@ -383,9 +387,11 @@ async fn batch(shared: &Arc<Shared>, request: &ApiRequest) -> Reply {
     let snapshot = request.header("isolation").is_some_and(|value| value.eq_ignore_ascii_case("snapshot"));
     let mut store = shared.lock_store().await;
     let savepoint = snapshot.then(|| store.savepoint());
-    let mut responses = Vec::new();
+    // Written as bytes: `{"responses":[item, ...]}`.
+    let mut responses = Vec::with_capacity(operations.len() * 8192);
+    responses.extend_from_slice(b"{\"responses\":[");
     let mut failed = false;
-    for mut operation in operations {
+    for (position, mut operation) in operations.into_iter().enumerate() {
         let id = operation.get("id").cloned().unwrap_or(Value::Null);
         let reply = match batch_operation(shared, &mut operation) {
             Ok(inner) => {
@@ -400,38 +406,60 @@ async fn batch(shared: &Arc<Shared>, request: &ApiRequest) -> Reply {
         if !reply.status.is_success() {
             failed = true;
         }
-        let mut headers = serde_json::Map::new();
-        let body = match reply.body {
-            ReplyBody::Empty => None,
-            ReplyBody::Json(body) => {
-                headers.insert("content-type".into(), json!("application/json; odata.metadata=minimal"));
-                headers.insert("odata-version".into(), json!("4.0"));
-                Some(body)
-            }
-            ReplyBody::Text(text) => {
-                headers.insert("content-type".into(), json!("text/plain"));
-                Some(Value::String(text))
-            }
-        };
-        for (name, value) in reply.headers {
-            headers.insert(name, json!(value));
+        if position > 0 {
+            responses.push(b',');
         }
-        let mut item = json!({"id": id, "status": reply.status.as_u16(), "headers": headers});
-        if let Some(body) = body {
-            item["body"] = body;
-        }
-        responses.push(item);
+        write_batch_item(&mut responses, &id, reply);
     }
+    responses.extend_from_slice(b"]}");
     match savepoint {
         Some(savepoint) if failed => store.rollback_to(savepoint),
         Some(savepoint) => store.release(savepoint),
         None => {}
     }
     shared.publish_changes(&mut store);
-    // `Value::Array` rather than `json!`, which would copy every response.
-    let mut outer = serde_json::Map::new();
-    outer.insert("responses".into(), Value::Array(responses));
-    Reply::json(StatusCode::OK, Value::Object(outer))
+    RawReply { status: StatusCode::OK, headers: Vec::new(), body: RawBody::JsonBytes(responses) }
+}
+
+/// Appends one `$batch` response item, `{"body", "headers", "id", "status"}`
+/// in the sorted key order of a serialized map, `body` left out when empty.
+fn write_batch_item(out: &mut Vec<u8>, id: &Value, reply: RawReply) {
+    let mut headers = serde_json::Map::new();
+    let json_headers = |headers: &mut serde_json::Map<String, Value>| {
+        headers.insert("content-type".into(), json!("application/json; odata.metadata=minimal"));
+        headers.insert("odata-version".into(), json!("4.0"));
+    };
+    out.push(b'{');
+    match reply.body {
+        RawBody::Reply(ReplyBody::Empty) => {}
+        RawBody::Reply(ReplyBody::Json(body)) => {
+            json_headers(&mut headers);
+            out.extend_from_slice(b"\"body\":");
+            let _ = serde_json::to_writer(&mut *out, &body);
+            out.push(b',');
+        }
+        RawBody::JsonBytes(body) => {
+            json_headers(&mut headers);
+            out.extend_from_slice(b"\"body\":");
+            out.extend_from_slice(&body);
+            out.push(b',');
+        }
+        RawBody::Reply(ReplyBody::Text(text)) => {
+            headers.insert("content-type".into(), json!("text/plain"));
+            out.extend_from_slice(b"\"body\":");
+            let _ = serde_json::to_writer(&mut *out, &text);
+            out.push(b',');
+        }
+    }
+    for (name, value) in reply.headers {
+        headers.insert(name, Value::String(value));
+    }
+    // Serializing a map or a value into a Vec cannot fail.
+    out.extend_from_slice(b"\"headers\":");
+    let _ = serde_json::to_writer(&mut *out, &headers);
+    out.extend_from_slice(b",\"id\":");
+    let _ = serde_json::to_writer(&mut *out, id);
+    out.extend_from_slice(format!(",\"status\":{}}}", reply.status.as_u16()).as_bytes());
 }
 
 /// Builds the request of one `$batch` operation, taking its body out of

@@ -16,7 +16,8 @@ use serde_json::{Map, Value, json};
 
 use super::body::{BodyReader, parse_filter_time};
 use super::model::{Action, FieldErrors, LeafLinkError, Status, Store};
-use super::order_json::{FieldFilter, write_str};
+use super::order_json::FieldFilter;
+use crate::json_writer::write_optional_str;
 use super::render::{RenderOptions, Renderer};
 use super::writes;
 
@@ -285,9 +286,9 @@ fn envelope_bytes(
     let (next, previous) = page_links(state, path, query, paging, count);
     let mut out = Vec::with_capacity(256 + results * 4096);
     out.extend_from_slice(format!("{{\"count\":{count},\"next\":").as_bytes());
-    write_optional_json_str(&mut out, next.as_deref());
+    write_optional_str(&mut out, next.as_deref());
     out.extend_from_slice(b",\"previous\":");
-    write_optional_json_str(&mut out, previous.as_deref());
+    write_optional_str(&mut out, previous.as_deref());
     out.extend_from_slice(b",\"results\":[");
     for position in 0..results {
         if position > 0 {
@@ -297,13 +298,6 @@ fn envelope_bytes(
     }
     out.extend_from_slice(b"]}");
     out
-}
-
-fn write_optional_json_str(out: &mut Vec<u8>, text: Option<&str>) {
-    match text {
-        Some(text) => write_str(out, text),
-        None => out.extend_from_slice(b"null"),
-    }
 }
 
 /// The absolute `next` and `previous` links of a page.

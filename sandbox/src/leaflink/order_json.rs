@@ -1,133 +1,19 @@
 //! Writes orders and line items straight into JSON bytes, without building a
-//! `serde_json::Value` tree, because the order list is the sandbox's busiest
-//! response. The bytes equal what serializing the equivalent `Value` gives:
-//! object keys come out sorted, as serde_json's default (`BTreeMap`) map
-//! sorts them, and numbers, strings and nulls are written the same way.
+//! `serde_json::Value` tree, because the order list is the LeafLink
+//! sandbox's busiest response. The bytes equal those of the tree rendering.
 
 use std::collections::BTreeMap;
-use std::fmt::Display;
 use std::io::Write as _;
 
 use rust_decimal::Decimal;
 
 use super::model::{Address, LineItem, Order, Stamp, Store};
 use super::render::{Renderer, cents, quantity_text, timestamp};
-
-/// Which top-level keys of a record to write, from `fields_include` and
-/// `fields_exclude`.
-#[derive(Debug, Default, Clone)]
-pub struct FieldFilter<'q> {
-    pub include: Option<Vec<&'q str>>,
-    pub exclude: Option<Vec<&'q str>>,
-}
-
-impl FieldFilter<'_> {
-    fn keeps(&self, key: &str) -> bool {
-        self.include.as_ref().is_none_or(|include| include.contains(&key))
-            && self.exclude.as_ref().is_none_or(|exclude| !exclude.contains(&key))
-    }
-}
-
-/// One JSON object under construction. Values are written into a scratch
-/// buffer in any order, and `finish` sorts the keys before it copies them out.
-struct ObjectWriter<'f> {
-    filter: Option<&'f FieldFilter<'f>>,
-    values: Vec<u8>,
-    /// Key and the byte range of its value in `values`.
-    entries: Vec<(&'static str, usize, usize)>,
-}
-
-impl<'f> ObjectWriter<'f> {
-    fn new(filter: Option<&'f FieldFilter<'f>>, capacity: usize) -> Self {
-        Self { filter, values: Vec::with_capacity(capacity * 16), entries: Vec::with_capacity(capacity) }
-    }
-
-    /// Writes the value of `key` with `write`, unless the filter drops the key.
-    fn field(&mut self, key: &'static str, write: impl FnOnce(&mut Vec<u8>)) {
-        if self.filter.is_some_and(|filter| !filter.keeps(key)) {
-            return;
-        }
-        let start = self.values.len();
-        write(&mut self.values);
-        self.entries.push((key, start, self.values.len()));
-    }
-
-    fn raw(&mut self, key: &'static str, json: &str) {
-        self.field(key, |out| out.extend_from_slice(json.as_bytes()));
-    }
-
-    fn str(&mut self, key: &'static str, text: &str) {
-        self.field(key, |out| write_str(out, text));
-    }
-
-    fn optional_str(&mut self, key: &'static str, text: Option<&str>) {
-        self.field(key, |out| write_optional_str(out, text));
-    }
-
-    fn bool(&mut self, key: &'static str, value: bool) {
-        self.raw(key, if value { "true" } else { "false" });
-    }
-
-    /// Writes an integer, which `Display` formats as JSON does.
-    fn integer(&mut self, key: &'static str, value: impl Display) {
-        self.field(key, |out| write_display(out, value));
-    }
-
-    fn optional_integer(&mut self, key: &'static str, value: Option<u32>) {
-        self.field(key, |out| match value {
-            Some(value) => write_display(out, value),
-            None => out.extend_from_slice(b"null"),
-        });
-    }
-
-    /// Appends the object to `out`, keys in ascending byte order. Each key
-    /// must be written once.
-    fn finish(mut self, out: &mut Vec<u8>) {
-        self.entries.sort_unstable_by(|left, right| left.0.cmp(right.0));
-        out.push(b'{');
-        for (position, &(key, start, end)) in self.entries.iter().enumerate() {
-            if position > 0 {
-                out.push(b',');
-            }
-            write_str(out, key);
-            out.push(b':');
-            out.extend_from_slice(&self.values[start..end]);
-        }
-        out.push(b'}');
-    }
-}
-
-fn write_display(out: &mut Vec<u8>, value: impl Display) {
-    // Writing to a Vec cannot fail.
-    let _ = write!(out, "{value}");
-}
-
-/// Writes a JSON string with serde_json's escaping.
-pub fn write_str(out: &mut Vec<u8>, text: &str) {
-    // Serializing a `str` into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, text);
-}
-
-fn write_optional_str(out: &mut Vec<u8>, text: Option<&str>) {
-    match text {
-        Some(text) => write_str(out, text),
-        None => out.extend_from_slice(b"null"),
-    }
-}
+pub use crate::json_writer::FieldFilter;
+use crate::json_writer::{ObjectWriter, write_decimal_number, write_optional_str, write_str};
 
 fn write_optional_timestamp(out: &mut Vec<u8>, stamp: Option<Stamp>) {
     write_optional_str(out, stamp.map(timestamp).as_deref());
-}
-
-/// Writes a decimal as `render::decimal_number` renders it: a JSON number
-/// with trailing zeros dropped, or a string if the text is not a JSON number.
-fn write_decimal_number(out: &mut Vec<u8>, value: Decimal) {
-    let text = value.normalize().to_string();
-    if text.parse::<serde_json::Number>().is_ok() {
-        out.extend_from_slice(text.as_bytes());
-    } else {
-        write_str(out, &text);
-    }
 }
 
 fn write_address(out: &mut Vec<u8>, address: &Address) {
