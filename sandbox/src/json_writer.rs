@@ -92,9 +92,10 @@ impl<'k> ObjectWriter<'k> {
     /// Appends the object to `out`, keys in ascending byte order. A key
     /// written twice keeps its last value, as a map insert does.
     pub fn finish(mut self, out: &mut Vec<u8>) {
-        // A stable sort keeps repeated keys in write order, so the last one
-        // of each run is the one written below.
-        self.entries.sort_by(|left, right| left.0.cmp(right.0));
+        // Value offsets grow in write order, so sorting by key and offset
+        // keeps repeated keys in write order without a stable sort's buffer.
+        // The last one of each run is the one written below.
+        self.entries.sort_unstable_by(|left, right| left.0.cmp(right.0).then(left.1.cmp(&right.1)));
         out.push(b'{');
         let mut first = true;
         for (position, &(key, start, end)) in self.entries.iter().enumerate() {

@@ -20,7 +20,7 @@ use uuid::Uuid;
 use super::cell::{Cell, from_json};
 use super::error::BcError;
 use super::schema::{EntitySet, schema};
-use super::store::{Row, Store};
+use super::store::{Row, Store, new_row_id};
 
 pub const DOCUMENT_LINES: &[(&str, &str)] = &[("salesOrders", "salesOrderLines"), ("salesInvoices", "salesInvoiceLines")];
 
@@ -209,12 +209,12 @@ fn insert_row(
     parent: Option<(&str, Uuid)>,
 ) -> Result<Uuid, BcError> {
     let entity = set_schema(set);
-    let mut row = Row::new(Uuid::new_v4());
+    let mut row = Row::new(new_row_id());
     let touched = apply_body(set, &mut row, body, skip, true)?;
     if touched.iter().any(|name| name == "id") {
         row.id = guid(set, &row, "id");
         if row.id.is_nil() {
-            row.id = Uuid::new_v4();
+            row.id = new_row_id();
         }
     }
     if store.get(set, &row.id).is_some() {
@@ -702,7 +702,7 @@ fn next_entry_number(store: &Store) -> i64 {
 /// document number is the item number and the posting date is today (UTC).
 fn post_adjustment(store: &mut Store, item: &Row, change: Decimal) {
     let set = "itemLedgerEntries";
-    let mut entry = Row::new(Uuid::new_v4());
+    let mut entry = Row::new(new_row_id());
     set_id(set, &mut entry);
     put(set, &mut entry, "entryNumber", Cell::Int(next_entry_number(store)));
     put(set, &mut entry, "itemNumber", Cell::str(&text("items", item, "number")));
@@ -752,7 +752,7 @@ pub fn ship_and_invoice(store: &mut Store, order_id: Uuid) -> Result<Uuid, BcErr
     let shipment_number = store.next_number("S-SHPT", 102001);
     let invoice_number = store.next_number("PS-INV", 103001);
 
-    let mut shipment = Row::new(Uuid::new_v4());
+    let mut shipment = Row::new(new_row_id());
     copy_shared("salesOrders", &order, "salesShipments", &mut shipment, &["id", "number", "lastModifiedDateTime"]);
     set_id("salesShipments", &mut shipment);
     put("salesShipments", &mut shipment, "number", Cell::str(&shipment_number));
@@ -762,7 +762,7 @@ pub fn ship_and_invoice(store: &mut Store, order_id: Uuid) -> Result<Uuid, BcErr
     touch("salesShipments", &mut shipment);
     store.save("salesShipments", shipment);
 
-    let mut invoice = Row::new(Uuid::new_v4());
+    let mut invoice = Row::new(new_row_id());
     copy_shared("salesOrders", &order, "salesInvoices", &mut invoice, &["id", "number", "status", "lastModifiedDateTime"]);
     set_id("salesInvoices", &mut invoice);
     put("salesInvoices", &mut invoice, "number", Cell::str(&invoice_number));
@@ -779,7 +779,7 @@ pub fn ship_and_invoice(store: &mut Store, order_id: Uuid) -> Result<Uuid, BcErr
     store.save("salesInvoices", invoice);
 
     for line in &lines {
-        let mut invoice_line = Row::new(Uuid::new_v4());
+        let mut invoice_line = Row::new(new_row_id());
         copy_shared("salesOrderLines", line, "salesInvoiceLines", &mut invoice_line, &["id"]);
         set_id("salesInvoiceLines", &mut invoice_line);
         put("salesInvoiceLines", &mut invoice_line, "documentId", Cell::Guid(invoice_id));
@@ -801,7 +801,7 @@ pub fn ship_and_invoice(store: &mut Store, order_id: Uuid) -> Result<Uuid, BcErr
         store.save("items", item);
 
         let set = "itemLedgerEntries";
-        let mut entry = Row::new(Uuid::new_v4());
+        let mut entry = Row::new(new_row_id());
         set_id(set, &mut entry);
         put(set, &mut entry, "entryNumber", Cell::Int(next_entry_number(store)));
         put(set, &mut entry, "itemNumber", Cell::str(&item_number));

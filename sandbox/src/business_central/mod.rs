@@ -9,6 +9,7 @@ mod auth;
 mod cell;
 mod entity_json;
 mod error;
+mod fast_hash;
 mod http;
 mod logic;
 mod metadata;
