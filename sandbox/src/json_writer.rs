@@ -136,10 +136,65 @@ pub fn write_display(out: &mut Vec<u8>, value: impl Display) {
 /// zeros dropped (`594`, `210.4`), or as a string if that text is not a JSON
 /// number.
 pub fn write_decimal_number(out: &mut Vec<u8>, value: Decimal) {
-    let text = value.normalize().to_string();
-    if text.parse::<serde_json::Number>().is_ok() {
-        out.extend_from_slice(text.as_bytes());
-    } else {
+    let start = out.len();
+    write_display(out, value.normalize());
+    if !is_json_number(&out[start..]) {
+        let text = String::from_utf8_lossy(&out[start..]).into_owned();
+        out.truncate(start);
         write_str(out, &text);
+    }
+}
+
+/// Checks the JSON number grammar, `-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?`.
+fn is_json_number(text: &[u8]) -> bool {
+    let digits = |text: &[u8]| text.iter().take_while(|byte| byte.is_ascii_digit()).count();
+    let mut rest = text.strip_prefix(b"-").unwrap_or(text);
+    let integer = digits(rest);
+    if integer == 0 || (integer > 1 && rest[0] == b'0') {
+        return false;
+    }
+    rest = &rest[integer..];
+    if let Some(fraction) = rest.strip_prefix(b".") {
+        let count = digits(fraction);
+        if count == 0 {
+            return false;
+        }
+        rest = &fraction[count..];
+    }
+    if let Some(exponent) = rest.strip_prefix(b"e").or_else(|| rest.strip_prefix(b"E")) {
+        let exponent = exponent.strip_prefix(b"+").or_else(|| exponent.strip_prefix(b"-")).unwrap_or(exponent);
+        let count = digits(exponent);
+        if count == 0 {
+            return false;
+        }
+        rest = &exponent[count..];
+    }
+    rest.is_empty()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use super::*;
+
+    #[test]
+    fn json_number_check_matches_serde_json() {
+        let texts = [
+            "0", "-0", "7", "594", "210.4", "-3.25", "0.001", "1e5", "1E+5", "2.5e-3", "", "-", "01", "1.", ".5", "1e", "+1",
+            "1.2.3", "NaN", "1 ", "00.5",
+        ];
+        for text in texts {
+            assert_eq!(is_json_number(text.as_bytes()), text.parse::<serde_json::Number>().is_ok(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn decimal_number_drops_trailing_zeros() {
+        for (decimal, expected) in [("594.000", "594"), ("210.40", "210.4"), ("-0.50", "-0.5"), ("0.00", "0")] {
+            let mut out = Vec::new();
+            write_decimal_number(&mut out, Decimal::from_str(decimal).expect("decimal"));
+            assert_eq!(String::from_utf8(out).expect("UTF-8"), expected, "{decimal}");
+        }
     }
 }

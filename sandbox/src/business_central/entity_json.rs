@@ -12,7 +12,7 @@ use super::logic;
 use super::odata::{self, Expand};
 use super::schema::{EntitySet, schema};
 use super::store::{Row, Store};
-use crate::json_writer::{ObjectWriter, write_decimal_number, write_display, write_str};
+use crate::json_writer::{write_decimal_number, write_display, write_str};
 
 /// Renders an entity as a JSON object: `@odata.etag`, the selected
 /// properties and the expanded navigation properties.
@@ -24,7 +24,8 @@ pub fn render(store: &Store, set: &EntitySet, row: &Row, select: Option<&[usize]
 
 /// Appends an entity as `render` renders it, with `@odata.context` first
 /// when `context` is given. An unknown `$expand` name or an invalid nested
-/// query option fails the whole entity.
+/// query option fails the whole entity, and `out` then holds a partial
+/// object that the caller must drop.
 pub fn write_entity(
     out: &mut Vec<u8>,
     store: &Store,
@@ -34,60 +35,114 @@ pub fn write_entity(
     expand: &[Expand],
     context: Option<&str>,
 ) -> Result<(), BcError> {
-    let mut object = ObjectWriter::new(None, set.properties.len() + expand.len() + 2);
+    // Keys go out in the byte order a serialized map has. `@` sorts before
+    // every property name, and `@odata.context` before `@odata.etag`.
+    out.push(b'{');
     if let Some(context) = context {
-        object.str("@odata.context", context);
+        out.extend_from_slice(b"\"@odata.context\":");
+        write_str(out, context);
+        out.push(b',');
     }
-    object.str("@odata.etag", &row.etag());
-    for (column, property) in set.properties.iter().enumerate() {
-        if select.is_some_and(|selected| !selected.contains(&column)) {
-            continue;
-        }
-        object.field(&property.name, |out| match row.get(column) {
-            Some(cell) => write_cell(out, cell),
-            None => write_cell(out, &default_cell(&property.edm)),
-        });
+    out.extend_from_slice(b"\"@odata.etag\":");
+    write_str(out, &row.etag());
+
+    // Expanded values are written first, in request order, so that the
+    // first failing item is the one reported, as when the tree was built.
+    // They then merge into the sorted property names. A map insert keeps
+    // the last of equal keys, so a repeated `$expand` item, or one named
+    // like a property, wins over what came before it.
+    let mut expanded = Vec::new();
+    let mut expands: Vec<(&str, usize, usize, usize)> = Vec::with_capacity(expand.len());
+    for (position, item) in expand.iter().enumerate() {
+        let start = expanded.len();
+        write_expanded(&mut expanded, store, set, row, item)?;
+        expands.push((item.name.as_str(), position, start, expanded.len()));
     }
-    for item in expand {
-        if let Some((child_set, column)) = child_link(&set.set, &item.name) {
-            let child = schema().set(child_set).ok_or_else(|| BcError::not_found_segment(child_set))?;
-            let query = odata::parse_query(child, &item.options)?;
-            object.try_field(&item.name, |out| {
-                out.push(b'[');
-                let mut first = true;
-                for child_row in logic::child_refs(store, child_set, column, row.id) {
-                    if query.filter.as_ref().is_some_and(|filter| !odata::matches(child, child_row, filter)) {
-                        continue;
-                    }
-                    if !first {
-                        out.push(b',');
-                    }
-                    first = false;
-                    write_entity(out, store, child, child_row, query.select.as_deref(), &query.expand, None)?;
-                }
-                out.push(b']');
-                Ok(())
-            })?;
-        } else if let Some((target_set, column)) = reference_link(set, &item.name) {
-            let target = schema().set(target_set).ok_or_else(|| BcError::not_found_segment(target_set))?;
-            let query = odata::parse_query(target, &item.options)?;
-            let related = row.get(column).and_then(Cell::as_guid).and_then(|id| store.get(target_set, &id));
-            object.try_field(&item.name, |out| match related {
-                Some(related) => write_entity(out, store, target, related, query.select.as_deref(), &query.expand, None),
-                None => {
-                    out.extend_from_slice(b"null");
-                    Ok(())
-                }
-            })?;
+    expands.sort_unstable();
+    let mut expands = expands.into_iter().peekable();
+    let mut columns = set
+        .sorted_columns
+        .iter()
+        .copied()
+        .filter(|column| select.is_none_or(|selected| selected.contains(column)))
+        .peekable();
+    loop {
+        let column_name = columns.peek().map(|&column| set.properties[column].name.as_str());
+        let expand_name = expands.peek().map(|&(name, ..)| name);
+        let take_column = match (column_name, expand_name) {
+            (None, None) => break,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some(column_name), Some(expand_name)) => column_name < expand_name,
+        };
+        if take_column {
+            let Some(column) = columns.next() else { break };
+            let property = &set.properties[column];
+            write_key(out, &property.name);
+            match row.get(column) {
+                Some(cell) => write_cell(out, cell),
+                None => write_cell(out, &default_cell(&property.edm)),
+            }
         } else {
-            return Err(BcError::bad_request(format!(
-                "Could not find a property named '{}' on type 'Microsoft.NAV.{}'.",
-                item.name, set.entity
-            )));
+            let Some((name, _, start, end)) = expands.next() else { break };
+            if column_name == Some(name) {
+                columns.next();
+            }
+            if expands.peek().is_some_and(|&(next_name, ..)| next_name == name) {
+                // A later item of the same name replaces this one.
+                continue;
+            }
+            write_key(out, name);
+            out.extend_from_slice(&expanded[start..end]);
         }
     }
-    object.finish(out);
+    out.push(b'}');
     Ok(())
+}
+
+/// Appends `,"key":`, for every key after `@odata.etag`.
+fn write_key(out: &mut Vec<u8>, key: &str) {
+    out.push(b',');
+    write_str(out, key);
+    out.push(b':');
+}
+
+/// Appends the value of one `$expand` item: the array of child entities or
+/// the related entity (`null` when there is none).
+fn write_expanded(out: &mut Vec<u8>, store: &Store, set: &EntitySet, row: &Row, item: &Expand) -> Result<(), BcError> {
+    if let Some((child_set, column)) = child_link(&set.set, &item.name) {
+        let child = schema().set(child_set).ok_or_else(|| BcError::not_found_segment(child_set))?;
+        let query = odata::parse_query(child, &item.options)?;
+        out.push(b'[');
+        let mut first = true;
+        for child_row in logic::child_refs(store, child_set, column, row.id) {
+            if query.filter.as_ref().is_some_and(|filter| !odata::matches(child, child_row, filter)) {
+                continue;
+            }
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            write_entity(out, store, child, child_row, query.select.as_deref(), &query.expand, None)?;
+        }
+        out.push(b']');
+        Ok(())
+    } else if let Some((target_set, column)) = reference_link(set, &item.name) {
+        let target = schema().set(target_set).ok_or_else(|| BcError::not_found_segment(target_set))?;
+        let query = odata::parse_query(target, &item.options)?;
+        match row.get(column).and_then(Cell::as_guid).and_then(|id| store.get(target_set, &id)) {
+            Some(related) => write_entity(out, store, target, related, query.select.as_deref(), &query.expand, None),
+            None => {
+                out.extend_from_slice(b"null");
+                Ok(())
+            }
+        }
+    } else {
+        Err(BcError::bad_request(format!(
+            "Could not find a property named '{}' on type 'Microsoft.NAV.{}'.",
+            item.name, set.entity
+        )))
+    }
 }
 
 /// Appends a value as `cell::to_json` renders it.
@@ -254,15 +309,17 @@ mod tests {
     }
 
     #[test]
-    fn written_unknown_expand_fails_like_tree() {
+    fn written_invalid_expand_fails_like_tree() {
         let store = seeded_store();
         let orders = schema().set("salesOrders").expect("salesOrders");
         let row = store.table("salesOrders").rows().next().expect("a sales order");
-        let expand = odata::parse_expand("noSuchNavigation").expect("valid syntax");
-        let expected = tree_render(&store, orders, row, None, &expand).expect_err("unknown navigation");
-        let actual = written(&store, orders, row, None, &expand, None).expect_err("unknown navigation");
-        assert_eq!(actual.status, expected.status);
-        assert_eq!(actual.message, expected.message);
+        for text in ["noSuchNavigation", "zeta,alpha", "salesOrderLines($select=nope),customer", "customer,salesOrderLines($top=x)"] {
+            let expand = odata::parse_expand(text).expect("valid syntax");
+            let expected = tree_render(&store, orders, row, None, &expand).expect_err("an invalid $expand");
+            let actual = written(&store, orders, row, None, &expand, None).expect_err("an invalid $expand");
+            assert_eq!(actual.status, expected.status, "$expand={text}");
+            assert_eq!(actual.message, expected.message, "$expand={text}");
+        }
     }
 
     #[test]

@@ -51,6 +51,9 @@ pub struct EntitySet {
     pub set: String,
     pub entity: String,
     pub properties: Vec<Property>,
+    /// Column indexes in ascending byte order of the property names, the
+    /// key order of a serialized `serde_json::Map`.
+    pub sorted_columns: Vec<usize>,
     pub by_name: FastMap<String, usize>,
     pub insert_allowed: bool,
     pub modify_allowed: bool,
@@ -191,11 +194,14 @@ fn parse(text: &str) -> Result<Schema, String> {
                 upper_case,
             });
         }
+        let mut sorted_columns: Vec<usize> = (0..properties.len()).collect();
+        sorted_columns.sort_by(|left, right| properties[*left].name.cmp(&properties[*right].name));
         by_set.insert(raw_set.entity_set.clone(), sets.len());
         sets.push(EntitySet {
             set: raw_set.entity_set,
             entity: raw_set.entity_name,
             properties,
+            sorted_columns,
             by_name,
             insert_allowed: raw_set.insert_allowed,
             modify_allowed: raw_set.modify_allowed,
