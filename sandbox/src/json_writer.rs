@@ -9,8 +9,8 @@ use std::io::Write as _;
 
 use rust_decimal::Decimal;
 
-/// Which keys of an object to write, from a list to keep and a list to drop
-/// (LeafLink's `fields_include` and `fields_exclude`).
+/// Keys of an object to write: a list to keep and a list to drop, as
+/// LeafLink's `fields_include` and `fields_exclude` give them.
 #[derive(Debug, Default, Clone)]
 pub struct FieldFilter<'q> {
     pub include: Option<Vec<&'q str>>,
@@ -34,7 +34,7 @@ pub struct ObjectWriter<'k> {
 }
 
 impl<'k> ObjectWriter<'k> {
-    /// Starts an object of about `fields` keys; `filter` drops keys before
+    /// Starts an object of about `fields` keys. `filter` drops keys before
     /// their values are written.
     pub fn new(filter: Option<&'k FieldFilter<'k>>, fields: usize) -> Self {
         Self { filter, values: Vec::with_capacity(fields * 24), entries: Vec::with_capacity(fields) }

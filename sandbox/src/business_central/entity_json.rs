@@ -24,7 +24,7 @@ pub fn render(store: &Store, set: &EntitySet, row: &Row, select: Option<&[usize]
 
 /// Appends an entity as `render` renders it, with `@odata.context` first
 /// when `context` is given. An unknown `$expand` name or an invalid nested
-/// query option fails the whole entity, and `out` then holds a partial
+/// query option fails the whole entity, and `out` then contains a partial
 /// object that the caller must drop.
 pub fn write_entity(
     out: &mut Vec<u8>,

@@ -33,7 +33,7 @@ pub struct ApiRequest {
     pub headers: HashMap<String, String>,
     pub body: Vec<u8>,
     /// The body of a `$batch` operation, already parsed as part of the
-    /// batch; when set, `body` is empty and not read.
+    /// batch. When it is set, `body` is empty and not read.
     pub json_body: Option<Value>,
 }
 

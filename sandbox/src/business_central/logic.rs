@@ -279,7 +279,7 @@ pub fn child_rows(store: &Store, set: &str, column: &str, parent: Uuid) -> Vec<R
     child_refs(store, set, column, parent).into_iter().cloned().collect()
 }
 
-/// The rows of `set` whose `column` is `parent`, borrowed from the store.
+/// Finds the rows of `set` whose `column` is `parent`, borrowed from the store.
 pub fn child_refs<'s>(store: &'s Store, set: &str, column: &str, parent: Uuid) -> Vec<&'s Row> {
     let table = store.table(set);
     let entity = table.schema();

@@ -172,7 +172,7 @@ pub fn created_response(value: Value) -> Response {
     (StatusCode::CREATED, axum::Json(value)).into_response()
 }
 
-/// A response of JSON that is already written, with the header `axum::Json` sets.
+/// Builds a response of JSON that is already written, with the content type `axum::Json` sets.
 fn json_bytes_response(status: StatusCode, body: Vec<u8>) -> Response {
     (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
 }
@@ -272,8 +272,8 @@ fn envelope(state: &AppState, path: &str, query: &Query, paging: Paging, count: 
     Value::Object(body)
 }
 
-/// The same envelope as `envelope`, written as bytes around results that are
-/// already JSON: `write_result` appends the result at a window position.
+/// Writes the envelope of `envelope` as bytes around results that are
+/// already JSON. `write_result` appends the result at a window position.
 fn envelope_bytes(
     state: &AppState,
     path: &str,
@@ -300,7 +300,7 @@ fn envelope_bytes(
     out
 }
 
-/// The absolute `next` and `previous` links of a page.
+/// Builds the absolute `next` and `previous` links of a page.
 fn page_links(state: &AppState, path: &str, query: &Query, paging: Paging, count: usize) -> (Option<String>, Option<String>) {
     let link = |offset: Option<usize>| {
         let mut serializer = url::form_urlencoded::Serializer::new(String::new());
@@ -325,7 +325,7 @@ fn page_links(state: &AppState, path: &str, query: &Query, paging: Paging, count
     (next, previous)
 }
 
-/// The `fields_include` and `fields_exclude` parameters, which `sparse`
+/// Reads the `fields_include` and `fields_exclude` parameters, which `sparse`
 /// applies to a rendered record.
 fn field_filter(query: &Query) -> FieldFilter<'_> {
     FieldFilter { include: query.list("fields_include"), exclude: query.list("fields_exclude") }

@@ -58,8 +58,8 @@ impl Renderer<'_> {
         out.extend_from_slice(b",\"currency\":\"USD\"}");
     }
 
-    /// Appends an order as `GET /orders-received/` lists it; `filter` applies
-    /// `fields_include`/`fields_exclude` to its top-level keys.
+    /// Appends an order as `GET /orders-received/` lists it. `filter` applies
+    /// `fields_include` and `fields_exclude` to its top-level keys.
     pub fn write_order(&self, out: &mut Vec<u8>, order: &Order, with_lines: bool, with_customer: bool, filter: &FieldFilter<'_>) {
         let store = self.store;
         let totals = store.totals(order);
@@ -78,7 +78,7 @@ impl Renderer<'_> {
         object.integer("seller", order.seller);
         object.field("customer", |out| match customer {
             Some(customer) if with_customer => {
-                // Embedding a customer is rare; its `Value` rendering is reused.
+                // The embedded customer reuses its `Value` rendering.
                 let _ = serde_json::to_writer(&mut *out, &self.customer(customer));
             }
             Some(customer) => {

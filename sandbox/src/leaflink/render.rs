@@ -58,14 +58,14 @@ pub fn quantity(value: Decimal) -> Value {
     Value::String(quantity_text(value))
 }
 
-/// The text of `quantity`.
+/// Formats a quantity as `quantity` sends it.
 pub fn quantity_text(value: Decimal) -> String {
     let mut value = value;
     value.rescale(4);
     value.to_string()
 }
 
-/// A decimal string with 2 places.
+/// Formats a decimal as a string with 2 places.
 pub fn cents(value: Decimal) -> String {
     let mut value = value;
     value.rescale(2);
