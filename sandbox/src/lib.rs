@@ -7,6 +7,7 @@
 
 pub mod business_central;
 pub mod faults;
+mod json_writer;
 pub mod leaflink;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

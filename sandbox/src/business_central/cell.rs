@@ -77,27 +77,6 @@ pub fn default_cell(edm: &EdmType) -> Cell {
     }
 }
 
-/// Renders a value as BC writes it in JSON.
-pub fn to_json(cell: &Cell) -> Value {
-    match cell {
-        Cell::Bool(value) => Value::Bool(*value),
-        Cell::Int(value) => Value::from(*value),
-        Cell::Dec(value) => decimal_json(*value),
-        Cell::Str(text) => Value::String(text.to_string()),
-        Cell::Guid(value) => Value::String(value.to_string()),
-        Cell::Date(value) => Value::String(value.to_string()),
-        Cell::Time(value) => Value::String(format_timestamp(*value)),
-    }
-}
-
-pub fn decimal_json(value: Decimal) -> Value {
-    let text = value.normalize().to_string();
-    match serde_json::Number::from_str(&text) {
-        Ok(number) => Value::Number(number),
-        Err(_) => Value::String(text),
-    }
-}
-
 /// UTC with milliseconds, as BC writes `lastModifiedDateTime`.
 pub fn format_timestamp(value: Timestamp) -> String {
     let rounded = value.round(jiff::Unit::Millisecond).unwrap_or(value);

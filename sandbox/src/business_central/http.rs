@@ -3,18 +3,21 @@
 //! `@odata.etag` and `If-Match`, server-driven paging and `$expand`. The same
 //! entry point serves plain HTTP and each operation of a `$batch`.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use axum::http::{Method, StatusCode};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::cell::{Cell, parse_guid, to_json};
+use super::cell::{Cell, parse_guid};
+use super::entity_json::write_entity;
 use super::error::BcError;
 use super::logic;
-use super::odata::{self, Expand, Query};
+use super::odata::{self, Expand};
 use super::schema::{EntitySet, schema};
 use super::store::{Row, Store};
+use crate::json_writer::write_str;
 
 /// Server-wide maximum page size of BC online.
 pub const MAX_PAGE_SIZE: usize = 20_000;
@@ -29,6 +32,9 @@ pub struct ApiRequest {
     /// Header names in lower case.
     pub headers: HashMap<String, String>,
     pub body: Vec<u8>,
+    /// The body of a `$batch` operation, already parsed as part of the
+    /// batch. When it is set, `body` is empty and not read.
+    pub json_body: Option<Value>,
 }
 
 impl ApiRequest {
@@ -65,6 +71,49 @@ impl Reply {
 impl From<BcError> for Reply {
     fn from(error: BcError) -> Self {
         Reply::json(error.status, error.body())
+    }
+}
+
+/// A reply inside the sandbox, before it becomes HTTP, a `$batch` item or a
+/// `Reply`. Unlike `Reply`, its JSON body may already be written as bytes.
+#[derive(Debug)]
+pub(crate) struct RawReply {
+    pub status: StatusCode,
+    pub headers: Vec<(String, String)>,
+    pub body: RawBody,
+}
+
+#[derive(Debug)]
+pub(crate) enum RawBody {
+    Reply(ReplyBody),
+    /// A JSON document written by `entity_json`.
+    JsonBytes(Vec<u8>),
+}
+
+impl RawReply {
+    fn json_bytes(status: StatusCode, body: Vec<u8>) -> Self {
+        Self { status, headers: Vec::new(), body: RawBody::JsonBytes(body) }
+    }
+
+    /// Converts to a `Reply`, parsing a body written as bytes.
+    pub fn into_reply(self) -> Reply {
+        let body = match self.body {
+            RawBody::Reply(body) => body,
+            RawBody::JsonBytes(bytes) => ReplyBody::Json(serde_json::from_slice(&bytes).expect("entity_json writes valid JSON")),
+        };
+        Reply { status: self.status, headers: self.headers, body }
+    }
+}
+
+impl From<Reply> for RawReply {
+    fn from(reply: Reply) -> Self {
+        Self { status: reply.status, headers: reply.headers, body: RawBody::Reply(reply.body) }
+    }
+}
+
+impl From<BcError> for RawReply {
+    fn from(error: BcError) -> Self {
+        Reply::from(error).into()
     }
 }
 
@@ -128,7 +177,7 @@ pub fn child_link(parent: &str, navigation: &str) -> Option<(&'static str, &'sta
 
 /// Finds the set and column of a single related record reached through an
 /// id property, for example `customer` through `customerId`.
-fn reference_link(parent: &EntitySet, navigation: &str) -> Option<(&'static str, usize)> {
+pub(super) fn reference_link(parent: &EntitySet, navigation: &str) -> Option<(&'static str, usize)> {
     let (target_entity, column) = match navigation {
         "paymentTerm" => ("paymentTerm", "paymentTermsId"),
         "baseUnitOfMeasure" => ("unitOfMeasure", "baseUnitOfMeasureId"),
@@ -151,17 +200,17 @@ struct Target {
 
 /// Handles one request that targets the company's entities (everything but
 /// `subscriptions` and `$batch`).
-pub fn handle(context: &Context, store: &mut Store, request: &ApiRequest) -> Reply {
+pub(crate) fn handle(context: &Context, store: &mut Store, request: &ApiRequest) -> RawReply {
     match route(context, store, request) {
         Ok(reply) => reply,
         Err(error) => error.into(),
     }
 }
 
-fn route(context: &Context, store: &mut Store, request: &ApiRequest) -> Result<Reply, BcError> {
+fn route(context: &Context, store: &mut Store, request: &ApiRequest) -> Result<RawReply, BcError> {
     let segments = parse_segments(&request.path)?;
     if segments.is_empty() {
-        return Ok(service_document(context));
+        return Ok(service_document(context).into());
     }
     if segments.len() == 1 && segments[0].name == "$metadata" && segments[0].key.is_none() {
         if request.method != Method::GET {
@@ -171,7 +220,8 @@ fn route(context: &Context, store: &mut Store, request: &ApiRequest) -> Result<R
             status: StatusCode::OK,
             headers: vec![("content-type".into(), "application/xml".into())],
             body: ReplyBody::Text(super::metadata::document(schema())),
-        });
+        }
+        .into());
     }
     let mut rest: &[Segment] = &segments;
     let mut company_path = None;
@@ -235,7 +285,7 @@ fn route(context: &Context, store: &mut Store, request: &ApiRequest) -> Result<R
             let parent_set = target.set;
             let parent_id = target.key.unwrap_or_default();
             if segment.name == "picture" || segment.name == "contentValue" {
-                return picture(request, store, parent_set, parent_id);
+                return picture(request, store, parent_set, parent_id).map(RawReply::from);
             }
             let Some((child_set, column)) = child_link(parent_set, &segment.name) else {
                 let parent_schema = schema().set(parent_set).map(|set| set.navigation.clone()).unwrap_or_default();
@@ -301,11 +351,16 @@ fn picture(request: &ApiRequest, store: &Store, set: &str, id: Uuid) -> Result<R
     }
 }
 
-fn parse_body(request: &ApiRequest) -> Result<Value, BcError> {
+fn parse_body(request: &ApiRequest) -> Result<Cow<'_, Value>, BcError> {
+    if let Some(body) = &request.json_body {
+        return Ok(Cow::Borrowed(body));
+    }
     if request.body.is_empty() {
         return Err(BcError::bad_request("Invalid Request Body: the body is empty."));
     }
-    serde_json::from_slice(&request.body).map_err(|error| BcError::bad_request(format!("Invalid Request Body: {error}")))
+    serde_json::from_slice(&request.body)
+        .map(Cow::Owned)
+        .map_err(|error| BcError::bad_request(format!("Invalid Request Body: {error}")))
 }
 
 /// Checks `If-Match`, which BC requires on PATCH and DELETE.
@@ -326,7 +381,7 @@ fn check_if_match(request: &ApiRequest, row: &Row) -> Result<(), BcError> {
     }
 }
 
-fn dispatch(context: &Context, store: &mut Store, request: &ApiRequest, target: Target) -> Result<Reply, BcError> {
+fn dispatch(context: &Context, store: &mut Store, request: &ApiRequest, target: Target) -> Result<RawReply, BcError> {
     let set = schema().set(target.set).ok_or_else(|| BcError::not_found_segment(target.set))?;
     let method = request.method.clone();
     let read_only_intent = request.header("data-access-intent").is_some_and(|intent| intent.eq_ignore_ascii_case("readonly"));
@@ -339,16 +394,17 @@ fn dispatch(context: &Context, store: &mut Store, request: &ApiRequest, target: 
         if method != Method::POST {
             return Err(BcError::method_not_allowed(format!("'{method}' requests for the action '{action}' are not allowed.")));
         }
-        return run_action(store, set, target.key.unwrap_or_default(), action);
+        return run_action(store, set, target.key.unwrap_or_default(), action).map(RawReply::from);
     }
     match (method, target.key) {
         (Method::GET, None) => list(context, store, request, set, &target),
         (Method::GET, Some(id)) => {
             let row = find_target(store, set, &target, id)?;
             let query = odata::parse_query(set, &request.query)?;
-            let mut body = render(store, set, &row, query.select.as_deref(), &query.expand)?;
-            body.insert("@odata.context".into(), json!(format!("{}/$entity", target.context)));
-            Ok(Reply::json(StatusCode::OK, Value::Object(reorder_context(body))))
+            let context = format!("{}/$entity", target.context);
+            let mut body = Vec::with_capacity(2048);
+            write_entity(&mut body, store, set, &row, query.select.as_deref(), &query.expand, Some(&context))?;
+            Ok(RawReply::json_bytes(StatusCode::OK, body))
         }
         (Method::POST, None) => {
             let body = parse_body(request)?;
@@ -357,7 +413,8 @@ fn dispatch(context: &Context, store: &mut Store, request: &ApiRequest, target: 
                     return Err(BcError::dialog("You must specify a document id to get the lines."));
                 }
             let id = logic::insert(store, target.set, &body, target.parent)?;
-            let row = store.get(target.set, &id).cloned().ok_or_else(|| BcError::record_not_found(&set.entity, &id.to_string()))?;
+            let store: &Store = store;
+            let row = store.get(target.set, &id).ok_or_else(|| BcError::record_not_found(&set.entity, &id.to_string()))?;
             // A deep insert returns the created lines expanded, as OData
             // returns every entity it created.
             let deep: Vec<Expand> = logic::DOCUMENT_LINES
@@ -365,9 +422,10 @@ fn dispatch(context: &Context, store: &mut Store, request: &ApiRequest, target: 
                 .filter(|(header, lines)| *header == target.set && body.get(*lines).is_some())
                 .map(|(_, lines)| Expand { name: (*lines).to_owned(), options: Vec::new() })
                 .collect();
-            let mut rendered = render(store, set, &row, None, &deep)?;
-            rendered.insert("@odata.context".into(), json!(format!("{}/$entity", target.context)));
-            let mut reply = Reply::json(StatusCode::CREATED, Value::Object(reorder_context(rendered)));
+            let entity_context = format!("{}/$entity", target.context);
+            let mut rendered = Vec::with_capacity(8192);
+            write_entity(&mut rendered, store, set, row, None, &deep, Some(&entity_context))?;
+            let mut reply = RawReply::json_bytes(StatusCode::CREATED, rendered);
             reply.headers.push(("location".into(), format!("{}/{}({id})", context.base_url, target.set)));
             Ok(reply)
         }
@@ -376,16 +434,18 @@ fn dispatch(context: &Context, store: &mut Store, request: &ApiRequest, target: 
             check_if_match(request, &row)?;
             let body = parse_body(request)?;
             logic::update(store, target.set, id, &body)?;
-            let row = store.get(target.set, &id).cloned().ok_or_else(|| BcError::record_not_found(&set.entity, &id.to_string()))?;
-            let mut rendered = render(store, set, &row, None, &[])?;
-            rendered.insert("@odata.context".into(), json!(format!("{}/$entity", target.context)));
-            Ok(Reply::json(StatusCode::OK, Value::Object(reorder_context(rendered))))
+            let store: &Store = store;
+            let row = store.get(target.set, &id).ok_or_else(|| BcError::record_not_found(&set.entity, &id.to_string()))?;
+            let entity_context = format!("{}/$entity", target.context);
+            let mut rendered = Vec::with_capacity(2048);
+            write_entity(&mut rendered, store, set, row, None, &[], Some(&entity_context))?;
+            Ok(RawReply::json_bytes(StatusCode::OK, rendered))
         }
         (Method::DELETE, Some(id)) => {
             let row = find_target(store, set, &target, id)?;
             check_if_match(request, &row)?;
             logic::delete(store, target.set, id)?;
-            Ok(Reply::empty(StatusCode::NO_CONTENT))
+            Ok(Reply::empty(StatusCode::NO_CONTENT).into())
         }
         (method, None) => Err(BcError::method_not_allowed(format!("'{method}' requests for '{}' of EdmType 'Collection' are not allowed.", target.set))),
         (method, Some(_)) => Err(BcError::method_not_allowed(format!("'{method}' requests for '{}' of EdmType 'Entity' are not allowed.", target.set))),
@@ -423,16 +483,6 @@ fn run_action(store: &mut Store, set: &EntitySet, id: Uuid, action: &str) -> Res
     Ok(Reply::empty(StatusCode::NO_CONTENT))
 }
 
-/// Puts `@odata.context` first, as BC does.
-fn reorder_context(mut body: Map<String, Value>) -> Map<String, Value> {
-    let mut ordered = Map::new();
-    if let Some(context) = body.remove("@odata.context") {
-        ordered.insert("@odata.context".into(), context);
-    }
-    ordered.extend(body);
-    ordered
-}
-
 fn page_size(request: &ApiRequest) -> usize {
     request
         .header("prefer")
@@ -445,7 +495,7 @@ fn page_size(request: &ApiRequest) -> usize {
         .unwrap_or(MAX_PAGE_SIZE)
 }
 
-fn list(context: &Context, store: &Store, request: &ApiRequest, set: &EntitySet, target: &Target) -> Result<Reply, BcError> {
+fn list(context: &Context, store: &Store, request: &ApiRequest, set: &EntitySet, target: &Target) -> Result<RawReply, BcError> {
     let mut query = odata::parse_query(set, &request.query)?;
     let filter_text = request.query.iter().find(|(name, _)| name == "$filter").map(|(_, value)| value.as_str()).unwrap_or("");
     if (set.set == "salesOrderLines" || set.set == "salesInvoiceLines") && target.parent.is_none() && !filter_text.contains("documentId") {
@@ -483,7 +533,8 @@ fn list(context: &Context, store: &Store, request: &ApiRequest, set: &EntitySet,
             status: StatusCode::OK,
             headers: vec![("content-type".into(), "text/plain".into())],
             body: ReplyBody::Text(count.to_string()),
-        });
+        }
+        .into());
     }
 
     let size = page_size(request);
@@ -534,8 +585,11 @@ fn list(context: &Context, store: &Store, request: &ApiRequest, set: &EntitySet,
         more = false;
     }
 
-    let mut body = Map::new();
-    body.insert("@odata.context".into(), json!(target.context));
+    // Keys in sorted order, as a serialized `Map` has them:
+    // `@odata.context`, `@odata.count`, `@odata.nextLink`, `value`.
+    let mut body = Vec::with_capacity(256 + page.len() * 2048);
+    body.extend_from_slice(b"{\"@odata.context\":");
+    write_str(&mut body, &target.context);
     if query.count {
         let count = match total {
             Some(count) if query.filter.is_none() || candidates.is_none() => count,
@@ -544,21 +598,24 @@ fn list(context: &Context, store: &Store, request: &ApiRequest, set: &EntitySet,
                 None => table.rows().filter(|row| matches_filter(row)).count(),
             },
         };
-        body.insert("@odata.count".into(), json!(count));
+        body.extend_from_slice(format!(",\"@odata.count\":{count}").as_bytes());
     }
-    let mut values = Vec::with_capacity(page.len());
-    for row in &page {
-        values.push(Value::Object(render(store, set, row, query.select.as_deref(), &query.expand)?));
-    }
-    body.insert("value".into(), Value::Array(values));
-    let mut reply = Reply::json(StatusCode::OK, Value::Null);
     if more {
-        body.insert("@odata.nextLink".into(), json!(next_link(context, request, next_token, query.top.map(|top| top - page.len()))));
+        body.extend_from_slice(b",\"@odata.nextLink\":");
+        write_str(&mut body, &next_link(context, request, next_token, query.top.map(|top| top - page.len())));
     }
+    body.extend_from_slice(b",\"value\":[");
+    for (position, row) in page.iter().enumerate() {
+        if position > 0 {
+            body.push(b',');
+        }
+        write_entity(&mut body, store, set, row, query.select.as_deref(), &query.expand, None)?;
+    }
+    body.extend_from_slice(b"]}");
+    let mut reply = RawReply::json_bytes(StatusCode::OK, body);
     if request.header("prefer").is_some_and(|prefer| prefer.contains("odata.maxpagesize")) {
         reply.headers.push(("preference-applied".into(), format!("odata.maxpagesize={size}")));
     }
-    reply.body = ReplyBody::Json(Value::Object(body));
     Ok(reply)
 }
 
@@ -577,46 +634,4 @@ fn next_link(context: &Context, request: &ApiRequest, token: usize, top_left: Op
     }
     serializer.append_pair("$skiptoken", &token.to_string());
     format!("{}/{}?{}", context.base_url, request.path.trim_start_matches('/'), serializer.finish())
-}
-
-/// Renders an entity: `@odata.etag`, then the selected properties in the
-/// order of the API page, then expanded navigation properties.
-pub fn render(store: &Store, set: &EntitySet, row: &Row, select: Option<&[usize]>, expand: &[Expand]) -> Result<Map<String, Value>, BcError> {
-    let mut body = Map::new();
-    body.insert("@odata.etag".into(), json!(row.etag()));
-    for (column, property) in set.properties.iter().enumerate() {
-        if select.is_some_and(|selected| !selected.contains(&column)) {
-            continue;
-        }
-        body.insert(property.name.clone(), to_json(&row.value(set, column)));
-    }
-    for item in expand {
-        let options: Vec<(String, String)> = item.options.clone();
-        if let Some((child_set, column)) = child_link(&set.set, &item.name) {
-            let child = schema().set(child_set).ok_or_else(|| BcError::not_found_segment(child_set))?;
-            let query: Query = odata::parse_query(child, &options)?;
-            let mut children = Vec::new();
-            for child_row in logic::child_rows(store, child_set, column, row.id) {
-                if query.filter.as_ref().is_none_or(|filter| odata::matches(child, &child_row, filter)) {
-                    children.push(Value::Object(render(store, child, &child_row, query.select.as_deref(), &query.expand)?));
-                }
-            }
-            body.insert(item.name.clone(), Value::Array(children));
-        } else if let Some((target_set, column)) = reference_link(set, &item.name) {
-            let target = schema().set(target_set).ok_or_else(|| BcError::not_found_segment(target_set))?;
-            let query: Query = odata::parse_query(target, &options)?;
-            let related = row.value(set, column).as_guid().and_then(|id| store.get(target_set, &id));
-            let value = match related {
-                Some(related) => Value::Object(render(store, target, related, query.select.as_deref(), &query.expand)?),
-                None => Value::Null,
-            };
-            body.insert(item.name.clone(), value);
-        } else {
-            return Err(BcError::bad_request(format!(
-                "Could not find a property named '{}' on type 'Microsoft.NAV.{}'.",
-                item.name, set.entity
-            )));
-        }
-    }
-    Ok(body)
 }

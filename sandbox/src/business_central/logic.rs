@@ -20,7 +20,7 @@ use uuid::Uuid;
 use super::cell::{Cell, from_json};
 use super::error::BcError;
 use super::schema::{EntitySet, schema};
-use super::store::{Row, Store};
+use super::store::{Row, Store, new_row_id};
 
 pub const DOCUMENT_LINES: &[(&str, &str)] = &[("salesOrders", "salesOrderLines"), ("salesInvoices", "salesInvoiceLines")];
 
@@ -96,12 +96,19 @@ fn related_missing(field: &str, table: &str, related: &str, value: &str) -> BcEr
     )
 }
 
-/// Copies the request properties onto a row, with BC's errors.
-fn apply_body(set: &str, row: &mut Row, body: &Map<String, Value>, inserting: bool) -> Result<Vec<String>, BcError> {
+/// Copies the request properties onto a row, with BC's errors. `skip` names
+/// the deep-insert lines property, which `insert` handles apart.
+fn apply_body(
+    set: &str,
+    row: &mut Row,
+    body: &Map<String, Value>,
+    skip: Option<&str>,
+    inserting: bool,
+) -> Result<Vec<String>, BcError> {
     let entity = set_schema(set);
     let mut touched = Vec::new();
     for (name, json) in body {
-        if name.starts_with("@odata.") {
+        if name.starts_with("@odata.") || skip == Some(name.as_str()) {
             continue;
         }
         let Some(column) = entity.column(name) else {
@@ -139,17 +146,16 @@ pub fn insert(store: &mut Store, set: &str, body: &Value, parent: Option<(&str, 
     let Some(body) = body.as_object() else {
         return Err(BcError::bad_request("Invalid Request Body: a JSON object was expected."));
     };
-    let mut body = body.clone();
     let line_set = DOCUMENT_LINES.iter().find(|(header, _)| *header == set).map(|(_, lines)| *lines);
-    let deep_lines = match line_set {
-        Some(lines) => match body.remove(lines) {
+    let deep_lines: &[Value] = match line_set {
+        Some(lines) => match body.get(lines) {
             Some(Value::Array(items)) => items,
             Some(_) => return Err(BcError::bad_request(format!("The property '{lines}' must be an array."))),
-            None => Vec::new(),
+            None => &[],
         },
-        None => Vec::new(),
+        None => &[],
     };
-    for line in &deep_lines {
+    for line in deep_lines {
         // BC 22 and later fail a deep insert whose lines carry `sequence`
         // with this message, so the sandbox rejects it the same way.
         if line.get("sequence").is_some() {
@@ -162,14 +168,14 @@ pub fn insert(store: &mut Store, set: &str, body: &Value, parent: Option<(&str, 
             // A deep insert is one transaction in BC: a rejected line rolls
             // back the header, the lines before it and the numbers they took.
             let savepoint = store.savepoint();
-            let inserted = insert_document(store, set, lines, &body, &deep_lines, parent);
+            let inserted = insert_document(store, set, lines, body, deep_lines, parent);
             match inserted {
                 Ok(_) => store.release(savepoint),
                 Err(_) => store.rollback_to(savepoint),
             }
             inserted
         }
-        _ => insert_row(store, set, &body, parent),
+        _ => insert_row(store, set, body, line_set, parent),
     }
 }
 
@@ -183,7 +189,7 @@ fn insert_document(
     deep_lines: &[Value],
     parent: Option<(&str, Uuid)>,
 ) -> Result<Uuid, BcError> {
-    let id = insert_row(store, set, body, parent)?;
+    let id = insert_row(store, set, body, Some(lines), parent)?;
     store.defer_totals = true;
     let inserted: Result<(), BcError> =
         deep_lines.iter().try_for_each(|line| insert(store, lines, line, Some(("documentId", id))).map(|_| ()));
@@ -193,15 +199,22 @@ fn insert_document(
     Ok(id)
 }
 
-/// Validates and stores one entity from the properties of a POST body.
-fn insert_row(store: &mut Store, set: &str, body: &Map<String, Value>, parent: Option<(&str, Uuid)>) -> Result<Uuid, BcError> {
+/// Validates and stores one entity from the properties of a POST body,
+/// except the deep-insert lines property `skip`.
+fn insert_row(
+    store: &mut Store,
+    set: &str,
+    body: &Map<String, Value>,
+    skip: Option<&str>,
+    parent: Option<(&str, Uuid)>,
+) -> Result<Uuid, BcError> {
     let entity = set_schema(set);
-    let mut row = Row::new(Uuid::new_v4());
-    let touched = apply_body(set, &mut row, body, true)?;
+    let mut row = Row::new(new_row_id());
+    let touched = apply_body(set, &mut row, body, skip, true)?;
     if touched.iter().any(|name| name == "id") {
         row.id = guid(set, &row, "id");
         if row.id.is_nil() {
-            row.id = Uuid::new_v4();
+            row.id = new_row_id();
         }
     }
     if store.get(set, &row.id).is_some() {
@@ -218,8 +231,8 @@ fn insert_row(store: &mut Store, set: &str, body: &Map<String, Value>, parent: O
     prepare(store, set, &mut row, None, &touched)?;
     touch(set, &mut row);
     let id = row.id;
-    store.save(set, row.clone());
-    after_save(store, set, &row)?;
+    store.save(set, row);
+    after_save(store, set, id)?;
     Ok(id)
 }
 
@@ -234,11 +247,11 @@ pub fn update(store: &mut Store, set: &str, id: Uuid, body: &Value) -> Result<()
     };
     let before = store.get(set, &id).cloned().ok_or_else(|| BcError::record_not_found(&entity.entity, &id.to_string()))?;
     let mut row = before.clone();
-    let touched = apply_body(set, &mut row, body, false)?;
+    let touched = apply_body(set, &mut row, body, None, false)?;
     prepare(store, set, &mut row, Some(&before), &touched)?;
     touch(set, &mut row);
-    store.save(set, row.clone());
-    after_save(store, set, &row)
+    store.save(set, row);
+    after_save(store, set, id)
 }
 
 pub fn delete(store: &mut Store, set: &str, id: Uuid) -> Result<(), BcError> {
@@ -263,14 +276,23 @@ pub fn delete(store: &mut Store, set: &str, id: Uuid) -> Result<(), BcError> {
 }
 
 pub fn child_rows(store: &Store, set: &str, column: &str, parent: Uuid) -> Vec<Row> {
+    child_refs(store, set, column, parent).into_iter().cloned().collect()
+}
+
+/// Finds the rows of `set` whose `column` is `parent`, borrowed from the store.
+pub fn child_refs<'s>(store: &'s Store, set: &str, column: &str, parent: Uuid) -> Vec<&'s Row> {
     let table = store.table(set);
     let entity = table.schema();
-    table.find_by(entity.col(column), &Cell::Guid(parent)).into_iter().cloned().collect()
+    table.find_by(entity.col(column), &Cell::Guid(parent))
 }
 
 fn find_one(store: &Store, set: &str, column: &str, key: &str) -> Option<Row> {
+    find_one_ref(store, set, column, key).cloned()
+}
+
+fn find_one_ref<'s>(store: &'s Store, set: &str, column: &str, key: &str) -> Option<&'s Row> {
     let table = store.table(set);
-    table.first_by(table.schema().col(column), &Cell::str(key)).cloned()
+    table.first_by(table.schema().col(column), &Cell::str(key))
 }
 
 fn require_unique(store: &Store, set: &str, row: &Row, column: &str) -> Result<(), BcError> {
@@ -465,17 +487,17 @@ fn prepare_line(store: &mut Store, set: &str, row: &mut Row, before: Option<&Row
     if document.is_nil() {
         return Err(BcError::dialog("You must specify a document id to get the lines."));
     }
-    let Some(header) = store.get(header_set, &document).cloned() else {
+    let Some(header) = store.get(header_set, &document) else {
         return Err(BcError::record_not_found(&set_schema(header_set).entity, &document.to_string()));
     };
-    if set == "salesInvoiceLines" && text(header_set, &header, "status") != "Draft" {
+    if set == "salesInvoiceLines" && text(header_set, header, "status") != "Draft" {
         return Err(BcError::dialog("A posted sales invoice cannot be changed."));
     }
     let sent = |name: &str| touched.iter().any(|touched_name| touched_name == name);
     let inserting = before.is_none();
     if inserting && value(set, row, "sequence") == Cell::Int(0) {
-        let last = child_rows(store, set, "documentId", document)
-            .iter()
+        let last = child_refs(store, set, "documentId", document)
+            .into_iter()
             .filter_map(|line| match value(set, line, "sequence") {
                 Cell::Int(number) => Some(number),
                 _ => None,
@@ -498,28 +520,28 @@ fn prepare_line(store: &mut Store, set: &str, row: &mut Row, before: Option<&Row
         "Item" => {
             let item = if sent("itemId") || (!sent("lineObjectNumber") && !guid(set, row, "itemId").is_nil()) {
                 let id = guid(set, row, "itemId");
-                store.get("items", &id).cloned().ok_or_else(|| related_missing("itemId", "salesOrderLine", "Item", &id.to_string()))?
+                store.get("items", &id).ok_or_else(|| related_missing("itemId", "salesOrderLine", "Item", &id.to_string()))?
             } else {
                 let number = text(set, row, "lineObjectNumber");
                 if number.is_empty() {
                     return Err(BcError::dialog("An itemId or a lineObjectNumber must be provided for an item line."));
                 }
-                find_one(store, "items", "number", &number.to_uppercase()).ok_or_else(|| related_missing("lineObjectNumber", "salesOrderLine", "Item", &number))?
+                find_one_ref(store, "items", "number", &number.to_uppercase()).ok_or_else(|| related_missing("lineObjectNumber", "salesOrderLine", "Item", &number))?
             };
-            if value("items", &item, "blocked") == Cell::Bool(true) {
-                return Err(BcError::dialog(format!("Blocked must be equal to 'No' in Item: No.={}. Current value is 'Yes'.", text("items", &item, "number"))));
+            if value("items", item, "blocked") == Cell::Bool(true) {
+                return Err(BcError::dialog(format!("Blocked must be equal to 'No' in Item: No.={}. Current value is 'Yes'.", text("items", item, "number"))));
             }
             put(set, row, "itemId", Cell::Guid(item.id));
-            put(set, row, "lineObjectNumber", Cell::str(&text("items", &item, "number")));
+            put(set, row, "lineObjectNumber", value("items", item, "number"));
             if inserting && !sent("description") {
-                put(set, row, "description", Cell::str(&text("items", &item, "displayName")));
+                put(set, row, "description", value("items", item, "displayName"));
             }
             if inserting && !sent("unitPrice") {
-                put(set, row, "unitPrice", Cell::Dec(decimal("items", &item, "unitPrice")));
+                put(set, row, "unitPrice", Cell::Dec(decimal("items", item, "unitPrice")));
             }
             if !sent("unitOfMeasureId") && !sent("unitOfMeasureCode") && inserting {
-                put(set, row, "unitOfMeasureId", Cell::Guid(guid("items", &item, "baseUnitOfMeasureId")));
-                put(set, row, "unitOfMeasureCode", Cell::str(&text("items", &item, "baseUnitOfMeasureCode")));
+                put(set, row, "unitOfMeasureId", Cell::Guid(guid("items", item, "baseUnitOfMeasureId")));
+                put(set, row, "unitOfMeasureCode", value("items", item, "baseUnitOfMeasureCode"));
             } else {
                 // NOTE: BC requires an Item Unit of Measure of this item; API
                 // v2.0 does not expose those, so any known unit is accepted.
@@ -629,12 +651,16 @@ fn prepare_payment(store: &mut Store, row: &mut Row, inserting: bool, touched: &
 }
 
 /// Follow-up writes once a row is stored: document totals and mirrored rows.
-fn after_save(store: &mut Store, set: &str, row: &Row) -> Result<(), BcError> {
+/// Follow-up writes after the row `id` of `set` was saved.
+fn after_save(store: &mut Store, set: &str, id: Uuid) -> Result<(), BcError> {
     if let Some((header, _)) = DOCUMENT_LINES.iter().find(|(_, lines)| *lines == set)
         && !store.defer_totals {
-            recompute_totals(store, header, guid(set, row, "documentId"));
+            let document = store.get(set, &id).map(|row| guid(set, row, "documentId")).unwrap_or_default();
+            recompute_totals(store, header, document);
         }
     if set == "customerPaymentJournals" {
+        let Some(row) = store.get(set, &id).cloned() else { return Ok(()) };
+        let row = &row;
         // A payment journal is a Gen. Journal Batch, reachable through
         // `journals` with the same id, which is how it is posted.
         let mut batch = store.get("journals", &row.id).cloned().unwrap_or_else(|| Row::new(row.id));
@@ -650,8 +676,8 @@ fn after_save(store: &mut Store, set: &str, row: &Row) -> Result<(), BcError> {
 
 fn apply_totals(store: &Store, header_set: &str, header: &mut Row) {
     let lines_set = if header_set == "salesOrders" { "salesOrderLines" } else { "salesInvoiceLines" };
-    let lines = child_rows(store, lines_set, "documentId", header.id);
-    let sum: Decimal = lines.iter().map(|line| decimal(lines_set, line, "amountExcludingTax")).sum();
+    let lines = child_refs(store, lines_set, "documentId", header.id);
+    let sum: Decimal = lines.into_iter().map(|line| decimal(lines_set, line, "amountExcludingTax")).sum();
     let total = sum - decimal(header_set, header, "discountAmount");
     put(header_set, header, "totalAmountExcludingTax", Cell::Dec(total));
     put(header_set, header, "totalTaxAmount", Cell::Dec(Decimal::ZERO));
@@ -676,7 +702,7 @@ fn next_entry_number(store: &Store) -> i64 {
 /// document number is the item number and the posting date is today (UTC).
 fn post_adjustment(store: &mut Store, item: &Row, change: Decimal) {
     let set = "itemLedgerEntries";
-    let mut entry = Row::new(Uuid::new_v4());
+    let mut entry = Row::new(new_row_id());
     set_id(set, &mut entry);
     put(set, &mut entry, "entryNumber", Cell::Int(next_entry_number(store)));
     put(set, &mut entry, "itemNumber", Cell::str(&text("items", item, "number")));
@@ -726,7 +752,7 @@ pub fn ship_and_invoice(store: &mut Store, order_id: Uuid) -> Result<Uuid, BcErr
     let shipment_number = store.next_number("S-SHPT", 102001);
     let invoice_number = store.next_number("PS-INV", 103001);
 
-    let mut shipment = Row::new(Uuid::new_v4());
+    let mut shipment = Row::new(new_row_id());
     copy_shared("salesOrders", &order, "salesShipments", &mut shipment, &["id", "number", "lastModifiedDateTime"]);
     set_id("salesShipments", &mut shipment);
     put("salesShipments", &mut shipment, "number", Cell::str(&shipment_number));
@@ -736,7 +762,7 @@ pub fn ship_and_invoice(store: &mut Store, order_id: Uuid) -> Result<Uuid, BcErr
     touch("salesShipments", &mut shipment);
     store.save("salesShipments", shipment);
 
-    let mut invoice = Row::new(Uuid::new_v4());
+    let mut invoice = Row::new(new_row_id());
     copy_shared("salesOrders", &order, "salesInvoices", &mut invoice, &["id", "number", "status", "lastModifiedDateTime"]);
     set_id("salesInvoices", &mut invoice);
     put("salesInvoices", &mut invoice, "number", Cell::str(&invoice_number));
@@ -753,7 +779,7 @@ pub fn ship_and_invoice(store: &mut Store, order_id: Uuid) -> Result<Uuid, BcErr
     store.save("salesInvoices", invoice);
 
     for line in &lines {
-        let mut invoice_line = Row::new(Uuid::new_v4());
+        let mut invoice_line = Row::new(new_row_id());
         copy_shared("salesOrderLines", line, "salesInvoiceLines", &mut invoice_line, &["id"]);
         set_id("salesInvoiceLines", &mut invoice_line);
         put("salesInvoiceLines", &mut invoice_line, "documentId", Cell::Guid(invoice_id));
@@ -775,7 +801,7 @@ pub fn ship_and_invoice(store: &mut Store, order_id: Uuid) -> Result<Uuid, BcErr
         store.save("items", item);
 
         let set = "itemLedgerEntries";
-        let mut entry = Row::new(Uuid::new_v4());
+        let mut entry = Row::new(new_row_id());
         set_id(set, &mut entry);
         put(set, &mut entry, "entryNumber", Cell::Int(next_entry_number(store)));
         put(set, &mut entry, "itemNumber", Cell::str(&item_number));

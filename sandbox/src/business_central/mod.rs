@@ -7,7 +7,9 @@
 
 mod auth;
 mod cell;
+mod entity_json;
 mod error;
+mod fast_hash;
 mod http;
 mod logic;
 mod metadata;
@@ -32,6 +34,7 @@ use uuid::Uuid;
 
 pub use error::BcError;
 pub use http::{ApiRequest, Reply, ReplyBody};
+use http::{RawBody, RawReply};
 
 use crate::faults::{self, Faults};
 
@@ -149,8 +152,9 @@ impl Server {
             query: url::form_urlencoded::parse(query.as_bytes()).into_owned().collect(),
             headers: HashMap::from([("if-match".to_owned(), "*".to_owned())]),
             body: body.map(|body| body.to_string().into_bytes()).unwrap_or_default(),
+            json_body: None,
         };
-        run(&self.shared, request).await
+        run(&self.shared, request).await.into_reply()
     }
 
     /// Reads one entity as the API renders it (without `@odata.context`).
@@ -158,7 +162,7 @@ impl Server {
         let store = self.shared.lock_store().await;
         let entity_set = schema::schema().set(set)?;
         let row = store.get(set, &id)?;
-        http::render(&store, entity_set, row, None, &[]).ok().map(Value::Object)
+        entity_json::render(&store, entity_set, row, None, &[]).ok().map(Value::Object)
     }
 
     /// Number of entities in a set.
@@ -249,15 +253,17 @@ async fn token(State(shared): State<Arc<Shared>>, Path(tenant): Path<String>, bo
     (status, axum::Json(body)).into_response()
 }
 
-fn to_response(reply: Reply) -> Response {
+fn to_response(reply: RawReply) -> Response {
+    let json_response = |body: Vec<u8>| {
+        let mut response = (reply.status, body).into_response();
+        response.headers_mut().insert("content-type", HeaderValue::from_static("application/json; odata.metadata=minimal"));
+        response
+    };
     let mut response = match reply.body {
-        ReplyBody::Empty => reply.status.into_response(),
-        ReplyBody::Json(body) => {
-            let mut response = (reply.status, body.to_string()).into_response();
-            response.headers_mut().insert("content-type", HeaderValue::from_static("application/json; odata.metadata=minimal"));
-            response
-        }
-        ReplyBody::Text(text) => (reply.status, text).into_response(),
+        RawBody::Reply(ReplyBody::Empty) => reply.status.into_response(),
+        RawBody::Reply(ReplyBody::Json(body)) => json_response(body.to_string().into_bytes()),
+        RawBody::Reply(ReplyBody::Text(text)) => (reply.status, text).into_response(),
+        RawBody::JsonBytes(body) => json_response(body),
     };
     response.headers_mut().insert("odata-version", HeaderValue::from_static("4.0"));
     for (name, value) in reply.headers {
@@ -320,6 +326,7 @@ async fn api(State(shared): State<Arc<Shared>>, method: Method, uri: Uri, header
             .filter_map(|(name, value)| Some((name.as_str().to_lowercase(), value.to_str().ok()?.to_owned())))
             .collect(),
         body: body.to_vec(),
+        json_body: None,
     };
     to_response(run(&shared, request).await)
 }
@@ -331,7 +338,7 @@ fn percent_decode(path: &str) -> String {
         .unwrap_or_else(|| path.to_owned())
 }
 
-async fn run(shared: &Arc<Shared>, request: ApiRequest) -> Reply {
+async fn run(shared: &Arc<Shared>, request: ApiRequest) -> RawReply {
     let first = request.path.split('/').next().unwrap_or("");
     if first == "$batch" {
         return batch(shared, &request).await;
@@ -341,14 +348,14 @@ async fn run(shared: &Arc<Shared>, request: ApiRequest) -> Reply {
             .strip_prefix("subscriptions(")
             .and_then(|rest| rest.strip_suffix(')'))
             .map(|key| key.trim_matches('\'').to_owned());
-        return shared.webhooks.handle(&request, key).await;
+        return shared.webhooks.handle(&request, key).await.into();
     }
     let mut store = shared.lock_store().await;
     let reply = http::handle(&shared.context, &mut store, &request);
     shared.publish_changes(&mut store);
     drop(store);
     if (reply.status.is_client_error() || reply.status.is_server_error())
-        && let ReplyBody::Json(body) = &reply.body {
+        && let RawBody::Reply(ReplyBody::Json(body)) = &reply.body {
             tracing::debug!(method = %request.method, path = %request.path, status = reply.status.as_u16(), code = %body["error"]["code"], "Business Central sandbox returned an error");
         }
     reply
@@ -357,16 +364,19 @@ async fn run(shared: &Arc<Shared>, request: ApiRequest) -> Reply {
 /// JSON `$batch`: at most 100 operations, run in order; with
 /// `Isolation: snapshot` a failed operation rolls every change back. The
 /// outer response is 200 either way.
-async fn batch(shared: &Arc<Shared>, request: &ApiRequest) -> Reply {
+async fn batch(shared: &Arc<Shared>, request: &ApiRequest) -> RawReply {
     if request.method != Method::POST {
         return BcError::method_not_allowed("Use POST for $batch.").into();
     }
-    let body: Value = match serde_json::from_slice(&request.body) {
+    let mut body: Value = match serde_json::from_slice(&request.body) {
         Ok(body) => body,
         Err(error) => return BcError::bad_request(format!("Invalid Request Body: {error}")).into(),
     };
-    let Some(operations) = body.get("requests").and_then(Value::as_array) else {
-        return BcError::bad_request("A JSON batch body needs a 'requests' array.").into();
+    // Taken out of the body so that each operation's body moves into its
+    // request instead of being copied.
+    let operations = match body.get_mut("requests") {
+        Some(Value::Array(operations)) => std::mem::take(operations),
+        _ => return BcError::bad_request("A JSON batch body needs a 'requests' array.").into(),
     };
     if operations.len() > MAX_BATCH_OPERATIONS {
         return BcError::bad_request(format!(
@@ -378,11 +388,13 @@ async fn batch(shared: &Arc<Shared>, request: &ApiRequest) -> Reply {
     let snapshot = request.header("isolation").is_some_and(|value| value.eq_ignore_ascii_case("snapshot"));
     let mut store = shared.lock_store().await;
     let savepoint = snapshot.then(|| store.savepoint());
-    let mut responses = Vec::new();
+    // Written as bytes: `{"responses":[item, ...]}`.
+    let mut responses = Vec::with_capacity(operations.len() * 8192);
+    responses.extend_from_slice(b"{\"responses\":[");
     let mut failed = false;
-    for operation in operations {
+    for (position, mut operation) in operations.into_iter().enumerate() {
         let id = operation.get("id").cloned().unwrap_or(Value::Null);
-        let reply = match batch_operation(shared, operation) {
+        let reply = match batch_operation(shared, &mut operation) {
             Ok(inner) => {
                 if inner.path.split('/').next().is_some_and(|first| first.starts_with("subscriptions") || first == "$batch") {
                     BcError::bad_request("subscriptions and nested $batch are not supported inside a $batch.").into()
@@ -395,38 +407,65 @@ async fn batch(shared: &Arc<Shared>, request: &ApiRequest) -> Reply {
         if !reply.status.is_success() {
             failed = true;
         }
-        let mut headers = serde_json::Map::new();
-        let body = match reply.body {
-            ReplyBody::Empty => None,
-            ReplyBody::Json(body) => {
-                headers.insert("content-type".into(), json!("application/json; odata.metadata=minimal"));
-                headers.insert("odata-version".into(), json!("4.0"));
-                Some(body)
-            }
-            ReplyBody::Text(text) => {
-                headers.insert("content-type".into(), json!("text/plain"));
-                Some(Value::String(text))
-            }
-        };
-        for (name, value) in reply.headers {
-            headers.insert(name, json!(value));
+        if position > 0 {
+            responses.push(b',');
         }
-        let mut item = json!({"id": id, "status": reply.status.as_u16(), "headers": headers});
-        if let Some(body) = body {
-            item["body"] = body;
-        }
-        responses.push(item);
+        write_batch_item(&mut responses, &id, reply);
     }
+    responses.extend_from_slice(b"]}");
     match savepoint {
         Some(savepoint) if failed => store.rollback_to(savepoint),
         Some(savepoint) => store.release(savepoint),
         None => {}
     }
     shared.publish_changes(&mut store);
-    Reply::json(StatusCode::OK, json!({"responses": responses}))
+    RawReply { status: StatusCode::OK, headers: Vec::new(), body: RawBody::JsonBytes(responses) }
 }
 
-fn batch_operation(shared: &Shared, operation: &Value) -> Result<ApiRequest, BcError> {
+/// Appends one `$batch` response item, `{"body", "headers", "id", "status"}`
+/// in the sorted key order of a serialized map, `body` left out when empty.
+fn write_batch_item(out: &mut Vec<u8>, id: &Value, reply: RawReply) {
+    let mut headers = serde_json::Map::new();
+    let json_headers = |headers: &mut serde_json::Map<String, Value>| {
+        headers.insert("content-type".into(), json!("application/json; odata.metadata=minimal"));
+        headers.insert("odata-version".into(), json!("4.0"));
+    };
+    out.push(b'{');
+    match reply.body {
+        RawBody::Reply(ReplyBody::Empty) => {}
+        RawBody::Reply(ReplyBody::Json(body)) => {
+            json_headers(&mut headers);
+            out.extend_from_slice(b"\"body\":");
+            let _ = serde_json::to_writer(&mut *out, &body);
+            out.push(b',');
+        }
+        RawBody::JsonBytes(body) => {
+            json_headers(&mut headers);
+            out.extend_from_slice(b"\"body\":");
+            out.extend_from_slice(&body);
+            out.push(b',');
+        }
+        RawBody::Reply(ReplyBody::Text(text)) => {
+            headers.insert("content-type".into(), json!("text/plain"));
+            out.extend_from_slice(b"\"body\":");
+            let _ = serde_json::to_writer(&mut *out, &text);
+            out.push(b',');
+        }
+    }
+    for (name, value) in reply.headers {
+        headers.insert(name, Value::String(value));
+    }
+    // Serializing a map or a value into a Vec cannot fail.
+    out.extend_from_slice(b"\"headers\":");
+    let _ = serde_json::to_writer(&mut *out, &headers);
+    out.extend_from_slice(b",\"id\":");
+    let _ = serde_json::to_writer(&mut *out, id);
+    out.extend_from_slice(format!(",\"status\":{}}}", reply.status.as_u16()).as_bytes());
+}
+
+/// Builds the request of one `$batch` operation, taking its body out of
+/// `operation`.
+fn batch_operation(shared: &Shared, operation: &mut Value) -> Result<ApiRequest, BcError> {
     let method_text = operation.get("method").and_then(Value::as_str).ok_or_else(|| BcError::bad_request("A batch operation needs a 'method'."))?;
     let method = Method::from_bytes(method_text.to_uppercase().as_bytes()).map_err(|_| BcError::bad_request(format!("Unknown method '{method_text}'.")))?;
     let url = operation.get("url").and_then(Value::as_str).ok_or_else(|| BcError::bad_request("A batch operation needs a 'url'."))?;
@@ -445,16 +484,12 @@ fn batch_operation(shared: &Shared, operation: &Value) -> Result<ApiRequest, BcE
             }
         }
     }
-    let body = match operation.get("body") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(body) => body.to_string().into_bytes(),
+    let path = percent_decode(path);
+    let query = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+    let json_body = match operation.get_mut("body").map(Value::take) {
+        None | Some(Value::Null) => None,
+        Some(body) => Some(body),
     };
     let _ = shared;
-    Ok(ApiRequest {
-        method,
-        path: percent_decode(path),
-        query: url::form_urlencoded::parse(query.as_bytes()).into_owned().collect(),
-        headers,
-        body,
-    })
+    Ok(ApiRequest { method, path, query, headers, body: Vec::new(), json_body })
 }

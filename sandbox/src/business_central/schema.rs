@@ -9,6 +9,8 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 
+use super::fast_hash::FastMap;
+
 /// Edm type of a property, with enums resolved to their member list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EdmType {
@@ -49,7 +51,10 @@ pub struct EntitySet {
     pub set: String,
     pub entity: String,
     pub properties: Vec<Property>,
-    pub by_name: HashMap<String, usize>,
+    /// Column indexes in ascending byte order of the property names, the
+    /// key order of a serialized `serde_json::Map`.
+    pub sorted_columns: Vec<usize>,
+    pub by_name: FastMap<String, usize>,
     pub insert_allowed: bool,
     pub modify_allowed: bool,
     pub delete_allowed: bool,
@@ -75,7 +80,7 @@ impl EntitySet {
 #[derive(Debug)]
 pub struct Schema {
     pub sets: Vec<EntitySet>,
-    pub by_set: HashMap<String, usize>,
+    pub by_set: FastMap<String, usize>,
     pub enums: Vec<EnumType>,
 }
 
@@ -158,12 +163,12 @@ fn parse(text: &str) -> Result<Schema, String> {
     }
 
     let mut sets = Vec::new();
-    let mut by_set = HashMap::new();
+    let mut by_set = FastMap::default();
     let mut raw_sets: Vec<_> = raw.entities.into_values().collect();
     raw_sets.sort_by(|a, b| a.entity_set.cmp(&b.entity_set));
     for raw_set in raw_sets {
         let mut properties = Vec::new();
-        let mut by_name = HashMap::new();
+        let mut by_name = FastMap::default();
         for raw_property in raw_set.properties {
             let edm = match raw_property.edm_type.as_str() {
                 "Edm.String" => EdmType::String,
@@ -189,11 +194,14 @@ fn parse(text: &str) -> Result<Schema, String> {
                 upper_case,
             });
         }
+        let mut sorted_columns: Vec<usize> = (0..properties.len()).collect();
+        sorted_columns.sort_by(|left, right| properties[*left].name.cmp(&properties[*right].name));
         by_set.insert(raw_set.entity_set.clone(), sets.len());
         sets.push(EntitySet {
             set: raw_set.entity_set,
             entity: raw_set.entity_name,
             properties,
+            sorted_columns,
             by_name,
             insert_allowed: raw_set.insert_allowed,
             modify_allowed: raw_set.modify_allowed,

@@ -11,6 +11,7 @@ use jiff::Timestamp;
 use uuid::Uuid;
 
 use super::cell::{Cell, default_cell};
+use super::fast_hash::FastMap;
 use super::schema::{EntitySet, schema};
 
 /// An entity of one set, keyed by `id`.
@@ -65,6 +66,13 @@ impl Row {
     }
 }
 
+/// Returns a random (version 4) id for a new row. It draws from `rand`'s
+/// thread-local generator, where `Uuid::new_v4` makes a `getrandom` system
+/// call for every id.
+pub fn new_row_id() -> Uuid {
+    uuid::Builder::from_random_bytes(rand::random()).into_uuid()
+}
+
 /// Columns indexed by value, per entity set.
 const INDEXED: &[&str] = &[
     "number",
@@ -88,8 +96,8 @@ const INDEXED: &[&str] = &[
 pub struct Table {
     pub set_index: usize,
     slots: Vec<Option<Row>>,
-    by_id: HashMap<Uuid, usize>,
-    indexes: HashMap<usize, HashMap<String, Vec<usize>>>,
+    by_id: FastMap<Uuid, usize>,
+    indexes: FastMap<usize, FastMap<String, Vec<usize>>>,
 }
 
 impl Table {
@@ -98,9 +106,9 @@ impl Table {
         let indexes = INDEXED
             .iter()
             .filter_map(|name| set.column(name))
-            .map(|column| (column, HashMap::new()))
+            .map(|column| (column, FastMap::default()))
             .collect();
-        Self { set_index, slots: Vec::new(), by_id: HashMap::new(), indexes }
+        Self { set_index, slots: Vec::new(), by_id: FastMap::default(), indexes }
     }
 
     pub fn schema(&self) -> &'static EntitySet {
@@ -160,7 +168,10 @@ impl Table {
         for (column, index) in self.indexes.iter_mut() {
             let key = row.value(set, *column).index_key();
             if let Some(slots) = index.get_mut(&key) {
-                slots.retain(|existing| *existing != slot);
+                // `index` keeps each list sorted, and a slot is listed once.
+                if let Ok(position) = slots.binary_search(&slot) {
+                    slots.remove(position);
+                }
                 if slots.is_empty() {
                     index.remove(&key);
                 }
@@ -288,11 +299,12 @@ impl Store {
             }
             None => ChangeKind::Created,
         };
-        let before = self.tables[index].put(row.clone());
+        let id = row.id;
+        let before = self.tables[index].put(row);
         if let Some(undo) = self.undo.as_mut() {
-            undo.push(Undo { table: index, id: row.id, before });
+            undo.push(Undo { table: index, id, before });
         }
-        self.changes.push(Change { set: set.to_owned(), id: row.id, kind, at: Timestamp::now() });
+        self.changes.push(Change { set: set.to_owned(), id, kind, at: Timestamp::now() });
     }
 
     pub fn delete(&mut self, set: &str, id: &Uuid) -> Option<Row> {

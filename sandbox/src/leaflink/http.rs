@@ -16,6 +16,8 @@ use serde_json::{Map, Value, json};
 
 use super::body::{BodyReader, parse_filter_time};
 use super::model::{Action, FieldErrors, LeafLinkError, Status, Store};
+use super::order_json::FieldFilter;
+use crate::json_writer::write_optional_str;
 use super::render::{RenderOptions, Renderer};
 use super::writes;
 
@@ -170,6 +172,11 @@ pub fn created_response(value: Value) -> Response {
     (StatusCode::CREATED, axum::Json(value)).into_response()
 }
 
+/// Builds a response of JSON that is already written, with the content type `axum::Json` sets.
+fn json_bytes_response(status: StatusCode, body: Vec<u8>) -> Response {
+    (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
+}
+
 /// Parsed query string, in request order.
 pub struct Query {
     pairs: Vec<(String, String)>,
@@ -255,6 +262,46 @@ impl<T> Window<T> {
 /// A DRF `count/next/previous/results` envelope. `next` and `previous` are
 /// absolute and carry every query parameter of the request.
 fn envelope(state: &AppState, path: &str, query: &Query, paging: Paging, count: usize, results: Vec<Value>) -> Value {
+    let (next, previous) = page_links(state, path, query, paging, count);
+    let mut body = Map::new();
+    body.insert("count".into(), Value::from(count));
+    body.insert("next".into(), next.map_or(Value::Null, Value::String));
+    body.insert("previous".into(), previous.map_or(Value::Null, Value::String));
+    // `Value::Array` rather than `json!`, which would copy every record.
+    body.insert("results".into(), Value::Array(results));
+    Value::Object(body)
+}
+
+/// Writes the envelope of `envelope` as bytes around results that are
+/// already JSON. `write_result` appends the result at a window position.
+fn envelope_bytes(
+    state: &AppState,
+    path: &str,
+    query: &Query,
+    paging: Paging,
+    count: usize,
+    results: usize,
+    mut write_result: impl FnMut(&mut Vec<u8>, usize),
+) -> Vec<u8> {
+    let (next, previous) = page_links(state, path, query, paging, count);
+    let mut out = Vec::with_capacity(256 + results * 4096);
+    out.extend_from_slice(format!("{{\"count\":{count},\"next\":").as_bytes());
+    write_optional_str(&mut out, next.as_deref());
+    out.extend_from_slice(b",\"previous\":");
+    write_optional_str(&mut out, previous.as_deref());
+    out.extend_from_slice(b",\"results\":[");
+    for position in 0..results {
+        if position > 0 {
+            out.push(b',');
+        }
+        write_result(&mut out, position);
+    }
+    out.extend_from_slice(b"]}");
+    out
+}
+
+/// Builds the absolute `next` and `previous` links of a page.
+fn page_links(state: &AppState, path: &str, query: &Query, paging: Paging, count: usize) -> (Option<String>, Option<String>) {
     let link = |offset: Option<usize>| {
         let mut serializer = url::form_urlencoded::Serializer::new(String::new());
         for (key, value) in &query.pairs {
@@ -275,7 +322,13 @@ fn envelope(state: &AppState, path: &str, query: &Query, paging: Paging, count: 
         let back = paging.offset.saturating_sub(paging.limit);
         link((back > 0).then_some(back))
     });
-    json!({ "count": count, "next": next, "previous": previous, "results": results })
+    (next, previous)
+}
+
+/// Reads the `fields_include` and `fields_exclude` parameters, which `sparse`
+/// applies to a rendered record.
+fn field_filter(query: &Query) -> FieldFilter<'_> {
+    FieldFilter { include: query.list("fields_include"), exclude: query.list("fields_exclude") }
 }
 
 /// Applies `fields_include` and `fields_exclude` to one rendered record.
@@ -627,12 +680,11 @@ fn list_orders(request: &Request<'_>) -> Response {
     window.items.extend_from_slice(&matches[start..end]);
     window.count = matches.len();
     let renderer = request.renderer(&store);
-    let results = window
-        .items
-        .iter()
-        .map(|&index| sparse(query, renderer.order(&store.orders[index], with_lines, with_customer)))
-        .collect();
-    ok_response(envelope(request.state, request.path, query, window.paging, window.count, results))
+    let filter = field_filter(query);
+    let body = envelope_bytes(request.state, request.path, query, window.paging, window.count, window.items.len(), |out, position| {
+        renderer.write_order(out, &store.orders[window.items[position]], with_lines, with_customer, &filter)
+    });
+    json_bytes_response(StatusCode::OK, body)
 }
 
 fn find_order(store: &Store, company: Option<u32>, number: &str) -> Option<usize> {
@@ -644,7 +696,9 @@ fn get_order(request: &Request<'_>, number: &str) -> Response {
     let store = request.state.read();
     let Some(index) = find_order(&store, request.company, number) else { return not_found() };
     let (with_lines, with_customer) = request.query.children();
-    ok_response(sparse(request.query, request.renderer(&store).order(&store.orders[index], with_lines, with_customer)))
+    let mut body = Vec::with_capacity(4096);
+    request.renderer(&store).write_order(&mut body, &store.orders[index], with_lines, with_customer, &field_filter(request.query));
+    json_bytes_response(StatusCode::OK, body)
 }
 
 fn transition(request: &Request<'_>, number: &str, action: &str) -> Response {

@@ -7,6 +7,7 @@
 
 mod body;
 mod http;
+mod order_json;
 pub mod model;
 mod render;
 mod seed;

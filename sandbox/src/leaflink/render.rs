@@ -10,6 +10,7 @@ use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
 
 use super::model::{Address, Company, Customer, LineItem, Order, Payment, Product, Stamp, Staff, Store};
+use super::order_json::FieldFilter;
 
 /// Choices that change how every response renders.
 #[derive(Debug, Clone, Copy, Default)]
@@ -42,10 +43,6 @@ pub fn timestamp(stamp: Stamp) -> String {
     )
 }
 
-fn optional_timestamp(stamp: Option<Stamp>) -> Value {
-    stamp.map(timestamp).map(Value::String).unwrap_or(Value::Null)
-}
-
 /// A JSON number holding the decimal's exact digits, trailing zeros dropped
 /// as in the examples (`594`, `210.4`).
 pub fn decimal_number(value: Decimal) -> Value {
@@ -58,28 +55,30 @@ pub fn decimal_number(value: Decimal) -> Value {
 
 /// A quantity as LeafLink sends it: a decimal string with 4 places.
 pub fn quantity(value: Decimal) -> Value {
-    let mut value = value;
-    value.rescale(4);
-    Value::String(value.to_string())
+    Value::String(quantity_text(value))
 }
 
-fn cents(value: Decimal) -> String {
+/// Formats a quantity as `quantity` sends it.
+pub fn quantity_text(value: Decimal) -> String {
+    let mut value = value;
+    value.rescale(4);
+    value.to_string()
+}
+
+/// Formats a decimal as a string with 2 places.
+pub fn cents(value: Decimal) -> String {
     let mut value = value;
     value.rescale(2);
     value.to_string()
 }
 
-fn optional_text(text: &Option<Box<str>>) -> Value {
-    text.as_deref().map(|text| Value::String(text.to_owned())).unwrap_or(Value::Null)
-}
-
-fn external_ids(pairs: &[(Box<str>, Box<str>)]) -> Value {
+pub(super) fn external_ids(pairs: &[(Box<str>, Box<str>)]) -> Value {
     let map: Map<String, Value> =
         pairs.iter().map(|(key, value)| (key.to_string(), Value::String(value.to_string()))).collect();
     Value::Object(map)
 }
 
-fn address(address: &Address) -> Value {
+pub(super) fn address(address: &Address) -> Value {
     json!({
         "address": &*address.address,
         "city": &*address.city,
@@ -101,129 +100,19 @@ impl Renderer<'_> {
         json!({ "amount": amount, "currency": "USD" })
     }
 
+    /// An order in the `OrderResponse` shape, as a `Value`. The list
+    /// endpoint writes the same bytes without the tree (`write_order`).
     pub fn order(&self, order: &Order, with_lines: bool, with_customer: bool) -> Value {
-        let store = self.store;
-        let totals = store.totals(order);
-        let customer = store.customer(order.customer);
-        let customer_json = match customer {
-            Some(customer) if with_customer => self.customer(customer),
-            Some(customer) => json!({
-                "id": customer.id,
-                "display_name": customer.display_name(),
-                "ext_acct_id": optional_text(&customer.ext_acct_id),
-                "delinquent": customer.delinquent,
-            }),
-            None => json!({ "id": order.customer, "display_name": "", "ext_acct_id": null, "delinquent": false }),
-        };
-        let (corporate, delivery) = match (&order.addresses, customer) {
-            (Some(pair), _) => (address(&pair.0), address(&pair.1)),
-            (None, Some(customer)) => (address(&customer.address), address(&customer.address)),
-            (None, None) => (address(&Address::default()), address(&Address::default())),
-        };
-        let sales_reps: Vec<Value> = order
-            .sales_reps
-            .iter()
-            .map(|&id| json!({ "id": id, "user": store.staff(id).map(|staff| &*staff.display_name).unwrap_or("") }))
-            .collect();
-        let username = store.staff(order.user).map(|staff| staff.username.to_string()).unwrap_or_default();
-        let short_id = order.short_id();
-        let seller_number = order.external_id_seller.as_deref().unwrap_or(short_id);
-        let buyer_number = order.external_id_buyer.as_deref().unwrap_or(short_id);
-        let mut body = json!({
-            "number": &*order.number,
-            "short_id": short_id,
-            "external_id_seller": optional_text(&order.external_id_seller),
-            "external_id_buyer": optional_text(&order.external_id_buyer),
-            "ext_acct_id": optional_text(&order.ext_acct_id),
-            "created_on": timestamp(order.created_on),
-            "user": username,
-            "buyer": order.buyer,
-            "seller": order.seller,
-            "customer": customer_json,
-            "brand": null,
-            "status": order.status.name(),
-            "manual": order.manual,
-            "discount": decimal_number(order.discount),
-            "discount_type": order.discount_type.symbol(),
-            "tax_amount": decimal_number(order.tax_amount),
-            "tax_type": "%",
-            "final_tax": cents(totals.tax),
-            "shipping_charge": self.money(order.shipping_charge),
-            "total": self.money(totals.total),
-            "payment_term": order.payment_term.as_deref(),
-            "payment_methods": order.payment_term.as_ref().map(|_| vec!["ACH"]),
-            "payment_due_date": optional_timestamp(order.payment_due_date),
-            "paid": order.paid,
-            "paid_date": order.paid_date.map(|date| date.to_string()),
-            "ship_date": optional_timestamp(order.ship_date),
-            "shipping_details": optional_text(&order.shipping_details),
-            "notes": optional_text(&order.notes),
-            "internal_notes": optional_text(&order.internal_notes),
-            "delivery_preferences": optional_text(&order.delivery_preferences),
-            "sales_reps": sales_reps,
-            "classification": &*order.classification,
-            "payment_balance": decimal_number(totals.balance()),
-            "available_transitions": order.status.available_transitions(),
-            "modified": timestamp(order.modified),
-            "has_special_requests": order.has_special_requests,
-            "delivery_provider": null,
-            "order_taxes": [],
-            "delivery_info": null,
-            "is_combination": false,
-            "llf_payment_method": false,
-            "credits": cents(order.credits),
-            "facility_id": order.facility_id,
-            "order_number": &*order.number,
-            "order_seller_number": seller_number,
-            "order_buyer_number": buyer_number,
-            "order_short_number": short_id,
-            "distributor": "",
-            "external_ids": external_ids(&order.external_ids),
-            "corporate_address": corporate,
-            "delivery_address": delivery,
-        });
-        if order.facility_id.is_none() {
-            // `facility_id` is typed integer without `nullable`; leaving it
-            // out keeps the body valid for orders placed without a facility.
-            body.as_object_mut().map(|map| map.remove("facility_id"));
-        }
-        if with_lines {
-            let lines: Vec<Value> =
-                order.lines.iter().map(|&line| self.line_item(line as usize, &store.lines[line as usize])).collect();
-            body["line_items"] = Value::Array(lines);
-        }
-        body
+        let mut out = Vec::new();
+        self.write_order(&mut out, order, with_lines, with_customer, &FieldFilter::default());
+        serde_json::from_slice(&out).expect("write_order writes valid JSON")
     }
 
+    /// A line item in the `LineItemResponse` shape, as a `Value`.
     pub fn line_item(&self, index: usize, line: &LineItem) -> Value {
-        let store = self.store;
-        let order = &store.orders[line.order as usize];
-        let unit_of_measure = store.product(line.product).map(|product| product.unit_of_measure).unwrap_or("Unit");
-        json!({
-            "id": Store::line_id(index),
-            "ordered_unit_price": self.money(line.ordered_unit_price),
-            "quantity": quantity(line.quantity),
-            "order": &*order.number,
-            "order_id": &*order.number,
-            "product": line.product,
-            "notes": optional_text(&line.notes),
-            "is_sample": line.is_sample,
-            "sale_price": self.money(line.sale_price),
-            "unit_multiplier": line.unit_multiplier,
-            "is_medical_line_item": false,
-            "is_packed": line.is_packed,
-            "packed_at": optional_timestamp(line.packed_at),
-            "packed_by": line.packed_by,
-            "unit_of_measure": unit_of_measure,
-            "position": line.position,
-            "bulk_units": line.bulk_units(),
-            "on_sale": line.sale_price > Decimal::ZERO && line.sale_price < line.ordered_unit_price,
-            "is_backorder": false,
-            "batch": line.batch,
-            "package_tags": "",
-            "frozen_data": {},
-            "wholesale_price": line.wholesale_price.map(cents),
-        })
+        let mut out = Vec::new();
+        self.write_line_item(&mut out, index, line);
+        serde_json::from_slice(&out).expect("write_line_item writes valid JSON")
     }
 
     /// A product in the `ProductResponse` shape; `with_data_items` adds
