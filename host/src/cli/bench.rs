@@ -83,6 +83,12 @@ pub struct ImportArgs {
     /// $LEAFBRIDGE_PLUGIN_DIR, else where `cargo xtask plugins` writes them.
     #[arg(long, value_name = "DIR")]
     pub plugin_dir: Option<PathBuf>,
+    /// Keep the host's request pacing under LeafLink's and BC's documented
+    /// limits. By default the benchmark turns it off, because the sandbox
+    /// runs without rate limits. With pacing, LeafLink's 300 requests a
+    /// minute hold a crawl longer than 300 pages to 500 orders a second.
+    #[arg(long)]
+    pub pacing: bool,
 }
 
 /// Catalog state at the start of the timed import.
@@ -112,6 +118,8 @@ struct PreparationFigures {
 struct ImportFigures {
     profile: &'static str,
     catalog: Catalog,
+    /// Whether the host paced its requests under the APIs' limits.
+    pacing: bool,
     /// Flows run before the timed import, with their own request counts.
     preparation: Vec<PreparationFigures>,
     seeded_orders: usize,
@@ -163,6 +171,9 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
 }
 
 async fn import(args: ImportArgs) -> anyhow::Result<()> {
+    if !args.pacing {
+        crate::capabilities::pacing::turn_off_for_benchmark();
+    }
     let (child, info) = start_sandbox(&args)?;
 
     let home = Home::at(std::env::temp_dir().join(format!("leafbridge-bench-{}", uuid::Uuid::new_v4())))?;
@@ -205,6 +216,7 @@ async fn import(args: ImportArgs) -> anyhow::Result<()> {
     let figures = ImportFigures {
         profile: if cfg!(debug_assertions) { "dev" } else { "release" },
         catalog: args.catalog,
+        pacing: args.pacing,
         preparation,
         seeded_orders: args.orders,
         imported_orders: imported,

@@ -116,6 +116,7 @@ pub async fn tenants(args: TenantsArgs) -> anyhow::Result<()> {
         catalog: super::bench::Catalog::Warm,
         all_statuses: true,
         plugin_dir: args.plugin_dir.clone(),
+        pacing: true,
     };
     let (_child, info) = start_sandbox(&sandbox_args)?;
 

@@ -66,9 +66,10 @@ pub(crate) async fn run<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), F
         .await
         .map_err(|error| cx.api_error("listing LeafLink orders", error))?;
     cx.add_phase_time("list_orders", started);
-    // The next page is read while this one is imported, so the LeafLink
-    // request overlaps the BC work. Reading a page writes nothing, so a crash
-    // between the two loses nothing.
+    // The next page is read while this one is imported, in a task of its
+    // own, so the LeafLink request and the parsing of its page run on another
+    // thread while this one maps and writes to BC. Reading a page writes
+    // nothing, so a crash between the two loses nothing.
     let leaflink = cx.leaflink;
     loop {
         if cx.cache.crawl.is_none() && !page.orders.is_empty() {
@@ -85,7 +86,7 @@ pub(crate) async fn run<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), F
         let read_next = async {
             let started = Instant::now();
             let next_page = match next {
-                Some(next) => Some(leaflink.list_orders(&query, Some(next)).await),
+                Some(next) => Some(leaflink.list_orders_ahead(query.clone(), next).await),
                 None => None,
             };
             (next_page, started.elapsed())

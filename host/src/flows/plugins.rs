@@ -11,7 +11,7 @@ use std::sync::Arc;
 use tokio::sync::Mutex;
 
 use super::ports::{
-    ApiError, ApiResult, BusinessCentralApi, LeafLinkApi, MappingApi, NoOverrides, OverridesApi, Plugins,
+    ApiError, ApiResult, BusinessCentralApi, LeafLinkApi, MappingApi, NoOverrides, OverridesApi, Plugins, ReadAhead,
 };
 use crate::capabilities::TenantContext;
 use crate::runtime::bindings::business_central::{
@@ -79,17 +79,29 @@ impl OpenSession for OverridesSession {
     }
 }
 
-/// A session opened on first use and reopened after a failed call.
+/// A session opened on first use and reopened after a failed call. Clones
+/// share the session, and its lock lets one call at a time use it.
 pub struct Lazy<S> {
     runtime: Arc<Runtime>,
     plugin: Arc<Plugin>,
     tenant: Arc<TenantContext>,
-    session: Mutex<Option<S>>,
+    session: Arc<Mutex<Option<S>>>,
+}
+
+impl<S> Clone for Lazy<S> {
+    fn clone(&self) -> Self {
+        Self {
+            runtime: self.runtime.clone(),
+            plugin: self.plugin.clone(),
+            tenant: self.tenant.clone(),
+            session: self.session.clone(),
+        }
+    }
 }
 
 impl<S: OpenSession> Lazy<S> {
     fn new(runtime: Arc<Runtime>, plugin: Arc<Plugin>, tenant: Arc<TenantContext>) -> Self {
-        Self { runtime, plugin, tenant, session: Mutex::new(None) }
+        Self { runtime, plugin, tenant, session: Arc::new(Mutex::new(None)) }
     }
 
     /// Runs `call` on the session, opening it if needed.
@@ -112,6 +124,10 @@ impl<S: OpenSession> Lazy<S> {
 impl LeafLinkApi for Lazy<LeafLinkSession> {
     async fn list_orders(&self, query: &OrderQuery, next: Option<String>) -> ApiResult<OrderPage> {
         self.with(async |s| s.list_orders(query, next.as_deref()).await).await
+    }
+    fn list_orders_ahead(&self, query: OrderQuery, next: String) -> ReadAhead<ApiResult<OrderPage>> {
+        let leaflink = self.clone();
+        ReadAhead::spawn(async move { leaflink.list_orders(&query, Some(next)).await })
     }
     async fn get_order(&self, number: &str) -> ApiResult<Option<LlOrder>> {
         self.with(async |s| s.get_order(number).await).await

@@ -69,10 +69,43 @@ pub fn describe_plugin_error(error: &PluginError) -> String {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// A plugin call running as a task of its own; awaiting it gives the call's
+/// result, and dropping it cancels the call.
+pub struct ReadAhead<T>(tokio::task::JoinHandle<T>);
+
+impl<T: Send + 'static> ReadAhead<T> {
+    /// Starts `call` as a task in the current span, so its log lines keep the
+    /// run's tenant and flow.
+    pub fn spawn(call: impl Future<Output = T> + Send + 'static) -> Self {
+        use tracing::Instrument as _;
+        ReadAhead(tokio::spawn(call.instrument(tracing::Span::current())))
+    }
+}
+
+impl<T> Future for ReadAhead<ApiResult<T>> {
+    type Output = ApiResult<T>;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, context: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0)
+            .poll(context)
+            .map(|joined| joined.unwrap_or_else(|error| Err(ApiError::Call(format!("the read-ahead task ended: {error}")))))
+    }
+}
+
+impl<T> Drop for ReadAhead<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// The exports of a `leaflink-connector` component.
 #[allow(async_fn_in_trait)]
 pub trait LeafLinkApi {
     async fn list_orders(&self, query: &OrderQuery, next: Option<String>) -> ApiResult<OrderPage>;
+    /// `list_orders` of the page after `next`, started as a task of its own,
+    /// so that the page is fetched and parsed on another thread while the
+    /// caller imports the current one. Dropping the result cancels the task.
+    fn list_orders_ahead(&self, query: OrderQuery, next: String) -> ReadAhead<ApiResult<OrderPage>>;
     async fn get_order(&self, number: &str) -> ApiResult<Option<LlOrder>>;
     async fn transition_order(&self, number: &str, action: &str) -> ApiResult<LlOrder>;
     async fn set_order_paid(&self, number: &str, paid: bool, paid_date: Option<String>) -> ApiResult<LlOrder>;
