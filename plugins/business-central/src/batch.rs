@@ -10,8 +10,11 @@
 
 use std::collections::HashMap;
 
+use std::fmt::Write as _;
+
+use leafbridge_guest_json::extras::write_json_string;
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use crate::business_central::{Write, Written};
 use crate::http::{Method, Request};
@@ -72,8 +75,17 @@ pub fn plan(api: &Api, writes: &[Write]) -> Plan {
     let batches = operations
         .chunks(MAX_BATCH_OPERATIONS)
         .map(|chunk| {
-            let requests: Vec<Value> = chunk.iter().map(|(_, _, body)| body.clone()).collect();
-            let body = json!({ "requests": requests }).to_string().into_bytes();
+            let length: usize = chunk.iter().map(|(_, _, request)| request.len() + 1).sum();
+            let mut body = String::with_capacity(length + 16);
+            body.push_str("{\"requests\":[");
+            for (position, (_, _, request)) in chunk.iter().enumerate() {
+                if position > 0 {
+                    body.push(',');
+                }
+                body.push_str(request);
+            }
+            body.push_str("]}");
+            let body = body.into_bytes();
             Batch {
                 request: Request {
                     method: Method::Post,
@@ -160,8 +172,8 @@ fn inner_result(kind: Kind, status: u16, body: Option<&serde_json::value::RawVal
     })
 }
 
-/// One inner request of a `$batch`, with the request id `index`.
-fn operation(api: &Api, index: usize, write: &Write) -> Result<(Kind, Value), PluginError> {
+/// Builds one inner request of a `$batch` as JSON text, with the request id `index`.
+fn operation(api: &Api, index: usize, write: &Write) -> Result<(Kind, String), PluginError> {
     let (kind, method, path, etag, body) = match write {
         Write::CreateCustomer(c) => (Kind::Customer, "POST", "customers".to_string(), None, customer_body(c)),
         Write::UpdateCustomer(c) => {
@@ -190,11 +202,22 @@ fn operation(api: &Api, index: usize, write: &Write) -> Result<(Kind, Value), Pl
             )
         }
     };
-    let mut headers = json!({ "Content-Type": "application/json" });
-    if let Some(etag) = etag {
-        headers["If-Match"] = Value::String(etag);
+
+    let mut out = String::with_capacity(body.len() + 200);
+    let mut request = ObjectWriter::open(&mut out);
+    request.json("body", &body);
+    request.key("headers");
+    let mut headers = ObjectWriter::open(request.out);
+    headers.string("Content-Type", "application/json");
+    if let Some(etag) = &etag {
+        headers.string("If-Match", etag);
     }
-    Ok((kind, json!({ "id": index.to_string(), "method": method, "url": api.relative(&path), "headers": headers, "body": body })))
+    headers.close();
+    request.string("id", &index.to_string());
+    request.string("method", method);
+    request.string("url", &api.relative(&path));
+    request.close();
+    Ok((kind, out))
 }
 
 fn etag_or_any(etag: &Option<String>) -> String {
@@ -216,105 +239,184 @@ fn record_id(what: &str, id: Option<&str>, number: Option<&str>) -> Result<Strin
     }
 }
 
-/// Returns a decimal string as a JSON number with the same digits.
-fn number(text: &str) -> Value {
-    serde_json::from_str::<serde_json::Number>(text.trim()).map(Value::Number).unwrap_or_else(|_| Value::String(text.to_string()))
+/// Writes one compact JSON object into a `String`, field by field.
+///
+/// The request bodies are written with their keys in byte order, the order a
+/// `serde_json::Map` (a `BTreeMap` without `preserve_order`) serializes, so
+/// the text is byte for byte what serializing the same object as a
+/// `serde_json::Value` gives, without building the `Value` tree.
+struct ObjectWriter<'o> {
+    out: &'o mut String,
+    empty: bool,
 }
 
-fn put(body: &mut Map<String, Value>, key: &str, value: Option<Value>) {
-    if let Some(value) = value {
-        body.insert(key.into(), value);
+impl<'o> ObjectWriter<'o> {
+    fn open(out: &'o mut String) -> Self {
+        out.push('{');
+        ObjectWriter { out, empty: true }
+    }
+
+    /// Writes the separator and the key with its colon; the caller writes the value.
+    fn key(&mut self, key: &str) {
+        if !self.empty {
+            self.out.push(',');
+        }
+        self.empty = false;
+        write_json_string(self.out, key);
+        self.out.push(':');
+    }
+
+    fn string(&mut self, key: &str, value: &str) {
+        self.key(key);
+        write_json_string(self.out, value);
+    }
+
+    fn optional_string(&mut self, key: &str, value: &Option<String>) {
+        if let Some(value) = value {
+            self.string(key, value);
+        }
+    }
+
+    fn boolean(&mut self, key: &str, value: bool) {
+        self.key(key);
+        self.out.push_str(if value { "true" } else { "false" });
+    }
+
+    /// Writes a decimal string as a JSON number with the same digits, or as a
+    /// JSON string when it is not a valid number.
+    fn number(&mut self, key: &str, text: &str) {
+        self.key(key);
+        match serde_json::from_str::<serde_json::Number>(text.trim()) {
+            // With `arbitrary_precision` a `Number` prints its exact digits.
+            Ok(number) => {
+                let _ = write!(self.out, "{number}");
+            }
+            Err(_) => write_json_string(self.out, text),
+        }
+    }
+
+    fn optional_number(&mut self, key: &str, text: Option<&str>) {
+        if let Some(text) = text {
+            self.number(key, text);
+        }
+    }
+
+    /// Writes `json`, which the caller built as valid JSON text.
+    fn json(&mut self, key: &str, json: &str) {
+        self.key(key);
+        self.out.push_str(json);
+    }
+
+    fn close(self) {
+        self.out.push('}');
     }
 }
 
-fn text(value: &Option<String>) -> Option<Value> {
-    value.clone().map(Value::String)
+fn customer_body(c: &BcCustomer) -> String {
+    let mut out = String::with_capacity(256);
+    let mut body = ObjectWriter::open(&mut out);
+    body.optional_string("addressLine1", &c.address_line1);
+    body.optional_string("addressLine2", &c.address_line2);
+    body.optional_string("city", &c.city);
+    body.optional_string("country", &c.country);
+    body.optional_string("currencyCode", &c.currency_code);
+    body.string("displayName", &c.display_name);
+    body.optional_string("email", &c.email);
+    body.optional_string("number", &c.number);
+    body.optional_string("phoneNumber", &c.phone_number);
+    body.optional_string("postalCode", &c.postal_code);
+    body.optional_string("salespersonCode", &c.salesperson_code);
+    body.optional_string("state", &c.state);
+    body.optional_string("taxRegistrationNumber", &c.tax_registration_number);
+    body.optional_string("website", &c.website);
+    body.close();
+    out
 }
 
-fn customer_body(c: &BcCustomer) -> Value {
-    let mut body = Map::new();
-    put(&mut body, "number", text(&c.number));
-    body.insert("displayName".into(), Value::String(c.display_name.clone()));
-    put(&mut body, "addressLine1", text(&c.address_line1));
-    put(&mut body, "addressLine2", text(&c.address_line2));
-    put(&mut body, "city", text(&c.city));
-    put(&mut body, "state", text(&c.state));
-    put(&mut body, "country", text(&c.country));
-    put(&mut body, "postalCode", text(&c.postal_code));
-    put(&mut body, "phoneNumber", text(&c.phone_number));
-    put(&mut body, "email", text(&c.email));
-    put(&mut body, "website", text(&c.website));
-    put(&mut body, "salespersonCode", text(&c.salesperson_code));
-    put(&mut body, "currencyCode", text(&c.currency_code));
-    put(&mut body, "taxRegistrationNumber", text(&c.tax_registration_number));
-    Value::Object(body)
-}
-
-fn item_body(i: &BcItem) -> Value {
-    let mut body = Map::new();
-    body.insert("number".into(), Value::String(i.number.clone()));
-    body.insert("displayName".into(), Value::String(i.display_name.clone()));
-    put(&mut body, "gtin", text(&i.gtin));
-    put(&mut body, "baseUnitOfMeasureCode", text(&i.base_unit_of_measure_code));
-    put(&mut body, "itemCategoryCode", text(&i.item_category_code));
-    put(&mut body, "unitPrice", i.unit_price.as_deref().map(number));
-    put(&mut body, "inventory", i.inventory.as_deref().map(number));
-    body.insert("blocked".into(), Value::Bool(i.blocked));
-    Value::Object(body)
+fn item_body(i: &BcItem) -> String {
+    let mut out = String::with_capacity(256);
+    let mut body = ObjectWriter::open(&mut out);
+    body.optional_string("baseUnitOfMeasureCode", &i.base_unit_of_measure_code);
+    body.boolean("blocked", i.blocked);
+    body.string("displayName", &i.display_name);
+    body.optional_string("gtin", &i.gtin);
+    body.optional_number("inventory", i.inventory.as_deref());
+    body.optional_string("itemCategoryCode", &i.item_category_code);
+    body.string("number", &i.number);
+    body.optional_number("unitPrice", i.unit_price.as_deref());
+    body.close();
+    out
 }
 
 /// Builds the body of a sales order: the header, plus the lines on create. `status` and the
 /// totals are read-only, so they are never sent.
-fn sales_order_body(o: &BcSalesOrder, with_lines: bool) -> Value {
-    let mut body = Map::new();
-    body.insert("externalDocumentNumber".into(), Value::String(o.external_document_number.clone()));
-    if !o.order_date.is_empty() {
-        body.insert("orderDate".into(), Value::String(o.order_date.clone()));
-    }
-    put(&mut body, "customerId", text(&o.customer_id));
+fn sales_order_body(o: &BcSalesOrder, with_lines: bool) -> String {
+    let mut out = String::with_capacity(256 + if with_lines { o.lines.len() * 200 } else { 0 });
+    let mut body = ObjectWriter::open(&mut out);
+    body.optional_string("customerId", &o.customer_id);
     // customerId and customerNumber must agree when both are sent; the id wins.
     if o.customer_id.is_none() {
-        put(&mut body, "customerNumber", text(&o.customer_number));
+        body.optional_string("customerNumber", &o.customer_number);
     }
+    body.string("externalDocumentNumber", &o.external_document_number);
     if !with_lines && o.fully_shipped {
-        body.insert("fullyShipped".into(), Value::Bool(true));
+        body.boolean("fullyShipped", true);
+    }
+    if !o.order_date.is_empty() {
+        body.string("orderDate", &o.order_date);
     }
     if with_lines {
-        body.insert("salesOrderLines".into(), Value::Array(o.lines.iter().map(new_line_body).collect()));
+        body.key("salesOrderLines");
+        body.out.push('[');
+        for (position, line) in o.lines.iter().enumerate() {
+            if position > 0 {
+                body.out.push(',');
+            }
+            write_new_line(body.out, line);
+        }
+        body.out.push(']');
     }
-    Value::Object(body)
+    body.close();
+    out
 }
 
-fn new_line_body(line: &BcSalesOrderLine) -> Value {
-    let mut body = Map::new();
-    body.insert("lineType".into(), Value::String(parse::line_type_wire(line.line_type).into()));
-    body.insert("description".into(), Value::String(line.description.clone()));
-    if line.line_type != BcLineType::Comment {
-        put(&mut body, "lineObjectNumber", text(&line.line_object_number));
-        put(&mut body, "unitOfMeasureCode", text(&line.unit_of_measure_code));
-        body.insert("quantity".into(), number(&line.quantity));
-        body.insert("unitPrice".into(), number(&line.unit_price));
-        put(&mut body, "discountAmount", line.discount_amount.as_deref().map(number));
+fn write_new_line(out: &mut String, line: &BcSalesOrderLine) {
+    let priced = line.line_type != BcLineType::Comment;
+    let mut body = ObjectWriter::open(out);
+    body.string("description", &line.description);
+    if priced {
+        body.optional_number("discountAmount", line.discount_amount.as_deref());
+        body.optional_string("lineObjectNumber", &line.line_object_number);
     }
-    Value::Object(body)
+    body.string("lineType", parse::line_type_wire(line.line_type));
+    if priced {
+        body.number("quantity", &line.quantity);
+        body.optional_string("unitOfMeasureCode", &line.unit_of_measure_code);
+        body.number("unitPrice", &line.unit_price);
+    }
+    body.close();
 }
 
 /// Builds a line update body with description, quantity, unit price and
 /// discount only, because re-sending the item number or unit of measure makes BC re-validate the line
 /// and reset its price.
-fn line_update_body(line: &BcSalesOrderLine) -> Value {
-    let mut body = Map::new();
-    body.insert("description".into(), Value::String(line.description.clone()));
+fn line_update_body(line: &BcSalesOrderLine) -> String {
+    let mut out = String::with_capacity(128);
+    let mut body = ObjectWriter::open(&mut out);
+    body.string("description", &line.description);
     if line.line_type != BcLineType::Comment {
-        body.insert("quantity".into(), number(&line.quantity));
-        body.insert("unitPrice".into(), number(&line.unit_price));
-        put(&mut body, "discountAmount", line.discount_amount.as_deref().map(number));
+        body.optional_number("discountAmount", line.discount_amount.as_deref());
+        body.number("quantity", &line.quantity);
+        body.number("unitPrice", &line.unit_price);
     }
-    Value::Object(body)
+    body.close();
+    out
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     const COMPANY: &str = "c04c550b-593f-ee11-be74-6045bdc8c285";
@@ -405,6 +507,42 @@ mod tests {
         assert_eq!(serde_json::to_string(&lines[0]["unitPrice"]).unwrap(), "3.33334");
         assert_eq!(serde_json::to_string(&lines[0]["discountAmount"]).unwrap(), "0.01");
         assert_eq!(lines[1], json!({"lineType": "Comment", "description": "d"}));
+    }
+
+    #[test]
+    fn body_is_compact_with_sorted_keys() {
+        let customer = BcCustomer {
+            id: Some("5d115c9c-44e3-ea11-bb43-000d3a2feca1".into()),
+            number: Some("LL1".into()),
+            display_name: "Quote \" and \\ and \n".into(),
+            address_line1: None,
+            address_line2: None,
+            city: Some("Zürich".into()),
+            state: None,
+            country: None,
+            postal_code: None,
+            phone_number: None,
+            email: None,
+            website: None,
+            salesperson_code: None,
+            currency_code: None,
+            tax_registration_number: None,
+            etag: None,
+            last_modified: None,
+            extras: "{}".into(),
+        };
+        let writes = vec![
+            Write::CreateSalesOrder(order()),
+            Write::UpdateItem(item(Some(ITEM_ID))),
+            Write::UpdateCustomer(customer),
+            Write::UpdateSalesOrder(BcSalesOrder { id: Some(ITEM_ID.into()), fully_shipped: true, ..order() }),
+        ];
+        let plan = plan(&api(), &writes);
+        let sent = std::str::from_utf8(plan.batches[0].request.body.as_ref().unwrap()).unwrap();
+        // A `Value` re-serializes with sorted keys and exact digits, so the text
+        // the writer sent must come back unchanged.
+        assert_eq!(serde_json::to_string(&body(&plan.batches[0])).unwrap(), sent);
+        assert_eq!(body(&plan.batches[0])["requests"].as_array().unwrap().len(), 4);
     }
 
     #[test]

@@ -221,7 +221,7 @@ impl<'de> Visitor<'de> for KeyVisitor {
 
 /// Appends `value` to `out` as a JSON string: quotes, backslashes and control
 /// characters escaped, everything else (non-ASCII included) written as is.
-pub(crate) fn write_json_string(out: &mut String, value: &str) {
+pub fn write_json_string(out: &mut String, value: &str) {
     out.reserve(value.len() + 2);
     out.push('"');
     let mut start = 0;

@@ -58,7 +58,8 @@ impl<'a> Fields<'a> {
     /// Removes `key`; an explicit `null` counts as absent.
     pub fn take_raw(&mut self, key: &str) -> Option<&'a RawValue> {
         let index = self.position(key)?;
-        self.entries[index].1.take().filter(|raw| raw.get().trim() != "null")
+        // A `RawValue` the parser returns has no surrounding whitespace.
+        self.entries[index].1.take().filter(|raw| raw.get() != "null")
     }
 
     /// Returns the raw value of `key`, left in place.
@@ -81,10 +82,14 @@ impl<'a> Fields<'a> {
 
     pub fn boolean(&mut self, key: &str) -> Result<Option<bool>, FieldError> {
         let Some(raw) = self.take_raw(key) else { return Ok(None) };
-        match serde_json::from_str::<serde_json::Value>(raw.get()) {
-            Ok(serde_json::Value::Bool(b)) => Ok(Some(b)),
-            Ok(serde_json::Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
-            Ok(serde_json::Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
+        match raw.get() {
+            "true" => Ok(Some(true)),
+            "false" => Ok(Some(false)),
+            text if text.starts_with('"') => match string_text(text) {
+                Some(s) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
+                Some(s) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
+                _ => Err(invalid(key, "expected a boolean")),
+            },
             _ => Err(invalid(key, "expected a boolean")),
         }
     }
@@ -160,13 +165,27 @@ fn short(text: &str) -> String {
     }
 }
 
+/// Returns the text of a string, number or boolean, read straight from the
+/// raw JSON, which the parser has already checked.
 fn scalar_text(raw: &RawValue) -> Option<String> {
-    match serde_json::from_str::<serde_json::Value>(raw.get()).ok()? {
-        serde_json::Value::String(s) => Some(s),
-        serde_json::Value::Number(n) => Some(n.to_string()),
-        serde_json::Value::Bool(b) => Some(b.to_string()),
+    let text = raw.get().trim();
+    match text.as_bytes().first()? {
+        b'"' => string_text(text).map(Cow::into_owned),
+        // With `arbitrary_precision` a number's text is its exact digits, as
+        // `serde_json::Number` would print them.
+        b'-' | b'0'..=b'9' | b't' | b'f' => Some(text.to_string()),
         _ => None,
     }
+}
+
+/// Returns the value of the JSON string literal `text`, borrowed unless it
+/// contains an escape.
+fn string_text(text: &str) -> Option<Cow<'_, str>> {
+    let inner = text.strip_prefix('"')?.strip_suffix('"')?;
+    if inner.contains('\\') {
+        return serde_json::from_str::<String>(text).ok().map(Cow::Owned);
+    }
+    Some(Cow::Borrowed(inner))
 }
 
 /// Returns an integer id from a number, a numeric string or an object with an `id`.
@@ -233,6 +252,17 @@ mod tests {
         assert_eq!(object.money("b", "USD").unwrap().unwrap().amount, "594");
         let bare = object.money("c", "CAD").unwrap().unwrap();
         assert_eq!((bare.amount.as_str(), bare.currency.as_str()), ("12.5", "CAD"));
+    }
+
+    #[test]
+    fn scalars_read_from_raw_text() {
+        let mut object = fields(r#"{"plain":"a b","escaped":"a\"b\u00e9","number":-1.50e3,"flag":true,"text_flag":"FALSE","list":[1]}"#);
+        assert_eq!(object.string("plain").unwrap().as_deref(), Some("a b"));
+        assert_eq!(object.string("escaped").unwrap().as_deref(), Some("a\"bé"));
+        assert_eq!(object.string("number").unwrap().as_deref(), Some("-1.50e3"));
+        assert_eq!(object.boolean("flag").unwrap(), Some(true));
+        assert_eq!(object.boolean("text_flag").unwrap(), Some(false));
+        assert_eq!(object.string("list").unwrap_err().field, "list");
     }
 
     #[test]
