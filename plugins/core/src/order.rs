@@ -122,7 +122,10 @@ fn map_line(settings: &Settings, order: &LlOrder, line: &LlLineItem, context: &O
     let description = fit_field("description", description, DESCRIPTION_MAX, &mut extras);
 
     if let Some(sale_price) = line.sale_price.as_ref() {
-        extras.push_json("sale_price", &serde_json::json!({ "amount": sale_price.amount, "currency": sale_price.currency }));
+        let mut price = ExtrasWriter::with_capacity(sale_price.amount.len() + sale_price.currency.len() + 30);
+        price.push_string("amount", &sale_price.amount);
+        price.push_string("currency", &sale_price.currency);
+        extras.push_json_text("sale_price", &price.finish());
     }
     extras.push_integer("leaflink_product_id", line.product);
 

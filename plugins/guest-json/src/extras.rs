@@ -84,7 +84,7 @@ impl ExtrasWriter {
     }
 
     /// Appends `name` with `json`, which the caller has checked is valid JSON.
-    pub(crate) fn push_json_text(&mut self, name: &str, json: &str) {
+    pub fn push_json_text(&mut self, name: &str, json: &str) {
         self.start_field(name);
         self.text.push_str(json);
     }
@@ -157,6 +157,49 @@ pub fn is_empty(extras: &str) -> bool {
 /// order. A key is borrowed from `text` unless it contains an escape.
 pub(crate) fn object_entries(text: &str) -> Result<Vec<(Cow<'_, str>, &RawValue)>, serde_json::Error> {
     serde_json::from_str::<ObjectEntries<'_>>(text).map(|object| object.0)
+}
+
+/// The entries of a JSON object and, when the object has the field
+/// `list_key`, the entries of each object in that list.
+pub(crate) type SplitObject<'a> = (Vec<(Cow<'a, str>, &'a RawValue)>, Option<Vec<Vec<(Cow<'a, str>, &'a RawValue)>>>);
+
+/// Splits the JSON object `text` like [`object_entries`], except that the
+/// field `list_key` is not kept as a raw value: its value must be a list of
+/// objects, and each object is split in the same pass over the text. When
+/// the key repeats, the last list counts. Fails when `text` or that field has
+/// another shape.
+pub(crate) fn object_entries_with_list<'a>(text: &'a str, list_key: &str) -> Result<SplitObject<'a>, serde_json::Error> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let split = (&mut deserializer).deserialize_map(SplitVisitor { list_key })?;
+    deserializer.end()?;
+    Ok(split)
+}
+
+struct SplitVisitor<'k> {
+    list_key: &'k str,
+}
+
+impl<'de> Visitor<'de> for SplitVisitor<'_> {
+    type Value = SplitObject<'de>;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "a JSON object whose {:?} is a list of objects", self.list_key)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(32));
+        let mut list = None;
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            if key == self.list_key {
+                let objects: Vec<ObjectEntries<'de>> = map.next_value()?;
+                list = Some(objects.into_iter().map(|object| object.0).collect());
+            } else {
+                let value: &'de RawValue = map.next_value()?;
+                entries.push((key, value));
+            }
+        }
+        Ok((entries, list))
+    }
 }
 
 struct ObjectEntries<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);

@@ -13,7 +13,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::extras::{object_entries, ExtrasWriter};
+use crate::extras::{object_entries, object_entries_with_list, ExtrasWriter};
 use crate::types::Money;
 
 /// A field that could not be read, and the reason.
@@ -37,6 +37,23 @@ impl<'a> Fields<'a> {
     pub fn new(raw: &'a RawValue) -> Result<Self, FieldError> {
         let parsed = object_entries(raw.get())
             .map_err(|e| FieldError { field: String::new(), reason: format!("expected a JSON object: {e}") })?;
+        Ok(Self::from_entries(parsed))
+    }
+
+    /// Splits `raw`, a JSON object, into its fields and, when it has the field
+    /// `list_key`, the fields of each object in that list, in one pass over
+    /// the text. The list field itself is not among the returned fields.
+    ///
+    /// Returns `None` when `raw` or the list has another shape (a `null` list
+    /// included), so the caller can fall back to [`Fields::new`] and report
+    /// the problem with its usual errors.
+    pub fn with_object_list(raw: &'a RawValue, list_key: &str) -> Option<(Self, Option<Vec<Fields<'a>>>)> {
+        let (entries, list) = object_entries_with_list(raw.get(), list_key).ok()?;
+        let list = list.map(|objects| objects.into_iter().map(Self::from_entries).collect());
+        Some((Self::from_entries(entries), list))
+    }
+
+    fn from_entries(parsed: Vec<(Cow<'a, str>, &'a RawValue)>) -> Self {
         let mut entries: Vec<_> = parsed.into_iter().map(|(key, value)| (key, Some(value))).collect();
         // A stable sort keeps repeated keys in source order, and `dedup_by`
         // then moves the later value into the entry it keeps.
@@ -48,7 +65,7 @@ impl<'a> Fields<'a> {
             std::mem::swap(&mut later.1, &mut kept.1);
             true
         });
-        Ok(Fields { entries })
+        Fields { entries }
     }
 
     fn position(&self, key: &str) -> Option<usize> {
@@ -263,6 +280,29 @@ mod tests {
         assert_eq!(object.boolean("flag").unwrap(), Some(true));
         assert_eq!(object.boolean("text_flag").unwrap(), Some(false));
         assert_eq!(object.string("list").unwrap_err().field, "list");
+    }
+
+    #[test]
+    fn object_list_split_in_one_pass() {
+        let raw: &RawValue = serde_json::from_str(r#"{"id":1,"items":[{"b":2,"a":1}],"x":"y","items":[{"c":3},{"d":4}]}"#).unwrap();
+        let (mut object, items) = Fields::with_object_list(raw, "items").unwrap();
+        let items = items.unwrap();
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[1].peek("d").unwrap().get(), "4");
+        assert!(object.take_raw("items").is_none());
+        assert_eq!(object.integer("id").unwrap(), Some(1));
+        assert_eq!(object.into_extras(), r#"{"x":"y"}"#);
+    }
+
+    #[test]
+    fn object_list_other_shapes_rejected() {
+        for json in [r#"{"items":null}"#, r#"{"items":[1]}"#, r#"{"items":{}}"#, "[]"] {
+            let raw: &RawValue = serde_json::from_str(json).unwrap();
+            assert!(Fields::with_object_list(raw, "items").is_none(), "{json}");
+        }
+        let raw: &RawValue = serde_json::from_str(r#"{"id":1}"#).unwrap();
+        let (_, items) = Fields::with_object_list(raw, "items").unwrap();
+        assert!(items.is_none());
     }
 
     #[test]
