@@ -439,8 +439,10 @@ async fn run_prints_plain_progress_lines() {
     assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
 }
 
-/// While `serve` has the store locked, `run` asks serve to run the flow through
-/// the admin API, waits for it and prints serve's record of the run.
+/// While `serve` has the store locked, `run` asks serve to run the flow
+/// through the admin API, waits for the run started for it and prints that
+/// run's record; two at once each print their own run, and a run serve cannot
+/// start fails with serve's reason instead of waiting.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_through_serve_when_locked() {
     use leafbridge::store::Store;
@@ -451,11 +453,12 @@ async fn run_through_serve_when_locked() {
     use crate::flow_harness::{sandbox_config, settings_for};
 
     let sandbox = Sandbox::start(sandbox_config(SeedConfig { customers: 5, products: 10, orders: 20, random_seed: 6 })).await.unwrap();
-    let settings = settings_for("served", &sandbox);
     let home = tempfile::tempdir().unwrap();
     {
         let store = Store::open(&home.path().join("store")).unwrap();
-        store.tenants().unwrap().register(&settings).unwrap();
+        store.tenants().unwrap().register(&settings_for("served", &sandbox)).unwrap();
+        // Registered without credentials, so serve fails its runs before they start.
+        store.tenants().unwrap().register(&settings_for("keyless", &sandbox)).unwrap();
         let (key, _) = SecretKey::load_or_create(&home.path().join("secrets.key")).unwrap();
         let secrets = store.secrets(&key).unwrap();
         secrets.set("served", SecretName::LeafLinkApiKey, &sandbox.info().leaflink.api_key).unwrap();
@@ -477,30 +480,39 @@ async fn run_through_serve_when_locked() {
     tokio::io::BufReader::new(serve.stdout.take().unwrap()).read_line(&mut first_line).await.unwrap();
     assert!(first_line.starts_with("listening on"), "{first_line:?}");
 
-    let run = |flow: &'static str| {
+    let run = |tenant: &'static str| {
         tokio::process::Command::new(leafbridge_binary())
-            .args(["--home", home.path().to_str().unwrap(), "run", "served", flow, "--json"])
+            .args(["--home", home.path().to_str().unwrap(), "run", tenant, "orders-import", "--json"])
             .env("LEAFBRIDGE_LOG", "error")
             .stdin(Stdio::null())
             .output()
     };
-    let imported = run("orders-import").await.unwrap();
-    let again = run("orders-import").await.unwrap();
+    let (first, second) = tokio::join!(run("served"), run("served"));
+    let keyless = tokio::time::timeout(std::time::Duration::from_secs(120), run("keyless")).await;
     serve.kill().await.unwrap();
 
-    assert!(imported.status.success(), "{}", stderr(&imported));
-    assert!(stderr(&imported).contains("serve runs the flow"), "{}", stderr(&imported));
-    let report: serde_json::Value = serde_json::from_slice(&imported.stdout).unwrap();
-    assert_eq!(report["tenant"], "served", "{report}");
-    assert_eq!(report["flow"], "orders-import", "{report}");
-    assert_eq!(report["outcome"], "done", "{report}");
-    let written = report["written"].as_u64().unwrap();
-    assert!(written > 0, "serve's run imported nothing: {report}");
-    // The second run is serve's too: it finds every order already imported.
-    assert!(again.status.success(), "{}", stderr(&again));
-    let second: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
-    assert_ne!(second["run_id"], report["run_id"], "the second run printed the first run's record");
-    assert_eq!(second["written"], 0, "{second}");
+    let mut reports = Vec::new();
+    for output in [first.unwrap(), second.unwrap()] {
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert!(stderr(&output).contains("serve runs the flow"), "{}", stderr(&output));
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(report["tenant"], "served", "{report}");
+        assert_eq!(report["outcome"], "done", "{report}");
+        reports.push(report);
+    }
+    assert_ne!(reports[0]["run_id"], reports[1]["run_id"], "both clients printed the same run");
+    // One run imports the orders; the other, queued after it, finds them imported.
+    let mut written: Vec<u64> = reports.iter().map(|report| report["written"].as_u64().unwrap()).collect();
+    written.sort_unstable();
+    assert_eq!(written[0], 0, "{reports:?}");
+    assert!(written[1] > 0, "serve's runs imported nothing: {reports:?}");
+
+    let keyless = keyless.expect("a run serve cannot start must not leave the client waiting").unwrap();
+    assert!(!keyless.status.success(), "{}", stderr(&keyless));
+    let errors = error_lines(&keyless);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("tenant keyless, flow orders-import"), "{:?}", errors[0]);
+    assert!(errors[0].contains("not set"), "the error gives serve's reason: {:?}", errors[0]);
 }
 
 /// Everything `tenant add` and `tenant credentials` write under a new home

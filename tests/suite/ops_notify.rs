@@ -39,7 +39,7 @@ impl FlowRunner for FailingRun {
                     reason: stop.map(str::to_owned),
                 })
                 .unwrap();
-            Ok(RunOutcome { read: 2, written: 0, skipped: 0, failed: if fail { 2 } else { 0 } })
+            Ok(RunOutcome { read: 2, failed: if fail { 2 } else { 0 }, ..RunOutcome::default() })
         })
     }
 }

@@ -5,6 +5,7 @@
 //! uses the same client to ask serve for a run.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde::de::DeserializeOwned;
@@ -110,6 +111,10 @@ impl Records {
     }
 }
 
+/// How long a request to the admin API may take, except a run request that
+/// waits for its run.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// A client of a running serve's admin API.
 pub struct AdminClient {
     address: ServeAddress,
@@ -131,7 +136,6 @@ impl AdminClient {
             serde_json::from_str(&text).with_context(|| format!("{} is not a serve address file", path.display()))?;
         let token = admin_token(home.root())?;
         let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(30))
             .build()
             .context("cannot build an HTTP client for the admin API")?;
         Ok(Some(AdminClient { address, token, http }))
@@ -156,17 +160,24 @@ impl AdminClient {
         self.send(reqwest::Method::GET, path).await
     }
 
-    /// Sends `POST /api/v1/<path>` without a body and decodes the JSON response.
-    pub async fn post<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
-        self.send(reqwest::Method::POST, path).await
+    /// Sends `POST /api/v1/<path>` without a body and decodes the JSON
+    /// response, waiting as long as the request takes: the answer to a run
+    /// request with `wait=true` comes when the run has finished.
+    pub async fn post_and_wait<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        self.send_with_timeout(reqwest::Method::POST, path, Duration::MAX).await
     }
 
     async fn send<T: DeserializeOwned>(&self, method: reqwest::Method, path: &str) -> anyhow::Result<T> {
+        self.send_with_timeout(method, path, REQUEST_TIMEOUT).await
+    }
+
+    async fn send_with_timeout<T: DeserializeOwned>(&self, method: reqwest::Method, path: &str, timeout: Duration) -> anyhow::Result<T> {
         let url = format!("{}/api/v1/{path}", self.address.url.trim_end_matches('/'));
-        let response = self
-            .http
-            .request(method.clone(), &url)
-            .bearer_auth(&self.token)
+        let mut request = self.http.request(method.clone(), &url).bearer_auth(&self.token);
+        if timeout != Duration::MAX {
+            request = request.timeout(timeout);
+        }
+        let response = request
             .send()
             .await
             .with_context(|| format!("cannot reach leafbridge serve at {}", self.address.url))?;

@@ -83,8 +83,9 @@ pub async fn run(home: &Home, args: RunArgs) -> anyhow::Result<()> {
 }
 
 /// While `serve` has the store locked, asks it to run the flow, waits for the
-/// run's record and prints it as a local run would. serve runs the flow with
-/// its own plugins, so `--plugin-dir` does not apply.
+/// run started for this request (serve queues it after a run of the same
+/// flow in progress) and prints its record as a local run would. serve runs
+/// the flow with its own plugins, so `--plugin-dir` does not apply.
 async fn run_through_serve(client: &AdminClient, args: &RunArgs) -> anyhow::Result<()> {
     let (tenant, flow) = (&args.tenant, args.flow.name());
     if args.plugin_dir.is_some() {
@@ -93,38 +94,81 @@ async fn run_through_serve(client: &AdminClient, args: &RunArgs) -> anyhow::Resu
             client.serve_pid()
         );
     }
-    let requested = jiff::Timestamp::now();
-    let answer: serde_json::Value = client.post(&format!("tenants/{tenant}/flows/{flow}/run")).await?;
-    let queued = answer["result"].as_str() == Some("queued");
     eprintln!(
-        "note: the store is locked by leafbridge serve (pid {}), so serve runs the flow{}; waiting for it to finish (Ctrl-C stops waiting, not the run)",
+        "note: the store is locked by leafbridge serve (pid {}), so serve runs the flow; waiting for it to finish (Ctrl-C stops waiting, not the run)",
         client.serve_pid(),
-        if queued { " after the run of it already in progress" } else { "" },
     );
-    let path = format!("tenants/{tenant}/runs?since={requested}");
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
-            _ = tokio::signal::ctrl_c() => {
-                anyhow::bail!("stopped waiting; serve goes on with tenant {tenant}, flow {flow}: `leafbridge runs {tenant}` shows it when it finishes")
-            }
+    let requested = jiff::Timestamp::now();
+    let path = format!("tenants/{tenant}/flows/{flow}/run?wait=true");
+    let request = client.post_and_wait::<ServedRun>(&path);
+    let served = tokio::select! {
+        served = request => served?,
+        _ = tokio::signal::ctrl_c() => {
+            anyhow::bail!("stopped waiting; serve goes on with tenant {tenant}, flow {flow}: `leafbridge runs {tenant}` shows the run when it finishes")
         }
-        let runs: Vec<RunRecord> = client.get(&path).await?;
-        if let Some(run) = runs.into_iter().find(|run| run.flow == flow) {
-            let millis = (run.finished - run.started).total(jiff::Unit::Millisecond).unwrap_or(0.0).max(0.0) as u64;
-            let report = FlowReport {
-                tenant: run.tenant,
-                flow: args.flow,
-                run_id: run.id,
-                counts: run.counts,
-                outcome: run.outcome,
-                reason: run.reason,
-                millis,
-                phase_millis: Default::default(),
-            };
-            return print_report(report, args.json);
+    };
+    if let Some(reason) = served.error {
+        let prefix = format!("tenant {tenant}, flow {flow}");
+        if reason.starts_with(&prefix) {
+            anyhow::bail!("{reason}");
         }
+        anyhow::bail!("{prefix}: serve's run failed: {reason}");
     }
+    let outcome = served.outcome.context("serve's answer has neither an outcome nor an error")?;
+    let record = match &outcome.run_id {
+        Some(run_id) => {
+            let runs: Vec<RunRecord> = client.get(&format!("tenants/{tenant}/runs?since={requested}")).await?;
+            runs.into_iter().find(|run| &run.id == run_id)
+        }
+        None => None,
+    };
+    let report = match record {
+        Some(run) => FlowReport {
+            millis: (run.finished - run.started).total(jiff::Unit::Millisecond).unwrap_or(0.0).max(0.0) as u64,
+            tenant: run.tenant,
+            flow: args.flow,
+            run_id: run.id,
+            counts: run.counts,
+            outcome: run.outcome,
+            reason: run.reason,
+            phase_millis: Default::default(),
+        },
+        // serve keeps no record of this run: report the counts it returned.
+        None => FlowReport {
+            tenant: tenant.clone(),
+            flow: args.flow,
+            run_id: outcome.run_id.unwrap_or_default(),
+            counts: crate::store::RunCounts {
+                read: outcome.read,
+                written: outcome.written,
+                skipped: outcome.skipped,
+                failed: outcome.failed,
+                ..Default::default()
+            },
+            outcome: if outcome.failed > 0 { RunOutcome::Incomplete } else { RunOutcome::Done },
+            reason: None,
+            millis: 0,
+            phase_millis: Default::default(),
+        },
+    };
+    print_report(report, args.json)
+}
+
+/// serve's answer to a run request with `wait=true`.
+#[derive(Debug, serde::Deserialize)]
+struct ServedRun {
+    outcome: Option<ServedOutcome>,
+    error: Option<String>,
+}
+
+/// The counts serve returns for a finished run.
+#[derive(Debug, serde::Deserialize)]
+struct ServedOutcome {
+    run_id: Option<String>,
+    read: u64,
+    written: u64,
+    skipped: u64,
+    failed: u64,
 }
 
 /// Prints a finished run as JSON or as a table, and fails when it stopped.

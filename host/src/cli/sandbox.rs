@@ -168,8 +168,13 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
     }
     let sandbox = Sandbox::start(config).await?;
     let line = serde_json::to_string(&sandbox.info()).context("cannot encode the sandbox connection details")?;
+    // The handler is in place before the line goes out: a script may stop
+    // the sandbox as soon as it reads the line, and SIGINT before the
+    // handler would kill the process instead of stopping it cleanly.
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("cannot install the Ctrl-C handler")?;
     println!("{line}");
-    tokio::signal::ctrl_c().await.context("cannot wait for Ctrl-C")?;
+    interrupt.recv().await;
     drop(sandbox);
     Ok(())
 }

@@ -165,6 +165,7 @@ impl crate::schedule::FlowRunner for FlowEngine {
                 return Err(report.reason.unwrap_or_else(|| "the run stopped".to_owned()));
             }
             Ok(crate::schedule::RunOutcome {
+                run_id: Some(report.run_id),
                 read: report.counts.read,
                 written: report.counts.written,
                 skipped: report.counts.skipped,

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::store::{Store, StoreError, tenant_key};
 use crate::tenant::{ProductMaster, TenantSettings};
 
-pub use scheduler::{FlowRunner, RunFuture, RunOutcome, Scheduler, SchedulerLimits, Trigger, TriggerResult};
+pub use scheduler::{FlowRunner, RunFuture, RunOutcome, RunResult, Scheduler, SchedulerLimits, Trigger, TriggerResult};
 
 /// The tree that contains one `ScheduleEntry` per tenant and flow.
 pub const SCHEDULES_TREE: &str = "schedules";

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Notify, Semaphore, oneshot, watch};
 use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::serve::metrics::Metrics;
@@ -42,11 +42,16 @@ impl Trigger {
 /// Record counts of one finished run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct RunOutcome {
+    /// The id of the run's record in the store, when the runner keeps one.
+    pub run_id: Option<String>,
     pub read: u64,
     pub written: u64,
     pub skipped: u64,
     pub failed: u64,
 }
+
+/// The result of one run as a client waiting for it receives it.
+pub type RunResult = Result<RunOutcome, String>;
 
 /// The future of one flow run; the error is a readable reason.
 pub type RunFuture = Pin<Box<dyn Future<Output = Result<RunOutcome, String>> + Send>>;
@@ -92,6 +97,10 @@ pub enum TriggerResult {
 struct ActiveRun {
     /// A trigger that arrived during the run; it starts one more run after it.
     rerun: Option<Trigger>,
+    /// Clients waiting for the result of the run in progress.
+    waiting: Vec<oneshot::Sender<RunResult>>,
+    /// Clients waiting for the result of the queued run.
+    waiting_for_rerun: Vec<oneshot::Sender<RunResult>>,
 }
 
 struct Inner {
@@ -137,6 +146,18 @@ impl Scheduler {
     /// Starts a run of `flow` for `tenant`, or queues one more run after the
     /// one in progress.
     pub fn trigger(&self, tenant: &str, flow: &str, trigger: Trigger) -> TriggerResult {
+        self.start(tenant, flow, trigger, None)
+    }
+
+    /// `trigger`, and a receiver of the result of the run that starts for it:
+    /// the run started now, or the queued one. The receiver reports a closed
+    /// channel when serve shuts down before the queued run starts.
+    pub fn trigger_and_wait(&self, tenant: &str, flow: &str, trigger: Trigger) -> (TriggerResult, oneshot::Receiver<RunResult>) {
+        let (sender, receiver) = oneshot::channel();
+        (self.start(tenant, flow, trigger, Some(sender)), receiver)
+    }
+
+    fn start(&self, tenant: &str, flow: &str, trigger: Trigger, waiter: Option<oneshot::Sender<RunResult>>) -> TriggerResult {
         if self.inner.shutting_down.load(Ordering::SeqCst) {
             return TriggerResult::ShuttingDown;
         }
@@ -145,9 +166,10 @@ impl Scheduler {
             let mut active = lock(&self.inner.active);
             if let Some(run) = active.get_mut(&key) {
                 run.rerun.get_or_insert(trigger);
+                run.waiting_for_rerun.extend(waiter);
                 return TriggerResult::Queued;
             }
-            active.insert(key.clone(), ActiveRun::default());
+            active.insert(key.clone(), ActiveRun { waiting: waiter.into_iter().collect(), ..ActiveRun::default() });
         }
         self.inner.in_flight.fetch_add(1, Ordering::SeqCst);
         tokio::spawn(run_until_settled(self.inner.clone(), key, trigger));
@@ -232,16 +254,31 @@ async fn run_until_settled(inner: Arc<Inner>, key: (String, String), first: Trig
     let (tenant, flow) = &key;
     let mut trigger = first;
     loop {
-        run_once(&inner, tenant, flow, trigger).await;
+        let result = run_once(&inner, tenant, flow, trigger).await;
 
-        let mut active = lock(&inner.active);
-        let next = active.get_mut(&key).and_then(|run| run.rerun.take());
-        match next {
-            Some(queued) if !inner.shutting_down.load(Ordering::SeqCst) => trigger = queued,
-            _ => {
-                active.remove(&key);
-                break;
+        let (waiting, settled) = {
+            let mut active = lock(&inner.active);
+            let Some(run) = active.get_mut(&key) else { break };
+            let waiting = std::mem::take(&mut run.waiting);
+            match run.rerun.take() {
+                Some(queued) if !inner.shutting_down.load(Ordering::SeqCst) => {
+                    trigger = queued;
+                    run.waiting = std::mem::take(&mut run.waiting_for_rerun);
+                    (waiting, false)
+                }
+                _ => {
+                    // Waiters of a queued run that will not start see their
+                    // channel close.
+                    active.remove(&key);
+                    (waiting, true)
+                }
             }
+        };
+        for waiter in waiting {
+            let _ = waiter.send(result.clone());
+        }
+        if settled {
+            break;
         }
     }
     if inner.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
@@ -249,7 +286,7 @@ async fn run_until_settled(inner: Arc<Inner>, key: (String, String), first: Trig
     }
 }
 
-async fn run_once(inner: &Arc<Inner>, tenant: &str, flow: &str, trigger: Trigger) {
+async fn run_once(inner: &Arc<Inner>, tenant: &str, flow: &str, trigger: Trigger) -> RunResult {
     let tenant_slots = {
         let mut per_tenant = lock(&inner.per_tenant);
         per_tenant
@@ -259,8 +296,9 @@ async fn run_once(inner: &Arc<Inner>, tenant: &str, flow: &str, trigger: Trigger
     };
     // The tenant slot is taken before the overall one, so a tenant at its
     // own bound does not hold overall slots other tenants could use.
-    let Ok(_tenant_permit) = tenant_slots.acquire_owned().await else { return };
-    let Ok(_overall_permit) = inner.overall.clone().acquire_owned().await else { return };
+    let not_started = || Err("serve stopped before the run could start".to_owned());
+    let Ok(_tenant_permit) = tenant_slots.acquire_owned().await else { return not_started() };
+    let Ok(_overall_permit) = inner.overall.clone().acquire_owned().await else { return not_started() };
 
     let run_id = uuid::Uuid::new_v4();
     let span = info_span!("flow_run", tenant = %tenant, flow = %flow, run_id = %run_id, trigger = trigger.as_str());
@@ -291,6 +329,7 @@ async fn run_once(inner: &Arc<Inner>, tenant: &str, flow: &str, trigger: Trigger
     if let Ok(outcome) = &result {
         inner.metrics.records(tenant, flow, outcome);
     }
+    result
 }
 
 /// Locks a mutex whose data stays consistent even if a holder panicked,

@@ -129,15 +129,46 @@ async fn list_conflicts(State(state): State<AppState>, Path(tenant): Path<String
     }
 }
 
+/// The query of `POST /tenants/{tenant}/flows/{flow}/run`.
+#[derive(Debug, serde::Deserialize)]
+struct RunFlowQuery {
+    /// Answer when the run started for this request has finished.
+    #[serde(default)]
+    wait: bool,
+}
+
 /// `POST /tenants/{tenant}/flows/{flow}/run`: the "pull now" button. Returns
-/// 202 with `started`, or `queued` when the flow is running and one more run follows it.
-async fn run_flow(State(state): State<AppState>, Path((tenant, flow)): Path<(String, String)>) -> Response {
+/// 202 with `started`, or `queued` when the flow is running and one more run
+/// follows it. With `?wait=true` it answers 200 once that run has finished,
+/// with its `run_id` and counts, or its `error`.
+async fn run_flow(
+    State(state): State<AppState>,
+    Path((tenant, flow)): Path<(String, String)>,
+    Query(query): Query<RunFlowQuery>,
+) -> Response {
     let settings = match require_tenant(&state, &tenant) {
         Ok(settings) => settings,
         Err(response) => return response,
     };
     if let Err(error) = check_flow(&settings, &flow) {
         return (StatusCode::BAD_REQUEST, axum::Json(json!({ "error": error.to_string() }))).into_response();
+    }
+    if query.wait {
+        let (result, finished) = state.scheduler.trigger_and_wait(&tenant, &flow, Trigger::OnDemand);
+        info!(tenant = %tenant, flow = %flow, ?result, "run requested through the admin API, waiting for it");
+        if result == TriggerResult::ShuttingDown {
+            return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({ "error": "serve is shutting down and starts no run" })))
+                .into_response();
+        }
+        let body = match finished.await {
+            Ok(Ok(outcome)) => json!({ "tenant": tenant, "flow": flow, "result": result, "outcome": outcome }),
+            Ok(Err(reason)) => json!({ "tenant": tenant, "flow": flow, "result": result, "error": reason }),
+            Err(_) => {
+                return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({ "error": "serve shut down before the queued run started" })))
+                    .into_response();
+            }
+        };
+        return axum::Json(body).into_response();
     }
     let result = state.scheduler.trigger(&tenant, &flow, Trigger::OnDemand);
     info!(tenant = %tenant, flow = %flow, ?result, "run requested through the admin API");

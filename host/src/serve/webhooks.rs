@@ -161,9 +161,11 @@ pub async fn business_central(
     Query(query): Query<HandshakeQuery>,
     body: Bytes,
 ) -> Response {
+    // Every answer before the clientState check is the same for a tenant
+    // that exists and one that does not, so the endpoint does not tell an
+    // unauthenticated caller which tenants exist.
     let settings = match state.store.tenants().map(|tenants| tenants.get(&tenant)) {
-        Ok(Ok(Some(settings))) => settings,
-        Ok(Ok(None)) => return reject(&state, "business-central", &tenant, "unknown tenant"),
+        Ok(Ok(settings)) => settings,
         Ok(Err(error)) => return internal_error(&tenant, &error.to_string()),
         Err(error) => return internal_error(&tenant, &error.to_string()),
     };
@@ -192,6 +194,12 @@ pub async fn business_central(
             return (StatusCode::BAD_REQUEST, format!("invalid notification body: {error}\n")).into_response();
         }
     };
+    let Some(settings) = settings else {
+        return reject(&state, "business-central", &tenant, "unknown tenant");
+    };
+    if batch.value.is_empty() {
+        return reject(&state, "business-central", &tenant, "no notification carries a clientState");
+    }
     let expected = match state.secrets.get(&tenant, SecretName::BusinessCentralClientState) {
         Ok(Some(expected)) => expected,
         Ok(None) => return reject(&state, "business-central", &tenant, "no subscription clientState is stored"),

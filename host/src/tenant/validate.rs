@@ -28,6 +28,11 @@ pub enum ValidationError {
     Value { field: &'static str, value: String, reason: String },
 }
 
+/// The order statuses LeafLink's order responses use. A misspelt status in
+/// `order_statuses_to_import` would make the tenant import nothing, silently.
+const LEAFLINK_ORDER_STATUSES: [&str; 10] =
+    ["Draft", "Submitted", "Accepted", "Backorder", "Fulfilled", "Shipped", "Complete", "Rejected", "Combined", "Cancelled"];
+
 /// Checks every rule and returns the first problem found.
 pub fn validate(settings: &TenantSettings) -> Result<(), ValidationError> {
     validate_name(&settings.name)?;
@@ -62,6 +67,15 @@ pub fn validate(settings: &TenantSettings) -> Result<(), ValidationError> {
     require("business_central.client_id", &settings.business_central.client_id)?;
     if settings.order_statuses_to_import.is_empty() {
         return Err(ValidationError::Missing { field: "order_statuses_to_import" });
+    }
+    for status in &settings.order_statuses_to_import {
+        if !LEAFLINK_ORDER_STATUSES.iter().any(|known| known.eq_ignore_ascii_case(status.trim())) {
+            return Err(ValidationError::Value {
+                field: "order_statuses_to_import",
+                value: status.clone(),
+                reason: format!("not a LeafLink order status; use one of {}", LEAFLINK_ORDER_STATUSES.join(", ")),
+            });
+        }
     }
     for (leaflink_unit, bc_unit) in &settings.unit_map {
         if leaflink_unit.trim().is_empty() || bc_unit.trim().is_empty() {
