@@ -393,12 +393,39 @@ fn share_component_cache(home: &Path) {
     std::os::unix::fs::symlink(leafbridge_tests::test_cache_dir(), home.join("cache").join("components")).unwrap();
 }
 
+/// Registers `with_credentials` with the sandbox's credentials and
+/// `without_credentials` with none in a new store under `home`, and shares
+/// the suite's component cache with it.
+#[cfg(unix)]
+fn register_sandbox_tenants(
+    home: &Path,
+    sandbox: &leafbridge_sandbox::Sandbox,
+    with_credentials: &[&leafbridge::tenant::TenantSettings],
+    without_credentials: &[&leafbridge::tenant::TenantSettings],
+) {
+    use leafbridge::store::Store;
+    use leafbridge::store::secrets::{SecretKey, SecretName};
+
+    let store = Store::open(&home.join("store")).unwrap();
+    let (key, _) = SecretKey::load_or_create(&home.join("secrets.key")).unwrap();
+    let secrets = store.secrets(&key).unwrap();
+    for settings in with_credentials {
+        store.tenants().unwrap().register(settings).unwrap();
+        secrets.set(&settings.name, SecretName::LeafLinkApiKey, &sandbox.info().leaflink.api_key).unwrap();
+        secrets.set(&settings.name, SecretName::BusinessCentralClientSecret, &sandbox.info().business_central.client_secret).unwrap();
+    }
+    for settings in without_credentials {
+        store.tenants().unwrap().register(settings).unwrap();
+    }
+    store.flush().unwrap();
+    drop(store);
+    share_component_cache(home);
+}
+
 /// Without a terminal on stderr, `run` prints plain progress lines there and
 /// the last one matches the report's read count.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_prints_plain_progress_lines() {
-    use leafbridge::store::Store;
-    use leafbridge::store::secrets::{SecretKey, SecretName};
     use leafbridge_sandbox::{Sandbox, SeedConfig};
 
     use crate::flow_harness::{sandbox_config, settings_for};
@@ -406,16 +433,7 @@ async fn run_prints_plain_progress_lines() {
     let sandbox = Sandbox::start(sandbox_config(SeedConfig { customers: 5, products: 10, orders: 20, random_seed: 5 })).await.unwrap();
     let settings = settings_for("progress", &sandbox);
     let home = tempfile::tempdir().unwrap();
-    {
-        let store = Store::open(&home.path().join("store")).unwrap();
-        store.tenants().unwrap().register(&settings).unwrap();
-        let (key, _) = SecretKey::load_or_create(&home.path().join("secrets.key")).unwrap();
-        let secrets = store.secrets(&key).unwrap();
-        secrets.set("progress", SecretName::LeafLinkApiKey, &sandbox.info().leaflink.api_key).unwrap();
-        secrets.set("progress", SecretName::BusinessCentralClientSecret, &sandbox.info().business_central.client_secret).unwrap();
-        store.flush().unwrap();
-    }
-    share_component_cache(home.path());
+    register_sandbox_tenants(home.path(), &sandbox, &[&settings], &[]);
 
     let output = tokio::process::Command::new(leafbridge_binary())
         .args(["--home", home.path().to_str().unwrap(), "run", "progress", "orders-import", "--json"])
@@ -445,8 +463,6 @@ async fn run_prints_plain_progress_lines() {
 /// start fails with serve's reason instead of waiting.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_through_serve_when_locked() {
-    use leafbridge::store::Store;
-    use leafbridge::store::secrets::{SecretKey, SecretName};
     use leafbridge_sandbox::{Sandbox, SeedConfig};
     use tokio::io::AsyncBufReadExt;
 
@@ -454,18 +470,8 @@ async fn run_through_serve_when_locked() {
 
     let sandbox = Sandbox::start(sandbox_config(SeedConfig { customers: 5, products: 10, orders: 20, random_seed: 6 })).await.unwrap();
     let home = tempfile::tempdir().unwrap();
-    {
-        let store = Store::open(&home.path().join("store")).unwrap();
-        store.tenants().unwrap().register(&settings_for("served", &sandbox)).unwrap();
-        // Registered without credentials, so serve fails its runs before they start.
-        store.tenants().unwrap().register(&settings_for("keyless", &sandbox)).unwrap();
-        let (key, _) = SecretKey::load_or_create(&home.path().join("secrets.key")).unwrap();
-        let secrets = store.secrets(&key).unwrap();
-        secrets.set("served", SecretName::LeafLinkApiKey, &sandbox.info().leaflink.api_key).unwrap();
-        secrets.set("served", SecretName::BusinessCentralClientSecret, &sandbox.info().business_central.client_secret).unwrap();
-        store.flush().unwrap();
-    }
-    share_component_cache(home.path());
+    // `keyless` has no credentials, so serve fails its runs before they start.
+    register_sandbox_tenants(home.path(), &sandbox, &[&settings_for("served", &sandbox)], &[&settings_for("keyless", &sandbox)]);
     let mut serve = tokio::process::Command::new(leafbridge_binary())
         .args(["--home", home.path().to_str().unwrap(), "serve", "--listen", "127.0.0.1:0"])
         .env_remove("LEAFBRIDGE_ADMIN_TOKEN")

@@ -79,7 +79,7 @@ async fn wrong_bc_secret_stops_run() {
     let reason = report.reason.clone().unwrap_or_default();
     for part in [
         "tenant wrong-secret, flow orders-import stopped",
-        "the Business Central token endpoint rejected the business-central client secret",
+        "the Business Central token endpoint rejected the business_central.client_secret",
         "status 401",
         "invalid_client",
         "AADSTS7000215",
@@ -118,7 +118,7 @@ async fn wrong_leaflink_key_stops_run() {
 
     assert_eq!(report.outcome, RunOutcome::Stopped, "{report:#?}");
     let reason = report.reason.clone().unwrap_or_default();
-    for part in ["tenant wrong-key, flow orders-import stopped", "LeafLink rejected the leaflink api key", "status 401", "leaflink.api_key"] {
+    for part in ["tenant wrong-key, flow orders-import stopped", "LeafLink rejected the leaflink.api_key", "status 401", "leaflink.api_key"] {
         assert!(reason.contains(part), "the reason {reason:?} lacks {part:?}");
     }
     assert!(!reason.contains(WRONG_KEY), "the reason shows the wrong key");
@@ -153,7 +153,7 @@ async fn wrong_leaflink_key_stops_export() {
 
     assert_eq!(report.outcome, RunOutcome::Stopped, "{report:#?}");
     let reason = report.reason.clone().unwrap_or_default();
-    assert!(reason.contains("LeafLink rejected the leaflink api key"), "{reason}");
+    assert!(reason.contains("LeafLink rejected the leaflink.api_key"), "{reason}");
     assert!(report.counts.requests_business_central > 0, "the flow should read BC items first: {report:#?}");
     assert_eq!(report.counts.failed, 0, "{report:#?}");
     assert_no_trace(&harness, Flow::ProductsExport);
@@ -221,7 +221,7 @@ async fn token_400_names_client_id() {
     let error = tenant.http().send(get(url)).await.expect_err("the token request is rejected");
 
     let HttpError::Credentials(message) = error else { panic!("expected a credentials error, got {error:?}") };
-    assert!(message.contains("business-central client id"), "{message}");
+    assert!(message.contains("business_central.client_id"), "{message}");
     assert!(message.contains("status 400, unauthorized_client, AADSTS700016"), "{message}");
     assert!(message.contains("leafbridge tenant edit unknown-client --bc-client-id"), "{message}");
     assert_eq!(server.requests_to("/oauth2/").len(), 1, "a rejection is not retried");
@@ -236,7 +236,7 @@ async fn rejection_blocks_later_requests() {
 
     let error = tenant.http().send(get(format!("http://{}{path}", server.address))).await.expect_err("the key is rejected");
     let HttpError::Credentials(message) = error else { panic!("expected a credentials error, got {error:?}") };
-    assert!(message.contains("LeafLink rejected the leaflink api key (status 401, Invalid token.)"), "{message}");
+    assert!(message.contains("LeafLink rejected the leaflink.api_key (status 401, Invalid token.)"), "{message}");
     assert!(!message.contains(LEAFLINK_KEY), "{message}");
 
     let bc_url = format!("http://{}/bc/v2.0/tenant/sandbox/api/v2.0/companies", server.address);
@@ -299,7 +299,7 @@ async fn cli_run_exits_nonzero_on_rejection() {
     let errors: Vec<&str> = stderr.lines().filter(|line| line.starts_with("error:")).collect();
     assert_eq!(errors.len(), 1, "{stderr}");
     assert!(
-        errors[0].starts_with("error: tenant cli-secret, flow orders-import stopped: the Business Central token endpoint rejected the business-central client secret (status 401, invalid_client, AADSTS7000215)"),
+        errors[0].starts_with("error: tenant cli-secret, flow orders-import stopped: the Business Central token endpoint rejected the business_central.client_secret (status 401, invalid_client, AADSTS7000215)"),
         "{}",
         errors[0]
     );
@@ -337,7 +337,7 @@ async fn scheduler_keeps_other_tenants() {
     assert_eq!(wrong.len(), 1, "{wrong:#?}");
     assert_eq!(wrong[0].outcome, RunOutcome::Stopped);
     let reason = wrong[0].reason.as_deref().unwrap_or_default();
-    assert!(reason.contains("rejected the business-central client secret"), "{reason}");
+    assert!(reason.contains("rejected the business_central.client_secret"), "{reason}");
     assert!(store.dead_letters("served-wrong").unwrap().is_empty());
 
     let right = store.runs("served-right").unwrap();

@@ -195,7 +195,7 @@ async fn stopped_run_reported_once_per_reason() {
     let server = RecordingServer::start().await;
     let url = format!("http://{}/hooks/admin", server.address);
     let (_dir, store) = store_with_tenant(Some(url), &server);
-    let rejected = "the Business Central token endpoint rejected the business-central client secret";
+    let rejected = "the Business Central token endpoint rejected the business_central.client_secret";
     let stopping = NotifyingRunner::new(FailingRun { store: store.clone(), fail: false, stop: Some(rejected) }, store.clone(), None);
     let finishing = NotifyingRunner::new(FailingRun { store: store.clone(), fail: false, stop: None }, store.clone(), None);
 

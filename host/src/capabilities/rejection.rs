@@ -34,9 +34,9 @@ impl Credential {
     /// Returns the name a user reads in messages.
     pub fn name(self) -> &'static str {
         match self {
-            Credential::LeafLinkApiKey => "leaflink api key",
-            Credential::BusinessCentralClientSecret => "business-central client secret",
-            Credential::BusinessCentralClientId => "business-central client id",
+            Credential::LeafLinkApiKey => "leaflink.api_key",
+            Credential::BusinessCentralClientSecret => "business_central.client_secret",
+            Credential::BusinessCentralClientId => "business_central.client_id",
             Credential::BusinessCentralTokenSettings => "business-central token request settings",
             Credential::BusinessCentralApplication => "business-central application",
         }
@@ -201,7 +201,7 @@ mod tests {
             codes: vec!["invalid_client".to_owned(), "AADSTS7000215".to_owned()],
         };
         let message = rejection.to_string();
-        assert!(message.starts_with("the Business Central token endpoint rejected the business-central client secret"), "{message}");
+        assert!(message.starts_with("the Business Central token endpoint rejected the business_central.client_secret"), "{message}");
         assert!(message.contains("status 401, invalid_client, AADSTS7000215"), "{message}");
         assert!(message.contains("leafbridge tenant credentials acme"), "{message}");
         assert!(!message.contains('\n'), "{message}");

@@ -389,7 +389,7 @@ fn remove(store: &Store, tenant: &str, yes: bool) -> anyhow::Result<()> {
         bail!("removing tenant {tenant} deletes all its data; run again with --yes to confirm");
     }
     let removed = store.tenants()?.remove(tenant)?;
-    println!("removed tenant {tenant} ({removed} stored records)");
+    println!("removed tenant {tenant} ({removed} stored {})", if removed == 1 { "record" } else { "records" });
     Ok(())
 }
 

@@ -38,8 +38,8 @@ pub enum StoreError {
     /// sled allows one process per store, so this is usually `leafbridge
     /// serve` running on the same home.
     #[error(
-        "the store at {path} is in use by another leafbridge process, usually `leafbridge serve` on this home; \
-         stop it, or use serve's admin API (/api/v1) while it runs"
+        "the store at {path} is in use by another leafbridge process on this home, `leafbridge serve` or a command still running; \
+         wait for it or stop it, or, for serve, use its admin API (/api/v1) while it runs"
     )]
     Locked { path: String },
     #[error("store operation failed: {0}")]
