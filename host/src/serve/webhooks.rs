@@ -161,7 +161,7 @@ pub async fn business_central(
     Query(query): Query<HandshakeQuery>,
     body: Bytes,
 ) -> Response {
-    // Every answer before the clientState check is the same for a tenant
+    // Every response before the clientState check is the same for a tenant
     // that exists and one that does not, so the endpoint does not tell an
     // unauthenticated caller which tenants exist.
     let settings = match state.store.tenants().map(|tenants| tenants.get(&tenant)) {
@@ -260,10 +260,67 @@ fn business_central_flows(resource: &str) -> &'static [&'static str] {
 
 fn reject(state: &AppState, source: &'static str, tenant: &str, reason: &str) -> Response {
     state.metrics.webhook(source, "rejected");
-    // The tenant comes from the URL path of an unauthenticated request, so
-    // it is logged with its control characters escaped.
-    warn!(tenant = ?tenant, source, reason, "webhook rejected");
+    let decision = REJECTION_LOG.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).decide(std::time::Instant::now());
+    if decision.unlogged_before > 0 {
+        warn!(
+            count = decision.unlogged_before,
+            "more webhooks were rejected in the last minute than are logged one by one; /metrics counts every one"
+        );
+    }
+    if decision.log {
+        // The tenant comes from the URL path of an unauthenticated request, so
+        // it is logged with its control characters escaped.
+        warn!(tenant = ?tenant, source, reason, "webhook rejected");
+    }
     (StatusCode::UNAUTHORIZED, "webhook rejected\n").into_response()
+}
+
+/// Anyone can send requests that get rejected, so their log lines are
+/// limited: the first [`RejectionLog::PER_MINUTE`] of each minute are logged
+/// one by one, and the rest as one count, logged with the first rejection
+/// of a later minute.
+static REJECTION_LOG: std::sync::Mutex<RejectionLog> = std::sync::Mutex::new(RejectionLog::new());
+
+/// The log budget of rejected webhooks.
+#[derive(Debug)]
+struct RejectionLog {
+    window_start: Option<std::time::Instant>,
+    logged: u32,
+    unlogged: u64,
+}
+
+/// The log lines due for one rejected webhook.
+#[derive(Debug, PartialEq, Eq)]
+struct LogDecision {
+    /// Log this rejection on its own line.
+    log: bool,
+    /// Rejections of the last minute that were not logged, to report first.
+    unlogged_before: u64,
+}
+
+impl RejectionLog {
+    const PER_MINUTE: u32 = 10;
+    const WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+
+    const fn new() -> Self {
+        Self { window_start: None, logged: 0, unlogged: 0 }
+    }
+
+    fn decide(&mut self, now: std::time::Instant) -> LogDecision {
+        let mut unlogged_before = 0;
+        if self.window_start.is_none_or(|start| now.duration_since(start) >= Self::WINDOW) {
+            unlogged_before = std::mem::take(&mut self.unlogged);
+            self.window_start = Some(now);
+            self.logged = 0;
+        }
+        let log = self.logged < Self::PER_MINUTE;
+        if log {
+            self.logged += 1;
+        } else {
+            self.unlogged += 1;
+        }
+        LogDecision { log, unlogged_before }
+    }
 }
 
 fn internal_error(tenant: &str, reason: &str) -> Response {
@@ -275,6 +332,22 @@ fn internal_error(tenant: &str, reason: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rejections_logged_ten_per_minute() {
+        let mut budget = RejectionLog::new();
+        let start = std::time::Instant::now();
+        for _ in 0..RejectionLog::PER_MINUTE {
+            assert_eq!(budget.decide(start), LogDecision { log: true, unlogged_before: 0 });
+        }
+        for _ in 0..5 {
+            assert_eq!(budget.decide(start + std::time::Duration::from_secs(30)), LogDecision { log: false, unlogged_before: 0 });
+        }
+        // The next minute reports the five unlogged ones and logs again.
+        let next = start + RejectionLog::WINDOW;
+        assert_eq!(budget.decide(next), LogDecision { log: true, unlogged_before: 5 });
+        assert_eq!(budget.decide(next), LogDecision { log: true, unlogged_before: 0 });
+    }
 
     #[test]
     fn signature_round_trip() {
