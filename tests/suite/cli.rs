@@ -457,7 +457,7 @@ async fn run_prints_plain_progress_lines() {
     assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
 }
 
-/// While `serve` has the store locked, `run` asks serve to run the flow
+/// While `serve` has the store locked, `run` requests the run from serve
 /// through the admin API, waits for the run started for it and prints that
 /// run's record; two at once each print their own run, and a run serve cannot
 /// start fails with serve's reason instead of waiting.

@@ -100,7 +100,8 @@ static REGISTRY: LazyLock<Mutex<HashMap<String, Weak<Pacer>>>> = LazyLock::new(D
 static PACING_OFF: AtomicBool = AtomicBool::new(false);
 
 /// Turns pacing off for every pacer of this process. Only the import
-/// benchmark calls it; a real API would answer the extra requests with 429.
+/// benchmark calls it, because a real API would reject the extra requests
+/// with 429.
 pub fn turn_off_for_benchmark() {
     PACING_OFF.store(true, Ordering::Relaxed);
 }

@@ -161,8 +161,8 @@ impl AdminClient {
     }
 
     /// Sends `POST /api/v1/<path>` without a body and decodes the JSON
-    /// response, waiting as long as the request takes: the answer to a run
-    /// request with `wait=true` comes when the run has finished.
+    /// response, without a timeout, because serve responds to a run request
+    /// with `wait=true` only when the run has finished.
     pub async fn post_and_wait<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
         self.send_with_timeout(reqwest::Method::POST, path, Duration::MAX).await
     }

@@ -82,10 +82,10 @@ pub async fn run(home: &Home, args: RunArgs) -> anyhow::Result<()> {
     print_report(report, args.json)
 }
 
-/// While `serve` has the store locked, asks it to run the flow, waits for the
-/// run started for this request (serve queues it after a run of the same
-/// flow in progress) and prints its record as a local run would. serve runs
-/// the flow with its own plugins, so `--plugin-dir` does not apply.
+/// While `serve` has the store locked, requests the run from serve, waits
+/// for the run started for this request (serve queues it after a run of the
+/// same flow in progress) and prints its record as a local run would. serve
+/// runs the flow with its own plugins, so `--plugin-dir` does not apply.
 async fn run_through_serve(client: &AdminClient, args: &RunArgs) -> anyhow::Result<()> {
     let (tenant, flow) = (&args.tenant, args.flow.name());
     if args.plugin_dir.is_some() {
@@ -98,6 +98,7 @@ async fn run_through_serve(client: &AdminClient, args: &RunArgs) -> anyhow::Resu
         "note: the store is locked by leafbridge serve (pid {}), so serve runs the flow; waiting for it to finish (Ctrl-C stops waiting, not the run)",
         client.serve_pid(),
     );
+
     let requested = jiff::Timestamp::now();
     let path = format!("tenants/{tenant}/flows/{flow}/run?wait=true");
     let request = client.post_and_wait::<ServedRun>(&path);
@@ -114,7 +115,17 @@ async fn run_through_serve(client: &AdminClient, args: &RunArgs) -> anyhow::Resu
         }
         anyhow::bail!("{prefix}: serve's run failed: {reason}");
     }
-    let outcome = served.outcome.context("serve's answer has neither an outcome nor an error")?;
+    let outcome = served.outcome.context("serve's response has neither an outcome nor an error")?;
+
+    let report = served_report(client, args, requested, outcome).await?;
+    print_report(report, args.json)
+}
+
+/// Builds the report of a run serve finished: from its record, found by run
+/// id among the runs started since `requested`, else from the counts serve
+/// returned (a runner that keeps no record).
+async fn served_report(client: &AdminClient, args: &RunArgs, requested: jiff::Timestamp, outcome: ServedOutcome) -> anyhow::Result<FlowReport> {
+    let tenant = &args.tenant;
     let record = match &outcome.run_id {
         Some(run_id) => {
             let runs: Vec<RunRecord> = client.get(&format!("tenants/{tenant}/runs?since={requested}")).await?;
@@ -133,7 +144,6 @@ async fn run_through_serve(client: &AdminClient, args: &RunArgs) -> anyhow::Resu
             reason: run.reason,
             phase_millis: Default::default(),
         },
-        // serve keeps no record of this run: report the counts it returned.
         None => FlowReport {
             tenant: tenant.clone(),
             flow: args.flow,
@@ -151,10 +161,10 @@ async fn run_through_serve(client: &AdminClient, args: &RunArgs) -> anyhow::Resu
             phase_millis: Default::default(),
         },
     };
-    print_report(report, args.json)
+    Ok(report)
 }
 
-/// serve's answer to a run request with `wait=true`.
+/// serve's response to a run request with `wait=true`.
 #[derive(Debug, serde::Deserialize)]
 struct ServedRun {
     outcome: Option<ServedOutcome>,

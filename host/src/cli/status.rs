@@ -70,7 +70,8 @@ fn print_summary(statuses: &[TenantStatus]) {
 /// last because a stopped run's reason is long and would widen every row.
 pub const RUN_HEADERS: [&str; 9] = ["tenant", "flow", "finished", "read", "written", "skipped", "failed", "run id", "outcome"];
 
-/// The longest stop reason a run table shows; `--json` has the whole text.
+/// Characters of a stop reason that a run table shows. `--json` shows the
+/// whole text.
 const REASON_CHARS: usize = 100;
 
 /// One run as a table row under `RUN_HEADERS`.

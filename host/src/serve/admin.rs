@@ -132,14 +132,14 @@ async fn list_conflicts(State(state): State<AppState>, Path(tenant): Path<String
 /// The query of `POST /tenants/{tenant}/flows/{flow}/run`.
 #[derive(Debug, serde::Deserialize)]
 struct RunFlowQuery {
-    /// Answer when the run started for this request has finished.
+    /// Respond only when the run started for this request has finished.
     #[serde(default)]
     wait: bool,
 }
 
 /// `POST /tenants/{tenant}/flows/{flow}/run`: the "pull now" button. Returns
 /// 202 with `started`, or `queued` when the flow is running and one more run
-/// follows it. With `?wait=true` it answers 200 once that run has finished,
+/// follows it. With `?wait=true` it responds 200 once that run has finished,
 /// with its `run_id` and counts, or its `error`.
 async fn run_flow(
     State(state): State<AppState>,

@@ -241,10 +241,10 @@ fn record_id(what: &str, id: Option<&str>, number: Option<&str>) -> Result<Strin
 
 /// Writes one compact JSON object into a `String`, field by field.
 ///
-/// The request bodies are written with their keys in byte order, the order a
-/// `serde_json::Map` (a `BTreeMap` without `preserve_order`) serializes, so
-/// the text is byte for byte what serializing the same object as a
-/// `serde_json::Value` gives, without building the `Value` tree.
+/// The request bodies are written with their keys in byte order, which is
+/// the order a `serde_json::Map` (a `BTreeMap` without `preserve_order`)
+/// serializes. So the text is the same bytes as the object serialized as a
+/// `serde_json::Value`, without building the `Value` tree.
 struct ObjectWriter<'o> {
     out: &'o mut String,
     empty: bool,
