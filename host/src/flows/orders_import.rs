@@ -9,12 +9,17 @@
 //! the page with one `map_orders` call, apply the tenant's overrides and
 //! create the orders with one `apply` call (the connector sends `$batch`
 //! requests of deep inserts).
+//!
+//! Three pages are in progress at once: the next page is read from LeafLink,
+//! this one is prepared (steps 1 to 4), and the last one's orders are created
+//! in BC through a second connector session. The last page is recorded
+//! before this one's creates start.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Instant;
 
 use super::fields;
-use super::ports::{ApiError, BusinessCentralApi, LeafLinkApi, MappingApi, OverridesApi, Plugins};
+use super::ports::{ApiError, ApiResult, Applied, Background, BusinessCentralApi, LeafLinkApi, MappingApi, OverridesApi, Plugins};
 use super::resolve::{self, LEAFLINK_PAGE, LOOKUP_CHUNK, query_on};
 use super::context::CrawlSize;
 use super::{FlowError, SyncContext};
@@ -71,6 +76,7 @@ pub(crate) async fn run<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), F
     // thread while this one maps and writes to BC. Reading a page writes
     // nothing, so a crash between the two loses nothing.
     let leaflink = cx.leaflink;
+    let mut in_flight: Option<PageInFlight> = None;
     loop {
         if cx.cache.crawl.is_none() && !page.orders.is_empty() {
             let lines: u64 = page.orders.iter().map(|order| order.line_items.len() as u64).sum();
@@ -97,13 +103,30 @@ pub(crate) async fn run<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), F
         let waiting = (before - orders.len()) as u64;
         cx.count_read(waiting);
         cx.counts.skipped += waiting;
-        let (imported, (next_page, reading)) = tokio::join!(import_page(cx, orders), read_next);
+        // This page is prepared while the last page's orders are still on
+        // their way to BC; its own orders go once the last page's are
+        // recorded. An error stops the crawl only after the orders in flight
+        // are recorded, so no created order is left without its
+        // cross-reference.
+        let (prepared, (next_page, reading)) = tokio::join!(prepare_page(cx, orders, in_flight.as_ref()), read_next);
         *cx.phases.entry("list_orders").or_default() += reading;
-        imported?;
+        if let Some(previous) = in_flight.take() {
+            finish_page(cx, previous).await?;
+        }
+        in_flight = start_page(cx, prepared?)?;
         match next_page {
-            Some(next_page) => page = next_page.map_err(|error| cx.api_error("listing LeafLink orders", error))?,
+            Some(Ok(next_page)) => page = next_page,
+            Some(Err(error)) => {
+                if let Some(last) = in_flight.take() {
+                    finish_page(cx, last).await?;
+                }
+                return Err(cx.api_error("listing LeafLink orders", error));
+            }
             None => break,
         }
+    }
+    if let Some(last) = in_flight.take() {
+        finish_page(cx, last).await?;
     }
 
     // The cursor moves only after the whole crawl: LeafLink lists are not
@@ -150,6 +173,35 @@ async fn retry_dead_letters<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<H
 /// Imports one page of orders; a failing order becomes a dead letter and the
 /// rest of the page continues.
 async fn import_page<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<LlOrder>) -> Result<(), FlowError> {
+    let prepared = prepare_page(cx, orders, None).await?;
+    if let Some(page) = start_page(cx, prepared)? {
+        finish_page(cx, page).await?;
+    }
+    Ok(())
+}
+
+/// The sales orders of one page, mapped and ready to create, with the
+/// LeafLink order behind each.
+struct PreparedPage {
+    writes: Vec<Write>,
+    sources: Vec<LlOrder>,
+}
+
+/// A page whose sales orders are being created in the background.
+struct PageInFlight {
+    sources: Vec<LlOrder>,
+    numbers: HashSet<String>,
+    call: Background<ApiResult<Applied>>,
+}
+
+/// Steps 1 to 4 of a page: everything before the orders are created. An
+/// order that is part of `in_flight` (listed again on this page) is left to
+/// that page.
+async fn prepare_page<P: Plugins>(
+    cx: &mut SyncContext<'_, P>,
+    orders: Vec<LlOrder>,
+    in_flight: Option<&PageInFlight>,
+) -> Result<Option<PreparedPage>, FlowError> {
     cx.count_read(orders.len() as u64);
 
     // 1. Keep the orders that are new to leafbridge and importable.
@@ -157,7 +209,7 @@ async fn import_page<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<LlOrde
     let mut seen = BTreeSet::new();
     let mut pending = Vec::new();
     for order in orders {
-        if !seen.insert(order.number.clone()) {
+        if !seen.insert(order.number.clone()) || in_flight.is_some_and(|page| page.numbers.contains(&order.number)) {
             cx.counts.skipped += 1;
             continue;
         }
@@ -174,7 +226,7 @@ async fn import_page<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<LlOrde
     }
     cx.add_phase_time("skip_known", started);
     if pending.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
 
     // 2. Fill in SKUs the line items lack (LeafLink line items name their
@@ -227,7 +279,7 @@ async fn import_page<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<LlOrde
         ready.push((order, context));
     }
     if ready.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
 
     // 3. Orders BC already has (a lost store, or a create whose response was
@@ -244,7 +296,7 @@ async fn import_page<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<LlOrde
             for (order, _) in &ready {
                 cx.fail_api(&order_record(&order.number), &error)?;
             }
-            return Ok(());
+            return Ok(None);
         }
     };
     let mut to_map = Vec::new();
@@ -259,7 +311,7 @@ async fn import_page<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<LlOrde
         }
     }
     if to_map.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
 
     // 4. Map the page with the core, then the tenant's overrides.
@@ -272,7 +324,7 @@ async fn import_page<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<LlOrde
             for (order, _) in &to_map {
                 cx.fail_api(&order_record(&order.number), &error)?;
             }
-            return Ok(());
+            return Ok(None);
         }
     };
     let started = Instant::now();
@@ -294,19 +346,34 @@ async fn import_page<P: Plugins>(cx: &mut SyncContext<'_, P>, orders: Vec<LlOrde
     }
     cx.add_phase_time("overrides", started);
     if writes.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
 
-    // 5. Create the orders in one `apply` call and record what BC returned.
+    Ok(Some(PreparedPage { writes, sources }))
+}
+
+/// 5. Starts creating the page's orders in one `apply` call, in the
+/// background. The store is flushed first, so the dead letters and
+/// cross-references of the steps before are on disk when BC creates
+/// anything.
+fn start_page<P: Plugins>(cx: &mut SyncContext<'_, P>, page: Option<PreparedPage>) -> Result<Option<PageInFlight>, FlowError> {
+    let Some(PreparedPage { writes, sources }) = page else { return Ok(None) };
     let started = Instant::now();
     cx.store.flush().map_err(|e| cx.store_error(e))?;
     cx.add_phase_time("store_flush", started);
+    let numbers = sources.iter().map(|order| order.number.clone()).collect();
+    Ok(Some(PageInFlight { sources, numbers, call: cx.business_central.apply_in_background(writes) }))
+}
+
+/// 6. Waits for the page's creates and records what BC returned.
+async fn finish_page<P: Plugins>(cx: &mut SyncContext<'_, P>, page: PageInFlight) -> Result<(), FlowError> {
+    let PageInFlight { sources, call, .. } = page;
     let started = Instant::now();
-    let applied = cx.business_central.apply(&writes).await;
+    let applied = call.await;
     cx.add_phase_time("create", started);
     let started = Instant::now();
-    let results = match applied {
-        Ok(results) => results,
+    let Applied { writes, results } = match applied {
+        Ok(applied) => applied,
         Err(error) => {
             for order in &sources {
                 cx.fail_api(&order_record(&order.number), &error)?;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use tokio::sync::Mutex;
 
 use super::ports::{
-    ApiError, ApiResult, BusinessCentralApi, LeafLinkApi, MappingApi, NoOverrides, OverridesApi, Plugins, ReadAhead,
+    ApiError, ApiResult, BusinessCentralApi, LeafLinkApi, MappingApi, NoOverrides, OverridesApi, Plugins, Background, Applied,
 };
 use crate::capabilities::TenantContext;
 use crate::runtime::bindings::business_central::{
@@ -81,11 +81,16 @@ impl OpenSession for OverridesSession {
 
 /// A session opened on first use and reopened after a failed call. Clones
 /// share the session, and its lock lets one call at a time use it.
+///
+/// A second session, also opened on first use, serves the calls that run in
+/// the background (`apply_in_background`), so that they do not wait for the
+/// calls of the flow itself, nor these for them.
 pub struct Lazy<S> {
     runtime: Arc<Runtime>,
     plugin: Arc<Plugin>,
     tenant: Arc<TenantContext>,
     session: Arc<Mutex<Option<S>>>,
+    background: Arc<Mutex<Option<S>>>,
 }
 
 impl<S> Clone for Lazy<S> {
@@ -95,18 +100,28 @@ impl<S> Clone for Lazy<S> {
             plugin: self.plugin.clone(),
             tenant: self.tenant.clone(),
             session: self.session.clone(),
+            background: self.background.clone(),
         }
     }
 }
 
 impl<S: OpenSession> Lazy<S> {
     fn new(runtime: Arc<Runtime>, plugin: Arc<Plugin>, tenant: Arc<TenantContext>) -> Self {
-        Self { runtime, plugin, tenant, session: Arc::new(Mutex::new(None)) }
+        Self { runtime, plugin, tenant, session: Arc::new(Mutex::new(None)), background: Arc::new(Mutex::new(None)) }
     }
 
     /// Runs `call` on the session, opening it if needed.
     async fn with<T>(&self, call: impl AsyncFnOnce(&mut S) -> Result<T, CallError>) -> ApiResult<T> {
-        let mut guard = self.session.lock().await;
+        self.with_session(&self.session, call).await
+    }
+
+    /// Runs `call` on the background session, opening it if needed.
+    async fn in_background<T>(&self, call: impl AsyncFnOnce(&mut S) -> Result<T, CallError>) -> ApiResult<T> {
+        self.with_session(&self.background, call).await
+    }
+
+    async fn with_session<T>(&self, session: &Mutex<Option<S>>, call: impl AsyncFnOnce(&mut S) -> Result<T, CallError>) -> ApiResult<T> {
+        let mut guard = session.lock().await;
         if guard.is_none() {
             *guard = Some(S::open(&self.runtime, &self.plugin, &self.tenant).await.map_err(api_error)?);
         }
@@ -125,9 +140,9 @@ impl LeafLinkApi for Lazy<LeafLinkSession> {
     async fn list_orders(&self, query: &OrderQuery, next: Option<String>) -> ApiResult<OrderPage> {
         self.with(async |s| s.list_orders(query, next.as_deref()).await).await
     }
-    fn list_orders_ahead(&self, query: OrderQuery, next: String) -> ReadAhead<ApiResult<OrderPage>> {
+    fn list_orders_ahead(&self, query: OrderQuery, next: String) -> Background<ApiResult<OrderPage>> {
         let leaflink = self.clone();
-        ReadAhead::spawn(async move { leaflink.list_orders(&query, Some(next)).await })
+        Background::spawn(async move { leaflink.list_orders(&query, Some(next)).await })
     }
     async fn get_order(&self, number: &str) -> ApiResult<Option<LlOrder>> {
         self.with(async |s| s.get_order(number).await).await
@@ -188,6 +203,13 @@ impl BusinessCentralApi for Lazy<BusinessCentralSession> {
     }
     async fn apply(&self, writes: &[Write]) -> ApiResult<Vec<Result<Written, PluginError>>> {
         self.with(async |s| s.apply(writes).await).await
+    }
+    fn apply_in_background(&self, writes: Vec<Write>) -> Background<ApiResult<Applied>> {
+        let business_central = self.clone();
+        Background::spawn(async move {
+            let results = business_central.in_background(async |s| s.apply(&writes).await).await?;
+            Ok(Applied { writes, results })
+        })
     }
 }
 

@@ -71,28 +71,28 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 /// A plugin call running as a task of its own; awaiting it gives the call's
 /// result, and dropping it cancels the call.
-pub struct ReadAhead<T>(tokio::task::JoinHandle<T>);
+pub struct Background<T>(tokio::task::JoinHandle<T>);
 
-impl<T: Send + 'static> ReadAhead<T> {
+impl<T: Send + 'static> Background<T> {
     /// Starts `call` as a task in the current span, so its log lines keep the
     /// run's tenant and flow.
     pub fn spawn(call: impl Future<Output = T> + Send + 'static) -> Self {
         use tracing::Instrument as _;
-        ReadAhead(tokio::spawn(call.instrument(tracing::Span::current())))
+        Background(tokio::spawn(call.instrument(tracing::Span::current())))
     }
 }
 
-impl<T> Future for ReadAhead<ApiResult<T>> {
+impl<T> Future for Background<ApiResult<T>> {
     type Output = ApiResult<T>;
 
     fn poll(mut self: std::pin::Pin<&mut Self>, context: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
         std::pin::Pin::new(&mut self.0)
             .poll(context)
-            .map(|joined| joined.unwrap_or_else(|error| Err(ApiError::Call(format!("the read-ahead task ended: {error}")))))
+            .map(|joined| joined.unwrap_or_else(|error| Err(ApiError::Call(format!("the background plugin call failed: {error}")))))
     }
 }
 
-impl<T> Drop for ReadAhead<T> {
+impl<T> Drop for Background<T> {
     fn drop(&mut self) {
         self.0.abort();
     }
@@ -105,7 +105,7 @@ pub trait LeafLinkApi {
     /// `list_orders` of the page after `next`, started as a task of its own,
     /// so that the page is fetched and parsed on another thread while the
     /// caller imports the current one. Dropping the result cancels the task.
-    fn list_orders_ahead(&self, query: OrderQuery, next: String) -> ReadAhead<ApiResult<OrderPage>>;
+    fn list_orders_ahead(&self, query: OrderQuery, next: String) -> Background<ApiResult<OrderPage>>;
     async fn get_order(&self, number: &str) -> ApiResult<Option<LlOrder>>;
     async fn transition_order(&self, number: &str, action: &str) -> ApiResult<LlOrder>;
     async fn set_order_paid(&self, number: &str, paid: bool, paid_date: Option<String>) -> ApiResult<LlOrder>;
@@ -131,6 +131,18 @@ pub trait BusinessCentralApi {
     async fn list_item_ledger_entries(&self, query: &Query, next: Option<String>) -> ApiResult<LedgerPage>;
     /// One result per write, in order; the outer error means nothing was sent.
     async fn apply(&self, writes: &[Write]) -> ApiResult<Vec<Result<Written, PluginError>>>;
+    /// `apply` on a second session of the connector, started as a task of
+    /// its own, so that one page's writes travel to BC while the caller
+    /// prepares the next page through this session. The writes come back
+    /// with their results. Dropping the result cancels the task.
+    fn apply_in_background(&self, writes: Vec<Write>) -> Background<ApiResult<Applied>>;
+}
+
+/// Writes that `apply_in_background` sent, with the result of each, in the
+/// same order.
+pub struct Applied {
+    pub writes: Vec<Write>,
+    pub results: Vec<Result<Written, PluginError>>,
 }
 
 /// The exports of a `mapper` component.

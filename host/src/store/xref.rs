@@ -58,6 +58,21 @@ pub struct CrossReference {
     pub updated: Option<jiff::Timestamp>,
 }
 
+/// A borrowed `CrossReference` with a new `updated` time, as `put_xref`
+/// stores it, so a large cross-reference is not copied to be written. Its
+/// fields serialize exactly as those of `CrossReference`.
+#[derive(Serialize)]
+struct StoredXref<'a> {
+    leaflink_key: &'a str,
+    bc_id: &'a Option<String>,
+    bc_number: &'a Option<String>,
+    leaflink_fields: &'a FieldValues,
+    bc_fields: &'a FieldValues,
+    stored: &'a FieldValues,
+    origin: &'a str,
+    updated: Option<jiff::Timestamp>,
+}
+
 impl Store {
     /// The cross-reference of the LeafLink record `leaflink_key`, if any.
     pub fn xref(&self, tenant: &str, kind: RecordKind, leaflink_key: &str) -> Result<Option<CrossReference>, StoreError> {
@@ -84,8 +99,16 @@ impl Store {
     /// Writes a cross-reference and its reverse index entry.
     pub fn put_xref(&self, tenant: &str, kind: RecordKind, xref: &CrossReference) -> Result<(), StoreError> {
         let tree = self.tree(XREF_TREE)?;
-        let mut record = xref.clone();
-        record.updated = Some(jiff::Timestamp::now());
+        let record = StoredXref {
+            leaflink_key: &xref.leaflink_key,
+            bc_id: &xref.bc_id,
+            bc_number: &xref.bc_number,
+            leaflink_fields: &xref.leaflink_fields,
+            bc_fields: &xref.bc_fields,
+            stored: &xref.stored,
+            origin: &xref.origin,
+            updated: Some(jiff::Timestamp::now()),
+        };
         put_json(&tree, &compound_key(tenant, &[kind.as_str(), &xref.leaflink_key]), &record)?;
         if let Some(bc_id) = &xref.bc_id {
             let index = self.tree(XREF_BC_TREE)?;
@@ -112,5 +135,33 @@ impl Store {
         let mut prefix = compound_key(tenant, &[kind.as_str()]);
         prefix.push(0);
         Ok(tree.scan_prefix(prefix).count())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_xref_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store")).unwrap();
+        let field = |key: &str, value: &str| FieldValues::from([(key.to_owned(), value.to_owned())]);
+        let xref = CrossReference {
+            leaflink_key: "0f6c".to_owned(),
+            bc_id: Some("9a1e".to_owned()),
+            bc_number: Some("S-ORD101001".to_owned()),
+            leaflink_fields: field("name", "Dräger & Söhne"),
+            bc_fields: field("displayName", "Dräger"),
+            stored: field("short_id", "SO-1"),
+            origin: "created".to_owned(),
+            updated: None,
+        };
+        store.put_xref("acme", RecordKind::Order, &xref).unwrap();
+
+        let read = store.xref("acme", RecordKind::Order, "0f6c").unwrap().unwrap();
+        assert!(read.updated.is_some());
+        assert_eq!(CrossReference { updated: None, ..read }, xref);
+        assert_eq!(store.xref_by_bc_id("acme", RecordKind::Order, "9a1e").unwrap().map(|found| found.leaflink_key), Some("0f6c".to_owned()));
     }
 }

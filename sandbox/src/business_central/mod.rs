@@ -385,9 +385,12 @@ async fn batch(shared: &Arc<Shared>, request: &ApiRequest) -> RawReply {
         ))
         .into();
     }
+    // With `Isolation: snapshot` the batch is one transaction, so it keeps the
+    // store locked from start to end. Without it BC commits each operation on
+    // its own, and other requests run between them.
     let snapshot = request.header("isolation").is_some_and(|value| value.eq_ignore_ascii_case("snapshot"));
-    let mut store = shared.lock_store().await;
-    let savepoint = snapshot.then(|| store.savepoint());
+    let mut batch_store = if snapshot { Some(shared.lock_store().await) } else { None };
+    let savepoint = batch_store.as_mut().map(|store| store.savepoint());
     // Written as bytes: `{"responses":[item, ...]}`.
     let mut responses = Vec::with_capacity(operations.len() * 8192);
     responses.extend_from_slice(b"{\"responses\":[");
@@ -398,8 +401,13 @@ async fn batch(shared: &Arc<Shared>, request: &ApiRequest) -> RawReply {
             Ok(inner) => {
                 if inner.path.split('/').next().is_some_and(|first| first.starts_with("subscriptions") || first == "$batch") {
                     BcError::bad_request("subscriptions and nested $batch are not supported inside a $batch.").into()
+                } else if let Some(store) = batch_store.as_mut() {
+                    http::handle(&shared.context, store, &inner)
                 } else {
-                    http::handle(&shared.context, &mut store, &inner)
+                    let mut store = shared.lock_store().await;
+                    let reply = http::handle(&shared.context, &mut store, &inner);
+                    shared.publish_changes(&mut store);
+                    reply
                 }
             }
             Err(error) => error.into(),
@@ -413,12 +421,14 @@ async fn batch(shared: &Arc<Shared>, request: &ApiRequest) -> RawReply {
         write_batch_item(&mut responses, &id, reply);
     }
     responses.extend_from_slice(b"]}");
-    match savepoint {
-        Some(savepoint) if failed => store.rollback_to(savepoint),
-        Some(savepoint) => store.release(savepoint),
-        None => {}
+    if let (Some(mut store), Some(savepoint)) = (batch_store, savepoint) {
+        if failed {
+            store.rollback_to(savepoint);
+        } else {
+            store.release(savepoint);
+        }
+        shared.publish_changes(&mut store);
     }
-    shared.publish_changes(&mut store);
     RawReply { status: StatusCode::OK, headers: Vec::new(), body: RawBody::JsonBytes(responses) }
 }
 
