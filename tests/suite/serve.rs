@@ -375,6 +375,38 @@ async fn admin_api_requires_bearer_token() {
         let line = format!(r#"leafbridge_records_total{{tenant="acme",flow="orders-import",outcome="{outcome}"}} 0"#);
         assert!(metrics.contains(&line), "no {line} in {metrics}");
     }
+
+    // The run list narrows to one flow and to the newest runs.
+    for (id, flow, second) in [("first", "orders-import", 1), ("second", "link", 2), ("third", "orders-import", 3)] {
+        let started = jiff::Timestamp::from_second(1_800_000_000 + second).unwrap();
+        let record = leafbridge::store::runs::RunRecord {
+            id: id.to_owned(),
+            tenant: "acme".to_owned(),
+            flow: flow.to_owned(),
+            started,
+            finished: started,
+            counts: Default::default(),
+            outcome: leafbridge::store::runs::RunOutcome::Done,
+            reason: None,
+        };
+        server.state.store.record_run(&record).unwrap();
+    }
+    let runs = async |query: &str| {
+        let url = format!("{}/api/v1/tenants/acme/runs?{query}", server.base);
+        let response = client.get(url).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+        let status = response.status();
+        let ids: Vec<String> = match response.json::<serde_json::Value>().await {
+            Ok(serde_json::Value::Array(runs)) => runs.iter().map(|run| run["id"].as_str().unwrap().to_owned()).collect(),
+            _ => Vec::new(),
+        };
+        (status, ids)
+    };
+    assert_eq!(runs("").await.1, ["first", "second", "third"]);
+    assert_eq!(runs("limit=2").await.1, ["second", "third"]);
+    assert_eq!(runs("flow=orders-import").await.1, ["first", "third"]);
+    assert_eq!(runs("flow=orders-import&limit=1").await.1, ["third"]);
+    assert_eq!(runs("flow=payments-push").await.1, Vec::<String>::new());
+    assert_eq!(runs("flow=no-such-flow").await.0, 400);
     server.stop().await;
 }
 

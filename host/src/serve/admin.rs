@@ -92,6 +92,10 @@ struct RunsQuery {
     /// Only runs that started at or after this RFC 3339 time, so that a
     /// client waiting for one run does not read the whole history each time.
     since: Option<jiff::Timestamp>,
+    /// Only the runs of this flow.
+    flow: Option<crate::flows::Flow>,
+    /// Only the newest `limit` runs, still listed oldest first.
+    limit: Option<usize>,
 }
 
 async fn list_runs(State(state): State<AppState>, Path(tenant): Path<String>, Query(query): Query<RunsQuery>) -> Response {
@@ -102,6 +106,13 @@ async fn list_runs(State(state): State<AppState>, Path(tenant): Path<String>, Qu
         Ok(mut runs) => {
             if let Some(since) = query.since {
                 runs.retain(|run| run.started >= since);
+            }
+            if let Some(flow) = query.flow {
+                runs.retain(|run| run.flow == flow.name());
+            }
+            if let Some(limit) = query.limit {
+                let older = runs.len().saturating_sub(limit);
+                runs.drain(..older);
             }
             axum::Json(runs).into_response()
         }
