@@ -44,7 +44,7 @@ pub struct SetArgs {
     pub tenant: String,
     /// Flow name, e.g. orders-import.
     pub flow: String,
-    /// Interval between runs, 1m to 31d, e.g. 15m, 2h, 1h30m.
+    /// Interval between runs, 1m to 744h (31 days), e.g. 15m, 2h, 1h30m.
     #[arg(long, value_name = "INTERVAL")]
     pub every: Option<String>,
     /// Five-field cron expression (minute hour day-of-month month day-of-week),

@@ -114,7 +114,9 @@ impl Cadence {
     /// Parses an interval such as `15m`, `2h` or `1h30m`.
     pub fn every(text: &str) -> Result<Self, ScheduleError> {
         let invalid = |reason: String| ScheduleError::Interval { value: text.to_owned(), reason };
-        let duration = jiff::SignedDuration::from_str(text.trim()).map_err(|error| invalid(error.to_string()))?;
+        let duration = jiff::SignedDuration::from_str(text.trim()).map_err(|_| {
+            invalid("expected a number with a unit, such as 15m, 2h or 24h".to_owned())
+        })?;
         let duration = Duration::try_from(duration).map_err(|_| invalid("the interval must be positive".to_owned()))?;
         if duration < MIN_INTERVAL || duration > MAX_INTERVAL {
             return Err(invalid("the interval must be between 1 minute and 31 days".to_owned()));
@@ -348,9 +350,16 @@ mod tests {
     fn every_parses_friendly_units() {
         assert_eq!(Cadence::every("15m").unwrap(), Cadence::Every { seconds: 900 });
         assert_eq!(Cadence::every("1h30m").unwrap(), Cadence::Every { seconds: 5400 });
+        assert_eq!(Cadence::every("24h").unwrap(), Cadence::Every { seconds: 86_400 });
         assert!(Cadence::every("10s").is_err());
         assert!(Cadence::every("-5m").is_err());
         assert!(Cadence::every("soon").is_err());
+    }
+
+    #[test]
+    fn every_without_unit_names_units() {
+        let error = Cadence::every("5").unwrap_err().to_string();
+        assert_eq!(error, r#"invalid interval "5": expected a number with a unit, such as 15m, 2h or 24h"#);
     }
 
     #[test]
