@@ -350,7 +350,7 @@ fn print_summary(summary: &Summary, reports: &[FlowReport]) {
             }
         }
         None => println!(
-            "  The day ran in a temporary home, removed when the demo ended; rerun with `leafbridge --home DIR demo` to keep it, and the demo prints the commands that inspect it."
+            "  The day ran in a temporary home, removed when the demo ended. To keep it, rerun with `--home DIR` (in a clone: `cargo xtask demo --home DIR`), and the demo prints the commands that inspect it."
         ),
     }
 }
