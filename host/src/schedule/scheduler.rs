@@ -300,8 +300,9 @@ async fn run_once(inner: &Arc<Inner>, tenant: &str, flow: &str, trigger: Trigger
     let Ok(_tenant_permit) = tenant_slots.acquire_owned().await else { return not_started() };
     let Ok(_overall_permit) = inner.overall.clone().acquire_owned().await else { return not_started() };
 
-    let run_id = uuid::Uuid::new_v4();
-    let span = info_span!("flow_run", tenant = %tenant, flow = %flow, run_id = %run_id, trigger = trigger.as_str());
+    // The flow's own span carries the run id that its run record keeps, so
+    // this span names none.
+    let span = info_span!("flow_run", tenant = %tenant, flow = %flow, trigger = trigger.as_str());
     let started = Instant::now();
     inner.metrics.run_started();
 
@@ -316,6 +317,7 @@ async fn run_once(inner: &Arc<Inner>, tenant: &str, flow: &str, trigger: Trigger
     let _entered = span.enter();
     match &result {
         Ok(outcome) => info!(
+            run_id = outcome.run_id.as_deref().unwrap_or("none"),
             read = outcome.read,
             written = outcome.written,
             skipped = outcome.skipped,
