@@ -125,7 +125,7 @@ fn exit_quietly_on_closed_stdout() {
 pub fn main() -> ExitCode {
     exit_quietly_on_closed_stdout();
     let cli = Cli::parse();
-    init_logging(matches!(cli.command, Command::Serve(_)));
+    init_logging(&cli.command);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -189,8 +189,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 /// is the operators' record. Other commands print their own results, so by
 /// default they log warnings and errors only, and not the end of each run
 /// (target `leafbridge::run_outcome`), which their report already shows.
-fn init_logging(serving: bool) {
-    let default = if serving { "info" } else { "warn,leafbridge::run_outcome=off" };
+/// The demo also leaves out the records it sends to dead letters on purpose
+/// (target `leafbridge::dead_letter`): its table counts them and its closing
+/// lines give the command that lists them.
+fn init_logging(command: &Command) {
+    let default = match command {
+        Command::Serve(_) => "info",
+        Command::Demo(_) => "warn,leafbridge::run_outcome=off,leafbridge::dead_letter=off",
+        _ => "warn,leafbridge::run_outcome=off",
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("LEAFBRIDGE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     // Colour codes only help on a terminal; in a file or a pipe they are noise.

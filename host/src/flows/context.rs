@@ -249,7 +249,7 @@ impl<'a, P: Plugins> SyncContext<'a, P> {
         if let Some(error) = self.credential_error() {
             return Err(error);
         }
-        tracing::warn!(record, reason, transient, "record failed; sent to dead letters");
+        tracing::warn!(target: "leafbridge::dead_letter", record, reason, transient, "record failed; sent to dead letters");
         // In orders-import a failed customer or item also fails each order
         // that needs it, and `failed` counts only the orders.
         if self.flow != Flow::OrdersImport || record.starts_with("order ") {

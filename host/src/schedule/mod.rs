@@ -357,7 +357,7 @@ mod tests {
     }
 
     #[test]
-    fn every_without_unit_names_units() {
+    fn every_without_unit_fails() {
         let error = Cadence::every("5").unwrap_err().to_string();
         assert_eq!(error, r#"invalid interval "5": expected a number with a unit, such as 15m, 2h or 24h"#);
     }
