@@ -189,7 +189,11 @@ impl HttpCapability {
     /// error the plugin gets for it.
     fn reject(&self, rejection: CredentialRejection) -> HttpError {
         let recorded = self.rejection.get_or_init(|| {
+            // The run stops with this rejection as its reason, which commands
+            // other than serve print themselves, so the line has the target
+            // of run ends that they leave out of their log.
             tracing::warn!(
+                target: "leafbridge::run_outcome",
                 tenant = %self.tenant,
                 service = %rejection.service,
                 credential = rejection.credential.name(),
