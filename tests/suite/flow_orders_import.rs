@@ -147,3 +147,57 @@ async fn failed_order_waits_for_its_retry() {
     assert_eq!(due.counts.failed, 1, "a due retry sends the order exactly once: {due:#?}");
     assert_eq!(letter(&harness).attempts, 2);
 }
+
+/// LeafLink pages by offset, so orders that leave the listed statuses during
+/// a crawl move the rest of the list up and the next offset passes over as
+/// many. The crawl notices that the count fell and keeps its cursor, so the
+/// next run imports the orders it passed over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_leaving_list_mid_crawl_kept() {
+    use leafbridge_sandbox::leaflink::Action;
+
+    let harness = Harness::start("list-shift", sandbox_config(SeedConfig { customers: 20, products: 40, orders: 1500, random_seed: 29 })).await;
+    let leaflink = harness.sandbox.leaflink();
+    let business_central = harness.sandbox.business_central();
+    let expected_at_start = importable_orders(&harness);
+    // The first importable orders in list order, which the first page holds.
+    let leaving: Vec<String> = leaflink
+        .order_numbers()
+        .into_iter()
+        .filter(|number| {
+            let order = leaflink.order_json(number).unwrap();
+            expected_at_start.contains_key(order["short_id"].as_str().unwrap())
+        })
+        .take(30)
+        .collect();
+    let orders_before = business_central.count("salesOrders").await;
+
+    // Once the first page's orders reach BC, later pages are still to be
+    // read: the orders leave the list then.
+    let reject_mid_crawl = async {
+        while business_central.count("salesOrders").await == orders_before {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        for number in &leaving {
+            leaflink.transition(number, Action::Reject).unwrap();
+        }
+    };
+    let (first, ()) = tokio::join!(harness.run(Flow::OrdersImport), reject_mid_crawl);
+    assert_eq!(first.counts.failed, 0, "{first:#?}");
+    harness.run(Flow::OrdersImport).await;
+
+    let expected = importable_orders(&harness);
+    assert_eq!(expected.len(), expected_at_start.len() - leaving.len());
+    let mut in_bc: HashMap<String, usize> = HashMap::new();
+    for order in harness.bc_all("salesOrders").await {
+        let external = order["externalDocumentNumber"].as_str().unwrap();
+        // BC's own orders carry no external document number.
+        if !external.is_empty() {
+            *in_bc.entry(external.to_owned()).or_default() += 1;
+        }
+    }
+    let missing: Vec<&String> = expected.keys().filter(|short_id| !in_bc.contains_key(&short_id.to_uppercase())).collect();
+    assert!(missing.is_empty(), "{} importable orders never reached BC: {missing:?}", missing.len());
+    let duplicated: Vec<(&String, &usize)> = in_bc.iter().filter(|(_, count)| **count > 1).collect();
+    assert!(duplicated.is_empty(), "orders created twice: {duplicated:?}");
+}

@@ -77,7 +77,9 @@ pub(crate) async fn run<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), F
     // nothing, so a crash between the two loses nothing.
     let leaflink = cx.leaflink;
     let mut in_flight: Option<PageInFlight> = None;
+    let mut shift = ListShift::new(page.count);
     loop {
+        shift.page(page.count, page.orders.len());
         if cx.cache.crawl.is_none() && !page.orders.is_empty() {
             let lines: u64 = page.orders.iter().map(|order| order.line_items.len() as u64).sum();
             let orders = page.count.max(page.orders.len() as u64);
@@ -133,13 +135,59 @@ pub(crate) async fn run<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), F
     // ordered by `modified`, so a page's newest order is no bound on the
     // pages after it. A crawl cut short rereads from the old cursor and skips
     // what it already imported through the cross-references. Records that
-    // failed for a reason a rerun may fix hold the cursor back.
+    // failed for a reason a rerun may fix hold the cursor back, and so does a
+    // list that lost orders during the crawl.
+    let skipped_by_shift = shift.may_have_skipped();
+    if skipped_by_shift {
+        tracing::warn!(
+            counted_first = shift.first_count,
+            counted_last = shift.last_count,
+            listed = shift.listed,
+            "orders left the LeafLink list during the crawl, so later pages may have skipped some; the cursor stays for the next run to read them"
+        );
+    }
     if let Some(newest) = newest
         && cx.transient_failures == 0
+        && !skipped_by_shift
     {
         cx.advance_cursor(newest)?;
     }
     Ok(())
+}
+
+/// Tracks the `count` of each page to tell whether the order list changed during
+/// a crawl. LeafLink pages by offset, so when orders on pages already read
+/// leave the list (they change to a status the query leaves out), every
+/// later order moves up and the next offset passes over as many orders as
+/// left. Orders that join the list only move others down, which reads some
+/// twice, and the cross-references skip those.
+///
+/// NOTE: an order leaving and another joining between the same two pages
+/// keep the count unchanged, so that skip goes unnoticed here; the overlap
+/// window does not cover it either when the skipped order is older.
+struct ListShift {
+    first_count: u64,
+    last_count: u64,
+    shrank: bool,
+    listed: u64,
+}
+
+impl ListShift {
+    fn new(first_count: u64) -> Self {
+        Self { first_count, last_count: first_count, shrank: false, listed: 0 }
+    }
+
+    fn page(&mut self, count: u64, orders: usize) {
+        self.shrank |= count < self.last_count;
+        self.last_count = count;
+        self.listed += orders as u64;
+    }
+
+    /// True when the count fell between two pages, or the crawl listed fewer
+    /// orders than the first page counted.
+    fn may_have_skipped(&self) -> bool {
+        self.shrank || self.listed < self.first_count
+    }
 }
 
 /// Reads the orders whose dead letters are due, by number, and imports them.
