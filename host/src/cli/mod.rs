@@ -212,7 +212,7 @@ pub fn open_store(home: &Home) -> anyhow::Result<crate::store::Store> {
 
 /// Opens the secret store of `home` with its key (environment or key file).
 pub fn open_secrets(home: &Home, store: &crate::store::Store) -> anyhow::Result<crate::store::secrets::Secrets> {
-    let (key, _source) = crate::store::secrets::SecretKey::load_or_create(&home.key_file())?;
+    let (key, _source) = crate::store::secrets::load_store_key(store, &home.key_file())?;
     Ok(store.secrets(&key)?)
 }
 

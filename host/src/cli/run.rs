@@ -15,7 +15,7 @@ use crate::flows::{Flow, FlowReport};
 use crate::runtime::{Runtime, RuntimeConfig, default_plugin_dir};
 use super::records::AdminClient;
 use crate::store::{RunOutcome, RunRecord, Store, StoreError};
-use crate::store::secrets::{SecretKey, SecretName};
+use crate::store::secrets::{SecretName, load_store_key};
 use crate::tenant::TenantSettings;
 
 #[derive(Debug, Args)]
@@ -224,7 +224,7 @@ fn interrupted(store: &Store, tenant: &str, flow: Flow) -> anyhow::Result<()> {
 
 /// The tenant's LeafLink key and BC client secret from the encrypted store.
 pub fn load_secrets(home: &Home, store: &Store, settings: &TenantSettings) -> anyhow::Result<TenantSecrets> {
-    let (key, _) = SecretKey::load_or_create(&home.key_file())?;
+    let (key, _) = load_store_key(store, &home.key_file())?;
     let secrets = store.secrets(&key)?;
     let leaflink = secrets.require(&settings.name, SecretName::LeafLinkApiKey)?;
     let business_central = secrets.require(&settings.name, SecretName::BusinessCentralClientSecret)?;

@@ -305,6 +305,18 @@ impl Secrets {
         Ok(removed)
     }
 
+    /// True when this key opens every stored secret (also when none is stored).
+    fn opens_all(&self) -> Result<bool, SecretError> {
+        for entry in self.tree.iter() {
+            let (key, sealed) = entry?;
+            let (tenant, name) = split_key(&key)?;
+            if open(&self.cipher, &tenant, name, &sealed).is_none() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     /// Re-encrypts every stored secret under `new_key` in one transaction, so
     /// a crash leaves either all old or all new ciphertexts. Returns how many
     /// secrets were re-encrypted and the store opened with the new key.
@@ -333,15 +345,66 @@ impl Secrets {
     }
 }
 
+/// Loads the key of a home's store like `SecretKey::load_or_create`, after
+/// finishing a rotation that was interrupted (see `finish_interrupted_rotation`).
+pub fn load_store_key(store: &Store, key_file: &Path) -> Result<(SecretKey, KeySource), SecretError> {
+    if std::env::var_os(KEY_ENV).is_none_or(|value| value.is_empty()) {
+        finish_interrupted_rotation(store, key_file)?;
+    }
+    SecretKey::load_or_create(key_file)
+}
+
+/// The outcome of `finish_interrupted_rotation`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RotationRecovery {
+    /// No rotation was interrupted.
+    NoneInterrupted,
+    /// The secrets were still under the old key; the new key file was removed.
+    Discarded,
+    /// The secrets were already under the new key; it replaced the old one.
+    Completed,
+}
+
+/// Finishes a rotation that stopped before its last step. A rotation writes
+/// `<key_file>.new`, re-encrypts every secret in one transaction and then
+/// renames the new file over the old one. A crash therefore leaves the new
+/// file next to the old, with the secrets under exactly one of the two keys.
+/// The key that opens every stored secret is kept and the other removed.
+pub fn finish_interrupted_rotation(store: &Store, key_file: &Path) -> Result<RotationRecovery, SecretError> {
+    let pending = pending_key_file(key_file);
+    if !pending.exists() {
+        return Ok(RotationRecovery::NoneInterrupted);
+    }
+    let read_key = |path: &Path| -> Result<SecretKey, SecretError> {
+        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|source| SecretError::KeyFile { path: path.to_owned(), source })?);
+        SecretKey::from_base64(&text).map_err(|reason| SecretError::InvalidKeyFile { path: path.to_owned(), reason })
+    };
+    let old_key = read_key(key_file)?;
+    let new_key = read_key(&pending)?;
+    let opens_all = |key: &SecretKey| -> Result<bool, SecretError> { store.secrets(key)?.opens_all() };
+    if opens_all(&old_key)? {
+        std::fs::remove_file(&pending).map_err(|source| SecretError::KeyFile { path: pending.clone(), source })?;
+        tracing::warn!(key_file = %key_file.display(), "an interrupted key rotation had not re-encrypted the secrets; its new key was removed");
+        return Ok(RotationRecovery::Discarded);
+    }
+    if opens_all(&new_key)? {
+        std::fs::rename(&pending, key_file).map_err(|source| SecretError::KeyFile { path: key_file.to_owned(), source })?;
+        tracing::warn!(key_file = %key_file.display(), "finished an interrupted key rotation: the secrets were under its new key, which now replaces the old one");
+        return Ok(RotationRecovery::Completed);
+    }
+    Err(SecretError::Rotate(format!(
+        "{} exists from an interrupted rotation, but neither it nor {} opens every stored secret; keep both files and restore the store or the key from a backup",
+        pending.display(),
+        key_file.display()
+    )))
+}
+
 /// Rotates the key of a home whose key lives in `key_file`: writes the new
 /// key next to it, re-encrypts every secret, then renames the new key file
-/// over the old one. Returns how many secrets were re-encrypted.
-///
-/// NOTE: a crash between the re-encryption and the rename leaves the new key
-/// in `<key_file>.new` and the secrets encrypted under it. The next rotation
-/// fails and names that file, so an operator can move it into place.
+/// over the old one. Returns how many secrets were re-encrypted. A rotation
+/// interrupted before is finished first.
 pub fn rotate_key_file(store: &Store, key_file: &Path) -> Result<usize, SecretError> {
-    let (old_key, source) = SecretKey::load_or_create(key_file)?;
+    let (old_key, source) = load_store_key(store, key_file)?;
     if source == KeySource::Environment {
         return Err(SecretError::Rotate(format!(
             "the key comes from {KEY_ENV}; use rotate_key_env with the new key in {NEW_KEY_ENV}"
@@ -349,12 +412,6 @@ pub fn rotate_key_file(store: &Store, key_file: &Path) -> Result<usize, SecretEr
     }
 
     let pending = pending_key_file(key_file);
-    if pending.exists() {
-        return Err(SecretError::Rotate(format!(
-            "{} exists from an interrupted rotation; check which key decrypts the secrets and remove the other",
-            pending.display()
-        )));
-    }
     let new_key = SecretKey::generate();
     new_key.write_new_file(&pending)?;
 
@@ -475,5 +532,42 @@ mod tests {
         let secrets = store.secrets(&SecretKey::generate()).unwrap();
         assert!(secrets.set("acme", SecretName::LeafLinkApiKey, "a\nb").is_err());
         assert!(secrets.set("acme", SecretName::LeafLinkApiKey, "").is_err());
+    }
+
+    /// Builds a home whose rotation stopped after writing `<key>.new` and,
+    /// with `reencrypted`, after re-encrypting every secret under it.
+    fn interrupted_rotation(reencrypted: bool) -> (tempfile::TempDir, Store, PathBuf, SecretKey, SecretKey) {
+        let (dir, store) = temp_store();
+        let key_file = dir.path().join("secrets.key");
+        let (old_key, _) = SecretKey::load_or_create(&key_file).unwrap();
+        store.secrets(&old_key).unwrap().set("acme", SecretName::LeafLinkApiKey, "ll-key-123").unwrap();
+        let new_key = SecretKey::generate();
+        new_key.write_new_file(&pending_key_file(&key_file)).unwrap();
+        if reencrypted {
+            store.secrets(&old_key).unwrap().reencrypt(&new_key).unwrap();
+        }
+        (dir, store, key_file, old_key, new_key)
+    }
+
+    #[test]
+    fn interrupted_rotation_completed() {
+        let (_dir, store, key_file, _old_key, new_key) = interrupted_rotation(true);
+        assert_eq!(finish_interrupted_rotation(&store, &key_file).unwrap(), RotationRecovery::Completed);
+        assert!(!pending_key_file(&key_file).exists());
+        let (key, _) = SecretKey::load_or_create(&key_file).unwrap();
+        assert_eq!(key.0[..], new_key.0[..]);
+        let value = store.secrets(&key).unwrap().require("acme", SecretName::LeafLinkApiKey).unwrap();
+        assert_eq!(value.expose(), "ll-key-123");
+    }
+
+    #[test]
+    fn interrupted_rotation_discarded() {
+        let (_dir, store, key_file, old_key, _new_key) = interrupted_rotation(false);
+        let (key, _) = load_store_key(&store, &key_file).unwrap();
+        assert!(!pending_key_file(&key_file).exists());
+        assert_eq!(key.0[..], old_key.0[..]);
+        let value = store.secrets(&key).unwrap().require("acme", SecretName::LeafLinkApiKey).unwrap();
+        assert_eq!(value.expose(), "ll-key-123");
+        assert_eq!(finish_interrupted_rotation(&store, &key_file).unwrap(), RotationRecovery::NoneInterrupted);
     }
 }
