@@ -182,8 +182,14 @@ fn parse_cron(expression: &str) -> Result<jiff_cron::Schedule, ScheduleError> {
     if fields[4].bytes().any(|byte| byte.is_ascii_digit()) {
         return Err(invalid("write day-of-week as names (MON-FRI, SUN) or *, not numbers"));
     }
-    // jiff-cron expects a leading seconds field.
-    jiff_cron::Schedule::from_str(&format!("0 {expression}")).map_err(|error| invalid(&error.to_string()))
+    // jiff-cron expects a leading seconds field. Its error text repeats that
+    // longer expression with a caret line, and says "less than 59" of a
+    // limit that includes 59, so only its last line is kept, reworded.
+    jiff_cron::Schedule::from_str(&format!("0 {expression}")).map_err(|error| {
+        let text = error.to_string();
+        let reason = text.lines().last().unwrap_or_default().replace("must be less than ", "must be at most ");
+        invalid(&reason)
+    })
 }
 
 /// One flow's schedule for one tenant.
@@ -368,6 +374,12 @@ mod tests {
         assert!(Cadence::cron("30 6 * * MON-FRI").is_ok());
         assert!(Cadence::cron("30 6 * * 1-5").is_err());
         assert!(Cadence::cron("0 0 * *").is_err());
+    }
+
+    #[test]
+    fn cron_error_one_line() {
+        let error = Cadence::cron("61 * * * *").unwrap_err().to_string();
+        assert_eq!(error, r#"invalid cron expression "61 * * * *": Minutes must be at most 59. ('61' specified.)"#);
     }
 
     #[test]
