@@ -61,7 +61,7 @@ pub struct HostBounds {
 impl Default for HostBounds {
     fn default() -> Self {
         Self {
-            // A cap on growth only: every memory slot in the pool reserves
+            // This caps growth only. Every memory slot in the pool reserves
             // 4 GiB of address space whatever this value is, so that guest
             // code runs without bounds checks (see `engine_config`).
             max_memory_bytes: 256 * MIB,

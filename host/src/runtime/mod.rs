@@ -35,8 +35,8 @@ use host_state::{CpuDeadlineExceeded, HostState};
 /// atomic increment per tick.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// Address space reserved per linear-memory slot: the whole range a 32-bit
-/// index can reach.
+/// Address space reserved per linear-memory slot, which is the whole range a
+/// 32-bit index can reach.
 const FOUR_GIB: u64 = 1 << 32;
 
 /// The four kinds of plugin, one per world of the contract.
@@ -355,10 +355,10 @@ fn engine_config(bounds: &HostBounds) -> Config {
     // an out-of-bounds access faults on the guard pages instead.
     // `max_memory_size` above still caps how far a memory may grow.
     //
-    // The reservation is address space, not memory: 2 slots per instance
-    // times 1,000 instances (the default bound) is about 8 TiB of the
-    // 128 TiB that x86-64 Linux gives a process, so a process can hold about
-    // fifteen runtimes of that size at once.
+    // The reservation is address space, not resident memory. At 2 slots per
+    // instance and the default bound of 1,000 instances, a runtime reserves
+    // about 8 TiB of the 128 TiB that x86-64 Linux gives a process. A process
+    // can therefore hold about fifteen runtimes of that size at once.
     config.memory_reservation(FOUR_GIB);
     config.memory_guard_size(32 << 20);
     config.memory_reservation_for_growth(0);
