@@ -5,6 +5,7 @@ pub mod bindings;
 pub mod call_time;
 mod cache;
 mod errors;
+mod exports;
 mod host_state;
 mod json_size;
 mod limits;
@@ -26,6 +27,7 @@ pub use limits::{HostBounds, Limits};
 pub use sessions::{BusinessCentralSession, LeafLinkSession, MapperSession, OverridesSession};
 
 use crate::capabilities::TenantContext;
+use exports::ExportsPre;
 use host_state::{CpuDeadlineExceeded, HostState};
 
 /// How often the epoch ticker advances the engine's epoch. Each tick is a
@@ -122,10 +124,10 @@ pub struct Plugin {
 }
 
 pub(crate) enum PluginPre {
-    LeafLink(bindings::leaflink_connector::LeaflinkConnectorPre<HostState>),
-    BusinessCentral(bindings::business_central_connector::BusinessCentralConnectorPre<HostState>),
-    Mapper(bindings::mapper::MapperPre<HostState>),
-    Overrides(bindings::tenant_overrides::TenantOverridesPre<HostState>),
+    LeafLink(ExportsPre<exports::LeafLinkIndices>),
+    BusinessCentral(ExportsPre<exports::BusinessCentralIndices>),
+    Mapper(ExportsPre<exports::MapperIndices>),
+    Overrides(ExportsPre<exports::OverridesIndices>),
 }
 
 impl Plugin {
@@ -216,16 +218,10 @@ impl Runtime {
         let instance_pre: InstancePre<HostState> =
             self.linkers.get(world).instantiate_pre(&component).map_err(mismatch)?;
         let pre = match world {
-            World::LeafLinkConnector => {
-                PluginPre::LeafLink(bindings::leaflink_connector::LeaflinkConnectorPre::new(instance_pre).map_err(mismatch)?)
-            }
-            World::BusinessCentralConnector => PluginPre::BusinessCentral(
-                bindings::business_central_connector::BusinessCentralConnectorPre::new(instance_pre).map_err(mismatch)?,
-            ),
-            World::Mapper => PluginPre::Mapper(bindings::mapper::MapperPre::new(instance_pre).map_err(mismatch)?),
-            World::TenantOverrides => {
-                PluginPre::Overrides(bindings::tenant_overrides::TenantOverridesPre::new(instance_pre).map_err(mismatch)?)
-            }
+            World::LeafLinkConnector => PluginPre::LeafLink(ExportsPre::new(instance_pre).map_err(mismatch)?),
+            World::BusinessCentralConnector => PluginPre::BusinessCentral(ExportsPre::new(instance_pre).map_err(mismatch)?),
+            World::Mapper => PluginPre::Mapper(ExportsPre::new(instance_pre).map_err(mismatch)?),
+            World::TenantOverrides => PluginPre::Overrides(ExportsPre::new(instance_pre).map_err(mismatch)?),
         };
 
         let name: Arc<str> = path.file_stem().map(|stem| stem.to_string_lossy().into_owned()).unwrap_or_default().into();
