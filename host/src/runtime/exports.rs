@@ -87,7 +87,7 @@ impl<I: ExportIndices> ExportsPre<I> {
             }
         };
         checked.map_err(wasmtime::Error::msg)?;
-        // SAFETY: `checked` holds a successful check of an instance of
+        // SAFETY: `checked` contains a successful check of an instance of
         // `self.instance_pre`'s component, the only component `instance` can
         // come from.
         unsafe { self.indices.load_unchecked(store, &instance) }
