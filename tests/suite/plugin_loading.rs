@@ -1,10 +1,11 @@
 //! Loading plugins: bad files and mismatched components fail at load time
-//! with an error naming the file, compatible contract versions load, and the
-//! runtime keeps serving after a failed load.
+//! with an error naming the file, compatible contract versions load, a
+//! mismatched export signature fails instantiation, and the runtime keeps
+//! serving after a failed load.
 
 use std::path::Path;
 
-use leafbridge::runtime::{LoadError, World};
+use leafbridge::runtime::{CallError, LoadError, World};
 use leafbridge_tests::{RecordingServer, load, plugin_path, runtime, tenant, tenant_settings, test_cache_dir};
 
 fn assert_names_file(error: &LoadError, path: &Path) {
@@ -97,6 +98,23 @@ async fn compatible_patch_version_loads_and_runs() {
     let mut session = runtime().leaflink(&plugin, &tenant).await.expect("a 0.1.1 guest instantiates on a 0.1.0 host");
     let order = session.get_order("abc").await.expect("the call succeeds").expect("an order");
     assert_eq!(order.number, "abc");
+}
+
+#[tokio::test]
+async fn mismatched_signature_fails_every_instantiation() {
+    // The export names match the contract, so the load succeeds. The host
+    // checks signatures on a plugin's first instance and keeps the outcome,
+    // so the second attempt must fail the same way without a new check.
+    let server = RecordingServer::start().await;
+    let plugin = load("fixture-signature-mismatch", World::TenantOverrides);
+    let tenant = tenant(&tenant_settings("signatures", server.address));
+
+    for attempt in 1..=2 {
+        let error = runtime().overrides(&plugin, &tenant).await.err().expect("a mismatched signature fails instantiation");
+        let CallError::Instantiate { reason, .. } = &error else { panic!("attempt {attempt}: expected an instantiation error, got {error}") };
+        assert!(reason.contains("export `customer`"), "attempt {attempt}: the reason names the export: {reason}");
+        assert!(error.to_string().contains("tenant signatures"), "attempt {attempt}: the error names the tenant: {error}");
+    }
 }
 
 #[tokio::test]

@@ -61,10 +61,9 @@ pub struct HostBounds {
 impl Default for HostBounds {
     fn default() -> Self {
         Self {
-            // The pooling allocator reserves this much address space per slot
-            // (not resident memory), so it also sizes the pool. 1,000 slots of
-            // 256 MiB plus 2 MiB guards are about 252 GiB of virtual address
-            // space, a small share of the 128 TiB that x86-64 gives a process.
+            // This caps growth only. Every memory slot in the pool reserves
+            // 4 GiB of address space whatever this value is, so that guest
+            // code runs without bounds checks (see `engine_config`).
             max_memory_bytes: 256 * MIB,
             max_cpu: Duration::from_secs(30),
             max_wall_clock: Duration::from_secs(15 * 60),

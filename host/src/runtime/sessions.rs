@@ -23,7 +23,7 @@ use super::bindings::types::{
     BcCustomer, BcCustomerPayment, BcItem, BcSalesInvoice, BcSalesOrder, LlCustomer, LlLineItem, LlNewProduct,
     LlOrder, LlPayment, LlProduct, LlProductPatch, PluginError,
 };
-use super::bindings::{business_central_connector, leaflink_connector, mapper, tenant_overrides};
+use super::exports::{BusinessCentralExports, LeafLinkExports, MapperExports, OverridesExports};
 use super::host_state::{CpuDeadlineExceeded, HostState};
 use super::json_size::json_len_within;
 use super::{CallError, Plugin, PluginPre, Runtime, World};
@@ -250,163 +250,116 @@ impl Runtime {
 
 /// A `leaflink-connector` instance for one tenant.
 pub struct LeafLinkSession {
-    session: Session<leaflink_connector::LeaflinkConnector>,
+    session: Session<LeafLinkExports>,
 }
 
 impl LeafLinkSession {
     pub async fn list_orders(&mut self, query: &OrderQuery, next: Option<&str>) -> Result<OrderPage, CallError> {
-        call_fallible!(self.session, "list-orders", |store, exports| exports
-            .leafbridge_plugin_leaflink()
-            .call_list_orders(store, query, next))
+        call_fallible!(self.session, "list-orders", |store, exports| exports.call_list_orders(store, query, next))
     }
 
     pub async fn get_order(&mut self, number: &str) -> Result<Option<LlOrder>, CallError> {
-        call_fallible!(self.session, "get-order", |store, exports| exports
-            .leafbridge_plugin_leaflink()
-            .call_get_order(store, number))
+        call_fallible!(self.session, "get-order", |store, exports| exports.call_get_order(store, number))
     }
 
     pub async fn transition_order(&mut self, number: &str, action: &str) -> Result<LlOrder, CallError> {
-        call_fallible!(self.session, "transition-order", |store, exports| exports
-            .leafbridge_plugin_leaflink()
-            .call_transition_order(store, number, action))
+        call_fallible!(self.session, "transition-order", |store, exports| exports.call_transition_order(store, number, action))
     }
 
     pub async fn set_order_paid(&mut self, number: &str, paid: bool, paid_date: Option<&str>) -> Result<LlOrder, CallError> {
-        let paid_date = paid_date.map(str::to_owned);
-        call_fallible!(self.session, "set-order-paid", |store, exports| exports
-            .leafbridge_plugin_leaflink()
-            .call_set_order_paid(store, number, paid, paid_date.as_ref()))
+        call_fallible!(self.session, "set-order-paid", |store, exports| exports.call_set_order_paid(store, number, paid, paid_date))
     }
 
     pub async fn update_line_item(&mut self, patch: &LineItemPatch) -> Result<LlLineItem, CallError> {
-        call_fallible!(self.session, "update-line-item", |store, exports| exports
-            .leafbridge_plugin_leaflink()
-            .call_update_line_item(store, patch))
+        call_fallible!(self.session, "update-line-item", |store, exports| exports.call_update_line_item(store, patch))
     }
 
     pub async fn list_products(&mut self, query: &ProductQuery, next: Option<&str>) -> Result<ProductPage, CallError> {
-        call_fallible!(self.session, "list-products", |store, exports| exports
-            .leafbridge_plugin_leaflink()
-            .call_list_products(store, query, next))
+        call_fallible!(self.session, "list-products", |store, exports| exports.call_list_products(store, query, next))
     }
 
     pub async fn create_product(&mut self, product: &LlNewProduct) -> Result<LlProduct, CallError> {
-        call_fallible!(self.session, "create-product", |store, exports| exports
-            .leafbridge_plugin_leaflink()
-            .call_create_product(store, product))
+        call_fallible!(self.session, "create-product", |store, exports| exports.call_create_product(store, product))
     }
 
     pub async fn update_product(&mut self, id: i64, patch: &LlProductPatch) -> Result<LlProduct, CallError> {
-        call_fallible!(self.session, "update-product", |store, exports| exports
-            .leafbridge_plugin_leaflink()
-            .call_update_product(store, id, patch))
+        call_fallible!(self.session, "update-product", |store, exports| exports.call_update_product(store, id, patch))
     }
 
     pub async fn list_customers(&mut self, query: &CustomerQuery, next: Option<&str>) -> Result<CustomerPage, CallError> {
-        call_fallible!(self.session, "list-customers", |store, exports| exports
-            .leafbridge_plugin_leaflink()
-            .call_list_customers(store, query, next))
+        call_fallible!(self.session, "list-customers", |store, exports| exports.call_list_customers(store, query, next))
     }
 
     pub async fn list_company_staff(&mut self, next: Option<&str>) -> Result<StaffPage, CallError> {
-        call_fallible!(self.session, "list-company-staff", |store, exports| exports
-            .leafbridge_plugin_leaflink()
-            .call_list_company_staff(store, next))
+        call_fallible!(self.session, "list-company-staff", |store, exports| exports.call_list_company_staff(store, next))
     }
 
     pub async fn create_payment(&mut self, payment: &LlPayment) -> Result<LlPayment, CallError> {
-        call_fallible!(self.session, "create-payment", |store, exports| exports
-            .leafbridge_plugin_leaflink()
-            .call_create_payment(store, payment))
+        call_fallible!(self.session, "create-payment", |store, exports| exports.call_create_payment(store, payment))
     }
 
     pub async fn list_payments(&mut self, order: &str) -> Result<Vec<LlPayment>, CallError> {
-        call_fallible!(self.session, "list-payments", |store, exports| exports
-            .leafbridge_plugin_leaflink()
-            .call_list_payments(store, order))
+        call_fallible!(self.session, "list-payments", |store, exports| exports.call_list_payments(store, order))
     }
 }
 
 /// A `business-central-connector` instance for one tenant.
 pub struct BusinessCentralSession {
-    session: Session<business_central_connector::BusinessCentralConnector>,
+    session: Session<BusinessCentralExports>,
 }
 
 impl BusinessCentralSession {
     pub async fn list_customers(&mut self, query: &Query, next: Option<&str>) -> Result<BcCustomerPage, CallError> {
-        call_fallible!(self.session, "list-customers", |store, exports| exports
-            .leafbridge_plugin_business_central()
-            .call_list_customers(store, query, next))
+        call_fallible!(self.session, "list-customers", |store, exports| exports.call_list_customers(store, query, next))
     }
 
     pub async fn list_items(&mut self, query: &Query, next: Option<&str>) -> Result<ItemPage, CallError> {
-        call_fallible!(self.session, "list-items", |store, exports| exports
-            .leafbridge_plugin_business_central()
-            .call_list_items(store, query, next))
+        call_fallible!(self.session, "list-items", |store, exports| exports.call_list_items(store, query, next))
     }
 
     pub async fn list_sales_orders(&mut self, query: &Query, next: Option<&str>) -> Result<SalesOrderPage, CallError> {
-        call_fallible!(self.session, "list-sales-orders", |store, exports| exports
-            .leafbridge_plugin_business_central()
-            .call_list_sales_orders(store, query, next))
+        call_fallible!(self.session, "list-sales-orders", |store, exports| exports.call_list_sales_orders(store, query, next))
     }
 
     pub async fn list_sales_invoices(&mut self, query: &Query, next: Option<&str>) -> Result<SalesInvoicePage, CallError> {
-        call_fallible!(self.session, "list-sales-invoices", |store, exports| exports
-            .leafbridge_plugin_business_central()
-            .call_list_sales_invoices(store, query, next))
+        call_fallible!(self.session, "list-sales-invoices", |store, exports| exports.call_list_sales_invoices(store, query, next))
     }
 
     pub async fn list_customer_payments(&mut self, query: &Query, next: Option<&str>) -> Result<PaymentPage, CallError> {
-        call_fallible!(self.session, "list-customer-payments", |store, exports| exports
-            .leafbridge_plugin_business_central()
-            .call_list_customer_payments(store, query, next))
+        call_fallible!(self.session, "list-customer-payments", |store, exports| exports.call_list_customer_payments(store, query, next))
     }
 
     pub async fn list_salespeople(&mut self, next: Option<&str>) -> Result<SalespersonPage, CallError> {
-        call_fallible!(self.session, "list-salespeople", |store, exports| exports
-            .leafbridge_plugin_business_central()
-            .call_list_salespeople(store, next))
+        call_fallible!(self.session, "list-salespeople", |store, exports| exports.call_list_salespeople(store, next))
     }
 
     pub async fn list_item_ledger_entries(&mut self, query: &Query, next: Option<&str>) -> Result<LedgerPage, CallError> {
-        call_fallible!(self.session, "list-item-ledger-entries", |store, exports| exports
-            .leafbridge_plugin_business_central()
-            .call_list_item_ledger_entries(store, query, next))
+        call_fallible!(self.session, "list-item-ledger-entries", |store, exports| exports.call_list_item_ledger_entries(store, query, next))
     }
 
     /// Applies `writes` in order. The outer error means nothing could be
     /// sent; each write has its own result.
     pub async fn apply(&mut self, writes: &[Write]) -> Result<Vec<Result<Written, PluginError>>, CallError> {
-        call_fallible!(self.session, "apply", |store, exports| exports
-            .leafbridge_plugin_business_central()
-            .call_apply(store, writes))
+        call_fallible!(self.session, "apply", |store, exports| exports.call_apply(store, writes))
     }
 }
 
 /// A `mapper` instance for one tenant.
 pub struct MapperSession {
-    session: Session<mapper::Mapper>,
+    session: Session<MapperExports>,
 }
 
 impl MapperSession {
     pub async fn map_customer(&mut self, customer: &LlCustomer) -> Result<BcCustomer, CallError> {
-        call_fallible!(self.session, "map-customer", |store, exports| exports
-            .leafbridge_plugin_mapping()
-            .call_map_customer(store, customer))
+        call_fallible!(self.session, "map-customer", |store, exports| exports.call_map_customer(store, customer))
     }
 
     pub async fn map_product(&mut self, product: &LlProduct) -> Result<BcItem, CallError> {
-        call_fallible!(self.session, "map-product", |store, exports| exports
-            .leafbridge_plugin_mapping()
-            .call_map_product(store, product))
+        call_fallible!(self.session, "map-product", |store, exports| exports.call_map_product(store, product))
     }
 
     pub async fn map_order(&mut self, order: &LlOrder, context: &OrderContext) -> Result<BcSalesOrder, CallError> {
-        call_fallible!(self.session, "map-order", |store, exports| exports
-            .leafbridge_plugin_mapping()
-            .call_map_order(store, order, context))
+        call_fallible!(self.session, "map-order", |store, exports| exports.call_map_order(store, order, context))
     }
 
     /// Maps a page of orders; each order has its own result.
@@ -414,27 +367,19 @@ impl MapperSession {
         &mut self,
         orders: &[(LlOrder, OrderContext)],
     ) -> Result<Vec<Result<BcSalesOrder, PluginError>>, CallError> {
-        call!(self.session, "map-orders", |store, exports| exports
-            .leafbridge_plugin_mapping()
-            .call_map_orders(store, orders))
+        call!(self.session, "map-orders", |store, exports| exports.call_map_orders(store, orders))
     }
 
     pub async fn new_product(&mut self, item: &BcItem) -> Result<LlNewProduct, CallError> {
-        call_fallible!(self.session, "new-product", |store, exports| exports
-            .leafbridge_plugin_mapping()
-            .call_new_product(store, item))
+        call_fallible!(self.session, "new-product", |store, exports| exports.call_new_product(store, item))
     }
 
     pub async fn product_patch(&mut self, item: &BcItem, product: &LlProduct) -> Result<LlProductPatch, CallError> {
-        call_fallible!(self.session, "product-patch", |store, exports| exports
-            .leafbridge_plugin_mapping()
-            .call_product_patch(store, item, product))
+        call_fallible!(self.session, "product-patch", |store, exports| exports.call_product_patch(store, item, product))
     }
 
     pub async fn item_update(&mut self, product: &LlProduct, item: &BcItem) -> Result<BcItem, CallError> {
-        call_fallible!(self.session, "item-update", |store, exports| exports
-            .leafbridge_plugin_mapping()
-            .call_item_update(store, product, item))
+        call_fallible!(self.session, "item-update", |store, exports| exports.call_item_update(store, product, item))
     }
 
     pub async fn order_changes_for_leaflink(
@@ -442,15 +387,11 @@ impl MapperSession {
         order: &BcSalesOrder,
         current: &LlOrder,
     ) -> Result<LeaflinkOrderChanges, CallError> {
-        call_fallible!(self.session, "order-changes-for-leaflink", |store, exports| exports
-            .leafbridge_plugin_mapping()
-            .call_order_changes_for_leaflink(store, order, current))
+        call_fallible!(self.session, "order-changes-for-leaflink", |store, exports| exports.call_order_changes_for_leaflink(store, order, current))
     }
 
     pub async fn order_changes_for_bc(&mut self, order: &LlOrder, current: &BcSalesOrder) -> Result<BcOrderChanges, CallError> {
-        call_fallible!(self.session, "order-changes-for-bc", |store, exports| exports
-            .leafbridge_plugin_mapping()
-            .call_order_changes_for_bc(store, order, current))
+        call_fallible!(self.session, "order-changes-for-bc", |store, exports| exports.call_order_changes_for_bc(store, order, current))
     }
 
     pub async fn payment(
@@ -459,51 +400,37 @@ impl MapperSession {
         invoice: &BcSalesInvoice,
         order_number: &str,
     ) -> Result<LlPayment, CallError> {
-        call_fallible!(self.session, "payment", |store, exports| exports
-            .leafbridge_plugin_mapping()
-            .call_payment(store, payment, invoice, order_number))
+        call_fallible!(self.session, "payment", |store, exports| exports.call_payment(store, payment, invoice, order_number))
     }
 }
 
 /// A `tenant-overrides` instance for one tenant.
 pub struct OverridesSession {
-    session: Session<tenant_overrides::TenantOverrides>,
+    session: Session<OverridesExports>,
 }
 
 impl OverridesSession {
     pub async fn customer(&mut self, source: &LlCustomer, mapped: &BcCustomer) -> Result<BcCustomer, CallError> {
-        call_fallible!(self.session, "customer", |store, exports| exports
-            .leafbridge_plugin_overrides()
-            .call_customer(store, source, mapped))
+        call_fallible!(self.session, "customer", |store, exports| exports.call_customer(store, source, mapped))
     }
 
     pub async fn item(&mut self, source: &LlProduct, mapped: &BcItem) -> Result<BcItem, CallError> {
-        call_fallible!(self.session, "item", |store, exports| exports
-            .leafbridge_plugin_overrides()
-            .call_item(store, source, mapped))
+        call_fallible!(self.session, "item", |store, exports| exports.call_item(store, source, mapped))
     }
 
     pub async fn sales_order(&mut self, source: &LlOrder, mapped: &BcSalesOrder) -> Result<BcSalesOrder, CallError> {
-        call_fallible!(self.session, "sales-order", |store, exports| exports
-            .leafbridge_plugin_overrides()
-            .call_sales_order(store, source, mapped))
+        call_fallible!(self.session, "sales-order", |store, exports| exports.call_sales_order(store, source, mapped))
     }
 
     pub async fn new_product(&mut self, source: &BcItem, mapped: &LlNewProduct) -> Result<LlNewProduct, CallError> {
-        call_fallible!(self.session, "new-product", |store, exports| exports
-            .leafbridge_plugin_overrides()
-            .call_new_product(store, source, mapped))
+        call_fallible!(self.session, "new-product", |store, exports| exports.call_new_product(store, source, mapped))
     }
 
     pub async fn product_patch(&mut self, source: &BcItem, mapped: &LlProductPatch) -> Result<LlProductPatch, CallError> {
-        call_fallible!(self.session, "product-patch", |store, exports| exports
-            .leafbridge_plugin_overrides()
-            .call_product_patch(store, source, mapped))
+        call_fallible!(self.session, "product-patch", |store, exports| exports.call_product_patch(store, source, mapped))
     }
 
     pub async fn payment(&mut self, source: &BcCustomerPayment, mapped: &LlPayment) -> Result<LlPayment, CallError> {
-        call_fallible!(self.session, "payment", |store, exports| exports
-            .leafbridge_plugin_overrides()
-            .call_payment(store, source, mapped))
+        call_fallible!(self.session, "payment", |store, exports| exports.call_payment(store, source, mapped))
     }
 }
