@@ -52,6 +52,12 @@ pub enum Command {
     Run(run::RunArgs),
     /// Play a realistic day for the two example tenants against an
     /// in-process sandbox and print a per-tenant, per-flow table.
+    ///
+    /// Examples:
+    ///   leafbridge demo
+    ///   leafbridge demo --json
+    ///   leafbridge --home /tmp/day demo    (keeps the day's state to inspect)
+    #[command(verbatim_doc_comment)]
     Demo(demo::DemoArgs),
     /// Register, inspect, change and remove tenants, and set their credentials.
     #[command(subcommand)]
@@ -92,6 +98,14 @@ pub enum Command {
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
     /// Start local LeafLink and Business Central stand-ins and serve until Ctrl-C.
+    ///
+    /// Prints one JSON line with their URLs and credentials; the README's
+    /// "A tenant against the sandbox" registers a tenant from it.
+    ///
+    /// Examples:
+    ///   leafbridge sandbox > sandbox.json
+    ///   leafbridge sandbox --orders 5000 --seed 7 --no-rate-limits
+    #[command(verbatim_doc_comment)]
     Sandbox(sandbox::SandboxArgs),
     /// Measure throughput against a sandbox in a child process.
     #[command(subcommand)]
