@@ -223,6 +223,13 @@ fn credentials_from_stdin_show_as_set() {
     let blank = leafbridge(home.path(), &["tenant", "credentials", "acme"], "leaflink.api_key=   \n");
     assert!(!blank.status.success());
     assert!(error_lines(&blank)[0].contains("value of leaflink.api_key is empty"), "{}", stderr(&blank));
+
+    // A name given twice is rejected, without echoing either value.
+    let twice = "business_central.client_secret=cli-test-bc-new-1\nbusiness_central.client_secret=cli-test-bc-new-2\n";
+    let repeated = leafbridge(home.path(), &["tenant", "credentials", "acme"], twice);
+    assert!(!repeated.status.success());
+    assert!(error_lines(&repeated)[0].contains("business_central.client_secret is given twice (first on line 1)"), "{}", stderr(&repeated));
+    assert!(!stderr(&repeated).contains("cli-test-bc-new"), "a rejected value was echoed");
 }
 
 #[test]
