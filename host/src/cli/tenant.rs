@@ -411,7 +411,7 @@ fn credentials(home: &Home, store: &Store, tenant: &str, json: bool) -> anyhow::
     } else {
         // Every line is checked before any value is stored, so a bad line
         // leaves the stored credentials as they were.
-        let mut given: Vec<(SecretName, usize, zeroize::Zeroizing<String>)> = Vec::new();
+        let mut entries: Vec<(SecretName, usize, zeroize::Zeroizing<String>)> = Vec::new();
         for (index, line) in stdin.lock().lines().enumerate() {
             let line = line.with_context(|| format!("cannot read line {} of standard input", index + 1))?;
             let line = line.trim_end_matches('\r');
@@ -431,15 +431,15 @@ fn credentials(home: &Home, store: &Store, tenant: &str, json: bool) -> anyhow::
             if value.is_empty() {
                 bail!("line {}: the value of {name} is empty", index + 1);
             }
-            if let Some((_, first, _)) = given.iter().find(|(earlier, _, _)| *earlier == name) {
+            if let Some((_, first, _)) = entries.iter().find(|(earlier, _, _)| *earlier == name) {
                 bail!("line {}: {name} is given twice (first on line {first}); nothing was stored", index + 1);
             }
-            given.push((name, index + 1, zeroize::Zeroizing::new(value.to_owned())));
+            entries.push((name, index + 1, zeroize::Zeroizing::new(value.to_owned())));
         }
-        if given.is_empty() {
+        if entries.is_empty() {
             bail!("no credentials on standard input; send one name=value per line");
         }
-        for (name, _, value) in &given {
+        for (name, _, value) in &entries {
             secrets.set(tenant, *name, value)?;
         }
     }
