@@ -191,7 +191,7 @@ fn add(store: &Store, args: AddArgs) -> anyhow::Result<()> {
         (None, Some(name)) => from_flags(name, &args.fields)?,
         (None, None) => bail!("give a tenant name and flags, or --from-file FILE"),
     };
-    validate(&settings).with_context(|| format!("tenant {} is not valid", settings.name))?;
+    validate(&settings).with_context(|| format!("tenant {} is not valid", crate::tenant::validate::shortened(&settings.name)))?;
     store.tenants()?.register(&settings)?;
     println!("registered tenant {}", settings.name);
     Ok(())
@@ -372,7 +372,7 @@ fn edit(store: &Store, args: EditArgs) -> anyhow::Result<()> {
         None => current.clone(),
     };
     apply_fields(&mut settings, &args.fields)?;
-    validate(&settings).with_context(|| format!("tenant {} is not valid", settings.name))?;
+    validate(&settings).with_context(|| format!("tenant {} is not valid", crate::tenant::validate::shortened(&settings.name)))?;
 
     // A product_master change must not leave the other side's product flow scheduled.
     for entry in store.schedules()?.list(Some(&settings.name))? {

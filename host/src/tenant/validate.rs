@@ -97,7 +97,18 @@ pub fn validate_name(name: &str) -> Result<(), ValidationError> {
         && name.len() <= MAX_TENANT_NAME_LEN
         && name.bytes().all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-')
         && !name.starts_with('-');
-    if well_formed { Ok(()) } else { Err(ValidationError::Name(name.to_owned())) }
+    if well_formed { Ok(()) } else { Err(ValidationError::Name(shortened(name))) }
+}
+
+/// The name as an error shows it: whole up to 80 characters, else its
+/// first 64 and its length, so a pasted file does not fill the terminal.
+pub fn shortened(name: &str) -> String {
+    let length = name.chars().count();
+    if length <= 80 {
+        return name.to_owned();
+    }
+    let start: String = name.chars().take(64).collect();
+    format!("{start}... ({length} characters)")
 }
 
 /// Accepts a name found in the bundled IANA time zone database.
@@ -205,6 +216,14 @@ mod tests {
         assert!(validate_name("-acme").is_err());
         assert!(validate_name("ac\0me").is_err());
         assert!(validate_name(&"a".repeat(MAX_TENANT_NAME_LEN + 1)).is_err());
+    }
+
+    #[test]
+    fn long_name_shortened_in_error() {
+        let error = validate_name(&"a".repeat(100_000)).unwrap_err().to_string();
+        assert!(error.len() < 300, "{} bytes", error.len());
+        assert!(error.contains(&format!("{}... (100000 characters)", "a".repeat(64))), "{error}");
+        assert_eq!(shortened("acme"), "acme");
     }
 
     #[test]
