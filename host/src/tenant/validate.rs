@@ -100,8 +100,8 @@ pub fn validate_name(name: &str) -> Result<(), ValidationError> {
     if well_formed { Ok(()) } else { Err(ValidationError::Name(shortened(name))) }
 }
 
-/// The name as an error shows it: whole up to 80 characters, else its
-/// first 64 and its length, so a pasted file does not fill the terminal.
+/// Returns the name as an error shows it: whole up to 80 characters, else
+/// its first 64 and its length, so a pasted file does not fill the terminal.
 pub fn shortened(name: &str) -> String {
     let length = name.chars().count();
     if length <= 80 {
