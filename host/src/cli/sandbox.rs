@@ -50,8 +50,8 @@ pub struct SandboxArgs {
     /// Send LeafLink money amounts as decimal strings instead of JSON numbers.
     #[arg(long)]
     pub money_as_string: bool,
-    /// Delay before Business Central sends webhook notifications, in milliseconds.
-    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    /// Delay before Business Central sends webhook notifications, in milliseconds (at most 600000).
+    #[arg(long, default_value_t = 1000, value_name = "MS", value_parser = milliseconds())]
     pub notification_delay_ms: u64,
 
     #[command(flatten)]
@@ -75,8 +75,8 @@ fn rate(text: &str) -> Result<f64, String> {
 /// Faults of the LeafLink server; each rate is a probability per request.
 #[derive(Debug, Args)]
 pub struct LeafLinkFaultArgs {
-    /// Latency added to every LeafLink request, in milliseconds.
-    #[arg(long, default_value_t = 0, value_name = "MS")]
+    /// Latency added to every LeafLink request, in milliseconds (at most 600000).
+    #[arg(long, default_value_t = 0, value_name = "MS", value_parser = milliseconds())]
     pub leaflink_latency_ms: u64,
     /// Fraction of LeafLink requests that get a 429 response.
     #[arg(long, default_value_t = 0.0, value_parser = rate, value_name = "RATE")]
@@ -95,8 +95,8 @@ pub struct LeafLinkFaultArgs {
 /// Faults of the Business Central server; each rate is a probability per request.
 #[derive(Debug, Args)]
 pub struct BusinessCentralFaultArgs {
-    /// Latency added to every Business Central request, in milliseconds.
-    #[arg(long, default_value_t = 0, value_name = "MS")]
+    /// Latency added to every Business Central request, in milliseconds (at most 600000).
+    #[arg(long, default_value_t = 0, value_name = "MS", value_parser = milliseconds())]
     pub business_central_latency_ms: u64,
     /// Fraction of Business Central requests that get a 429 response.
     #[arg(long, default_value_t = 0.0, value_parser = rate, value_name = "RATE")]
@@ -232,4 +232,10 @@ mod tests {
         let defaults = Wrapper::try_parse_from(["sandbox"]).expect("no flags parse");
         assert_eq!(defaults.sandbox.config().business_central_seed, BusinessCentralSeed::default());
     }
+}
+
+/// Delays up to ten minutes. A longer one would hold every request past any
+/// client's timeout, which no test needs.
+fn milliseconds() -> clap::builder::RangedU64ValueParser<u64> {
+    clap::value_parser!(u64).range(0..=600_000)
 }
