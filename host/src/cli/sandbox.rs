@@ -179,6 +179,12 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Delays up to ten minutes. A longer one would hold every request past any
+/// client's timeout, which no test needs.
+fn milliseconds() -> clap::builder::RangedU64ValueParser<u64> {
+    clap::value_parser!(u64).range(0..=600_000)
+}
+
 #[cfg(test)]
 mod tests {
     use clap::{CommandFactory, Parser};
@@ -232,10 +238,4 @@ mod tests {
         let defaults = Wrapper::try_parse_from(["sandbox"]).expect("no flags parse");
         assert_eq!(defaults.sandbox.config().business_central_seed, BusinessCentralSeed::default());
     }
-}
-
-/// Delays up to ten minutes. A longer one would hold every request past any
-/// client's timeout, which no test needs.
-fn milliseconds() -> clap::builder::RangedU64ValueParser<u64> {
-    clap::value_parser!(u64).range(0..=600_000)
 }
