@@ -44,7 +44,7 @@ fn run() -> Result<()> {
             build_plugins(&workspace)?;
             let mut command = cargo(&workspace);
             command.arg("test").args(&rest);
-            run_command(command, "cargo test")
+            run_tests(command)
         }
         Some("demo") => {
             build_plugins(&workspace)?;
@@ -257,6 +257,69 @@ fn cargo(workspace: &Path) -> Command {
 }
 
 /// Runs `command` to completion; `what` names it in the error.
+/// Runs `cargo test`, passing its output through, and ends with one line
+/// that adds up the `test result` lines of every test binary, because the
+/// last of them (this crate's, with no tests) is otherwise what a reader
+/// sees last.
+fn run_tests(mut command: Command) -> Result<()> {
+    use std::io::{BufRead as _, Write as _};
+
+    let started = std::time::Instant::now();
+    let mut child = command.stdout(std::process::Stdio::piped()).spawn().context("failed to start cargo test")?;
+    let stdout = child.stdout.take().context("cargo test has no standard output")?;
+    let mut totals = TestTotals::default();
+    let mut out = std::io::stdout().lock();
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.context("failed to read the output of cargo test")?;
+        totals.add_line(&line);
+        writeln!(out, "{line}").context("failed to write to standard output")?;
+    }
+    let status = child.wait().context("failed to wait for cargo test")?;
+    writeln!(
+        out,
+        "xtask: {} passed, {} failed, {} ignored in {} test binaries, {:.0} s",
+        totals.passed,
+        totals.failed,
+        totals.ignored,
+        totals.binaries,
+        started.elapsed().as_secs_f64()
+    )
+    .context("failed to write to standard output")?;
+    if !status.success() {
+        bail!("cargo test failed ({status})");
+    }
+    Ok(())
+}
+
+/// The sums of the `test result:` lines of a `cargo test` run.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct TestTotals {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+    binaries: u64,
+}
+
+impl TestTotals {
+    /// Adds a line such as `test result: ok. 3 passed; 0 failed; 1 ignored; ...`;
+    /// other lines change nothing.
+    fn add_line(&mut self, line: &str) {
+        let Some(rest) = line.strip_prefix("test result: ") else { return };
+        self.binaries += 1;
+        for part in rest.split(';') {
+            let mut words = part.split_whitespace().rev();
+            let (Some(label), Some(count)) = (words.next(), words.next()) else { continue };
+            let Ok(count) = count.parse::<u64>() else { continue };
+            match label {
+                "passed" => self.passed += count,
+                "failed" => self.failed += count,
+                "ignored" => self.ignored += count,
+                _ => {}
+            }
+        }
+    }
+}
+
 fn run_command(mut command: Command, what: &str) -> Result<()> {
     let status = command.status().with_context(|| format!("failed to start {what}"))?;
     if !status.success() {
@@ -268,6 +331,15 @@ fn run_command(mut command: Command, what: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn test_totals_add_result_lines() {
+        let mut totals = TestTotals::default();
+        totals.add_line("test result: ok. 87 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.40s");
+        totals.add_line("test result: FAILED. 128 passed; 1 failed; 1 ignored; 0 measured; 0 filtered out; finished in 191.49s");
+        totals.add_line("test cli::demo ... ok");
+        assert_eq!(totals, TestTotals { passed: 215, failed: 1, ignored: 1, binaries: 2 });
+    }
 
     #[test]
     fn manifest_names_from_package_and_lib() {

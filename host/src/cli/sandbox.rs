@@ -179,7 +179,7 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Delays up to ten minutes. A longer one would hold every request past any
+/// Parses a delay of up to ten minutes. A longer one would hold every request past any
 /// client's timeout, which no test needs.
 fn milliseconds() -> clap::builder::RangedU64ValueParser<u64> {
     clap::value_parser!(u64).range(0..=600_000)
