@@ -380,8 +380,19 @@ pub fn finish_interrupted_rotation(store: &Store, key_file: &Path) -> Result<Rot
         SecretKey::from_base64(&text).map_err(|reason| SecretError::InvalidKeyFile { path: path.to_owned(), reason })
     };
     let old_key = read_key(key_file)?;
-    let new_key = read_key(&pending)?;
     let opens_all = |key: &SecretKey| -> Result<bool, SecretError> { store.secrets(key)?.opens_all() };
+    // A rotation syncs the new key to disk before it re-encrypts anything,
+    // so a new key file that is empty or unreadable (a crash while it was
+    // written) never encrypted a secret.
+    let new_key = match read_key(&pending) {
+        Ok(key) => key,
+        Err(SecretError::InvalidKeyFile { .. }) if opens_all(&old_key)? => {
+            std::fs::remove_file(&pending).map_err(|source| SecretError::KeyFile { path: pending.clone(), source })?;
+            tracing::warn!(key_file = %key_file.display(), "an interrupted key rotation left an incomplete new key file; it was removed");
+            return Ok(RotationRecovery::Discarded);
+        }
+        Err(error) => return Err(error),
+    };
     if opens_all(&old_key)? {
         std::fs::remove_file(&pending).map_err(|source| SecretError::KeyFile { path: pending.clone(), source })?;
         tracing::warn!(key_file = %key_file.display(), "an interrupted key rotation had not re-encrypted the secrets; its new key was removed");
@@ -430,8 +441,15 @@ pub fn rotate_key_env(store: &Store) -> Result<usize, SecretError> {
     let old_key = SecretKey::from_base64(&old_text).map_err(SecretError::InvalidEnvKey)?;
     let new_key = SecretKey::from_base64(&new_text)
         .map_err(|reason| SecretError::Rotate(format!("{NEW_KEY_ENV} is not valid: {reason}")))?;
-    let (count, _) = store.secrets(&old_key)?.reencrypt(&new_key)?;
-    Ok(count)
+    match store.secrets(&old_key)?.reencrypt(&new_key) {
+        Ok((count, _)) => Ok(count),
+        // A rotation that committed before it could report leaves the
+        // secrets under the new key while the old variable is still set.
+        Err(SecretError::Decrypt { .. }) if store.secrets(&new_key)?.opens_all()? => Err(SecretError::Rotate(format!(
+            "the secrets are already under the key in {NEW_KEY_ENV} (an earlier rotation finished); set {KEY_ENV} to that key"
+        ))),
+        Err(error) => Err(error),
+    }
 }
 
 /// Returns the path a rotation writes the new key to before it takes effect.
@@ -556,6 +574,20 @@ mod tests {
         assert!(!pending_key_file(&key_file).exists());
         let (key, _) = SecretKey::load_or_create(&key_file).unwrap();
         assert_eq!(key.0[..], new_key.0[..]);
+        let value = store.secrets(&key).unwrap().require("acme", SecretName::LeafLinkApiKey).unwrap();
+        assert_eq!(value.expose(), "ll-key-123");
+    }
+
+    #[test]
+    fn empty_new_key_file_discarded() {
+        let (dir, store) = temp_store();
+        let key_file = dir.path().join("secrets.key");
+        let (old_key, _) = SecretKey::load_or_create(&key_file).unwrap();
+        store.secrets(&old_key).unwrap().set("acme", SecretName::LeafLinkApiKey, "ll-key-123").unwrap();
+        std::fs::write(pending_key_file(&key_file), "").unwrap();
+
+        let (key, _) = load_store_key(&store, &key_file).unwrap();
+        assert!(!pending_key_file(&key_file).exists());
         let value = store.secrets(&key).unwrap().require("acme", SecretName::LeafLinkApiKey).unwrap();
         assert_eq!(value.expose(), "ll-key-123");
     }
