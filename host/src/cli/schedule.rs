@@ -10,6 +10,10 @@ use crate::schedule::{Cadence, ScheduleError};
 pub enum ScheduleCommand {
     /// Run a flow at an interval or on a cron schedule in the tenant's time zone.
     ///
+    /// Each run starts up to 30 s after its due time (at most a tenth of the
+    /// interval), at random, so tenants on the same schedule do not call the
+    /// APIs in the same second.
+    ///
     /// Examples:
     ///   leafbridge schedule set acme orders-import --every 15m
     ///   leafbridge schedule set acme inventory-push --cron "0 */2 * * *"
@@ -41,6 +45,7 @@ pub enum ScheduleCommand {
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("cadence").required(true).args(["every", "cron"])))]
 pub struct SetArgs {
+    /// The registered tenant's name.
     pub tenant: String,
     /// Flow name, e.g. orders-import.
     pub flow: String,
@@ -48,7 +53,8 @@ pub struct SetArgs {
     #[arg(long, value_name = "INTERVAL")]
     pub every: Option<String>,
     /// Five-field cron expression (minute hour day-of-month month day-of-week),
-    /// in the tenant's time zone; day-of-week as names (MON-FRI).
+    /// in the tenant's time zone; day-of-week as names (MON-FRI). A day must
+    /// match both day fields, unlike crontab, where either one is enough.
     #[arg(long, value_name = "EXPRESSION")]
     pub cron: Option<String>,
 }
