@@ -203,9 +203,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 /// is the operators' record. Other commands print their own results, so by
 /// default they log warnings and errors only, and not the end of each run
 /// (target `leafbridge::run_outcome`), which their report already shows.
-/// The demo also leaves out the records it sends to dead letters on purpose
-/// (target `leafbridge::dead_letter`): its table counts them and its closing
-/// lines give the command that lists them.
+/// For the demo it also leaves out the records sent to dead letters on
+/// purpose (target `leafbridge::dead_letter`), because the demo's table
+/// counts them and its closing lines give the command that lists them.
 fn init_logging(command: &Command) {
     let default = match command {
         Command::Serve(_) => "info",

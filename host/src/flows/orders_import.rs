@@ -155,15 +155,15 @@ pub(crate) async fn run<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), F
     Ok(())
 }
 
-/// Tracks the `count` of each page to tell whether the order list changed during
-/// a crawl. LeafLink pages by offset, so when orders on pages already read
+/// Tracks the `count` of each page to tell whether the order list changed
+/// during a crawl. LeafLink pages by offset, so when orders on pages already read
 /// leave the list (they change to a status the query leaves out), every
 /// later order moves up and the next offset passes over as many orders as
 /// left. Orders that join the list only move others down, which reads some
 /// twice, and the cross-references skip those.
 ///
 /// NOTE: an order leaving and another joining between the same two pages
-/// keep the count unchanged, so that skip goes unnoticed here; the overlap
+/// keep the count unchanged, so that skip goes unnoticed here. The overlap
 /// window does not cover it either when the skipped order is older.
 struct ListShift {
     first_count: u64,

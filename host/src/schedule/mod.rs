@@ -183,7 +183,7 @@ fn parse_cron(expression: &str) -> Result<jiff_cron::Schedule, ScheduleError> {
         return Err(invalid("write day-of-week as names (MON-FRI, SUN) or *, not numbers"));
     }
     // jiff-cron expects a leading seconds field. Its error text repeats that
-    // longer expression with a caret line, and says "less than 59" of a
+    // longer expression with a caret line and reads "less than 59" for a
     // limit that includes 59, so only its last line is kept, reworded.
     jiff_cron::Schedule::from_str(&format!("0 {expression}")).map_err(|error| {
         let text = error.to_string();

@@ -375,34 +375,34 @@ pub fn finish_interrupted_rotation(store: &Store, key_file: &Path) -> Result<Rot
     if !pending.exists() {
         return Ok(RotationRecovery::NoneInterrupted);
     }
+
     let read_key = |path: &Path| -> Result<SecretKey, SecretError> {
         let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|source| SecretError::KeyFile { path: path.to_owned(), source })?);
         SecretKey::from_base64(&text).map_err(|reason| SecretError::InvalidKeyFile { path: path.to_owned(), reason })
     };
     let old_key = read_key(key_file)?;
-    let opens_all = |key: &SecretKey| -> Result<bool, SecretError> { store.secrets(key)?.opens_all() };
     // A rotation syncs the new key to disk before it re-encrypts anything,
-    // so a new key file that is empty or unreadable (a crash while it was
+    // so a new key file that is empty or invalid (a crash while it was
     // written) never encrypted a secret.
     let new_key = match read_key(&pending) {
-        Ok(key) => key,
-        Err(SecretError::InvalidKeyFile { .. }) if opens_all(&old_key)? => {
-            std::fs::remove_file(&pending).map_err(|source| SecretError::KeyFile { path: pending.clone(), source })?;
-            tracing::warn!(key_file = %key_file.display(), "an interrupted key rotation left an incomplete new key file; it was removed");
-            return Ok(RotationRecovery::Discarded);
-        }
-        Err(error) => return Err(error),
+        Err(error @ SecretError::KeyFile { .. }) => return Err(error),
+        read => read,
     };
+    let opens_all = |key: &SecretKey| -> Result<bool, SecretError> { store.secrets(key)?.opens_all() };
+
     if opens_all(&old_key)? {
         std::fs::remove_file(&pending).map_err(|source| SecretError::KeyFile { path: pending.clone(), source })?;
-        tracing::warn!(key_file = %key_file.display(), "an interrupted key rotation had not re-encrypted the secrets; its new key was removed");
+        tracing::warn!(key_file = %key_file.display(), "an interrupted key rotation had not re-encrypted the secrets, so its new key file was removed");
         return Ok(RotationRecovery::Discarded);
     }
+
+    let new_key = new_key?;
     if opens_all(&new_key)? {
         std::fs::rename(&pending, key_file).map_err(|source| SecretError::KeyFile { path: key_file.to_owned(), source })?;
         tracing::warn!(key_file = %key_file.display(), "finished an interrupted key rotation: the secrets were under its new key, which now replaces the old one");
         return Ok(RotationRecovery::Completed);
     }
+
     Err(SecretError::Rotate(format!(
         "{} exists from an interrupted rotation, but neither it nor {} opens every stored secret; keep both files and restore the store or the key from a backup",
         pending.display(),
