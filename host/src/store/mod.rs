@@ -26,6 +26,7 @@ pub use runs::{RunCounts, RunOutcome, RunRecord};
 pub use xref::{CrossReference, RecordKind};
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -70,14 +71,7 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let permissions_error = |source| StoreError::Permissions { path: dir.display().to_string(), source };
         permissions::create_private_dir(dir).map_err(permissions_error)?;
-        let db = sled::Config::new().path(dir).cache_capacity(STORE_CACHE_BYTES).open().map_err(|source| {
-            let path = dir.display().to_string();
-            // sled 0.34 reports a held lock only as this I/O error text.
-            match &source {
-                sled::Error::Io(error) if error.to_string().contains("could not acquire lock") => StoreError::Locked { path },
-                _ => StoreError::Open { path, source },
-            }
-        })?;
+        let db = open_waiting_for_release(dir)?;
         // sled creates its files with the process umask. Files it creates
         // later stay unreadable to others, because the directory is 0700.
         permissions::restrict_to_owner(dir).map_err(permissions_error)?;
@@ -97,6 +91,32 @@ impl Store {
     }
 }
 
+/// How long `Store::open` keeps retrying a held lock. sled 0.34's background
+/// threads keep the lock file open for a moment after the last handle of a
+/// store is dropped, so a store closed and reopened in one process can find
+/// its own lock still held. Another live process holds it far longer.
+const LOCK_RELEASE_WAIT: Duration = Duration::from_millis(500);
+
+fn open_waiting_for_release(dir: &Path) -> Result<sled::Db, StoreError> {
+    let started = Instant::now();
+    loop {
+        let error = match sled::Config::new().path(dir).cache_capacity(STORE_CACHE_BYTES).open() {
+            Ok(db) => return Ok(db),
+            Err(error) => error,
+        };
+        let path = dir.display().to_string();
+        // sled 0.34 reports a held lock only as this I/O error text.
+        let locked = matches!(&error, sled::Error::Io(io) if io.to_string().contains("could not acquire lock"));
+        if !locked {
+            return Err(StoreError::Open { path, source: error });
+        }
+        if started.elapsed() >= LOCK_RELEASE_WAIT {
+            return Err(StoreError::Locked { path });
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// The key of a per-tenant record: tenant name, NUL, then `rest`.
 pub fn tenant_key(tenant: &str, rest: &str) -> Vec<u8> {
     let mut key = Vec::with_capacity(tenant.len() + 1 + rest.len());
@@ -104,4 +124,32 @@ pub fn tenant_key(tenant: &str, rest: &str) -> Vec<u8> {
     key.push(0);
     key.extend_from_slice(rest.as_bytes());
     key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_waits_for_a_lock_released_in_this_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Store::open(dir.path()).unwrap();
+        let holder = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            drop(first);
+        });
+        let second = Store::open(dir.path());
+        holder.join().unwrap();
+        assert!(second.is_ok(), "{:?}", second.err());
+    }
+
+    #[test]
+    fn open_reports_a_lock_held_past_the_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let _held = Store::open(dir.path()).unwrap();
+        let started = Instant::now();
+        let error = Store::open(dir.path()).unwrap_err();
+        assert!(matches!(error, StoreError::Locked { .. }), "{error}");
+        assert!(started.elapsed() >= LOCK_RELEASE_WAIT);
+    }
 }
