@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::process::Stdio;
 use std::time::Duration;
 
-use leafbridge::store::Store;
+use leafbridge::store::{RunOutcome, Store};
 use leafbridge::store::secrets::{SecretKey, SecretName};
 use leafbridge_sandbox::{Sandbox, SeedConfig};
 use leafbridge_tests::leafbridge_binary;
@@ -29,17 +29,7 @@ async fn killed_import_never_duplicates() {
     let sandbox = Sandbox::start(config).await.unwrap();
     let settings = settings_for("crash", &sandbox);
     let home = tempfile::tempdir().unwrap();
-    {
-        // The child processes open the store themselves, so this handle
-        // closes before the first one starts.
-        let store = Store::open(&home.path().join("store")).unwrap();
-        store.tenants().unwrap().register(&settings).unwrap();
-        let (key, _) = SecretKey::load_or_create(&home.path().join("secrets.key")).unwrap();
-        let secrets = store.secrets(&key).unwrap();
-        secrets.set("crash", SecretName::LeafLinkApiKey, &sandbox.info().leaflink.api_key).unwrap();
-        secrets.set("crash", SecretName::BusinessCentralClientSecret, &sandbox.info().business_central.client_secret).unwrap();
-        store.flush().unwrap();
-    }
+    register(home.path(), &sandbox, &settings);
     let expected: Vec<String> = {
         let leaflink = sandbox.leaflink();
         leaflink
@@ -135,5 +125,73 @@ async fn killed_import_never_duplicates() {
         *items.entry(item["number"].as_str().unwrap_or_default().to_owned()).or_default() += 1;
     }
     assert!(items.values().all(|count| *count == 1), "an item number repeats");
-    eprintln!("killed {kills} times; {} orders imported once each", expected.len());
+    // A kill after a run began leaves its record, marked interrupted; a kill
+    // before that (while the process starts) leaves none.
+    let store = Store::open(&home.path().join("store")).unwrap();
+    let runs = store.runs("crash").unwrap();
+    let interrupted = runs.iter().filter(|run| run.outcome == RunOutcome::Interrupted).count();
+    assert!(interrupted <= kills, "{interrupted} interrupted runs after {kills} kills: {runs:#?}");
+    eprintln!("killed {kills} times, {interrupted} runs recorded as interrupted; {} orders imported once each", expected.len());
+}
+
+/// A run killed after it began shows in `leafbridge runs` as interrupted,
+/// with the reason, once another command has opened the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_run_recorded_as_interrupted() {
+    use tokio::io::AsyncBufReadExt;
+
+    // The first progress line comes after the first page's customers and
+    // items are created one request at a time. A short latency keeps that
+    // quick, and the three pages after it are still to come at the kill.
+    let mut config = sandbox_config(SeedConfig { customers: 20, products: 40, orders: 400, random_seed: 78 });
+    config.leaflink_faults.latency = Duration::from_millis(20);
+    config.business_central_faults.latency = Duration::from_millis(20);
+    let sandbox = Sandbox::start(config).await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    register(home.path(), &sandbox, &settings_for("killed", &sandbox));
+
+    let mut child = tokio::process::Command::new(leafbridge_binary())
+        .args(["--home", home.path().to_str().unwrap(), "run", "killed", "orders-import"])
+        .env("LEAFBRIDGE_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // A progress line comes after the run began.
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    loop {
+        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await.unwrap().unwrap();
+        let line = line.expect("the run ended before it printed progress");
+        if line.starts_with("progress: ") {
+            break;
+        }
+    }
+    child.kill().await.unwrap();
+
+    let output = tokio::process::Command::new(leafbridge_binary())
+        .args(["--home", home.path().to_str().unwrap(), "runs", "killed", "--json"])
+        .env("LEAFBRIDGE_LOG", "error")
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let runs: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 1, "{runs:#?}");
+    assert_eq!(runs[0]["outcome"], "interrupted", "{runs:#?}");
+    assert_eq!(runs[0]["flow"], "orders-import");
+    assert!(runs[0]["reason"].as_str().unwrap().contains("the process ended before the run finished"), "{runs:#?}");
+}
+
+/// Registers `settings` with the sandbox's credentials. The child processes
+/// open the store themselves, so this handle closes before the first starts.
+fn register(home: &std::path::Path, sandbox: &Sandbox, settings: &leafbridge::tenant::TenantSettings) {
+    let store = Store::open(&home.join("store")).unwrap();
+    store.tenants().unwrap().register(settings).unwrap();
+    let (key, _) = SecretKey::load_or_create(&home.join("secrets.key")).unwrap();
+    let secrets = store.secrets(&key).unwrap();
+    secrets.set(&settings.name, SecretName::LeafLinkApiKey, &sandbox.info().leaflink.api_key).unwrap();
+    secrets.set(&settings.name, SecretName::BusinessCentralClientSecret, &sandbox.info().business_central.client_secret).unwrap();
+    store.flush().unwrap();
 }

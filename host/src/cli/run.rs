@@ -266,6 +266,8 @@ fn print_table_with(reports: &[FlowReport], stop_reason: StopReason) {
             (RunOutcome::Incomplete, _) => "incomplete (rerun retries the failures)".to_owned(),
             (RunOutcome::Stopped, StopReason::Below) => "stopped (the reason follows)".to_owned(),
             (RunOutcome::Stopped, StopReason::InTable) => format!("stopped: {}", report.reason.as_deref().unwrap_or("")),
+            // A live run never reports this; only a record found later does.
+            (RunOutcome::Interrupted, _) => "interrupted".to_owned(),
         };
         println!("{}  {outcome}", table_row(&report.tenant, report.flow, counts, report.millis));
     }

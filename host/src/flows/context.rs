@@ -12,7 +12,7 @@ use super::ports::{ApiError, Plugins};
 use crate::capabilities::CredentialRejection;
 use crate::runtime::bindings::types::{LlCustomer, LlProduct};
 use super::{Flow, FlowError};
-use crate::store::{Conflict, RunCounts, RunOutcome, RunRecord, Store, StoreError};
+use crate::store::{Conflict, OpenRun, RunCounts, RunOutcome, RunRecord, Store, StoreError};
 use crate::tenant::TenantSettings;
 
 /// Requests sent so far to (LeafLink, Business Central), read before and
@@ -105,7 +105,14 @@ pub struct SyncContext<'a, P: Plugins> {
     requests_at_start: (u64, u64),
     progress: Option<ProgressSink>,
     credential_check: Option<CredentialCheck>,
+    /// When the run began, and when its progress was last saved to the store.
+    started: jiff::Timestamp,
+    progress_saved: Instant,
 }
+
+/// How often a run saves its counts while it reads, for the record of a run
+/// whose process is killed.
+const PROGRESS_SAVE_INTERVAL: Duration = Duration::from_secs(1);
 
 impl<'a, P: Plugins> SyncContext<'a, P> {
     #[allow(clippy::too_many_arguments)]
@@ -135,7 +142,29 @@ impl<'a, P: Plugins> SyncContext<'a, P> {
             requests_at_start: (0, 0),
             progress: None,
             credential_check: None,
+            started: jiff::Timestamp::now(),
+            progress_saved: Instant::now(),
         }
+    }
+
+    /// Marks the run as in progress in the store, so that a process killed
+    /// during it still leaves a run record (`RunOutcome::Interrupted`).
+    /// The mark is flushed, so a kill at any instant after this leaves it.
+    pub(crate) fn begin(&mut self, started: jiff::Timestamp) -> Result<(), FlowError> {
+        self.started = started;
+        self.save_progress().and_then(|()| self.store.flush()).map_err(|error| self.store_error(error))
+    }
+
+    fn save_progress(&mut self) -> Result<(), StoreError> {
+        self.progress_saved = Instant::now();
+        self.store.run_progress(&OpenRun {
+            id: self.run_id.clone(),
+            tenant: self.tenant.name.clone(),
+            flow: self.flow.name().to_owned(),
+            started: self.started,
+            updated: jiff::Timestamp::now(),
+            counts: self.counts.clone(),
+        })
     }
 
     /// Stops the run as soon as `check` reports a credential rejection: a
@@ -183,6 +212,13 @@ impl<'a, P: Plugins> SyncContext<'a, P> {
         self.counts.read += records;
         if let Some(sink) = &self.progress {
             sink(self.flow, &self.counts);
+        }
+        if self.progress_saved.elapsed() >= PROGRESS_SAVE_INTERVAL {
+            // The next store write of the flow itself reports a broken store;
+            // a lost progress mark only makes an interrupted run's counts older.
+            if let Err(error) = self.save_progress() {
+                tracing::warn!(%error, "could not save the run's progress");
+            }
         }
     }
 

@@ -138,6 +138,9 @@ pub async fn run_flow<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<FlowRep
     tracing::info!(parent: &span, "flow run started");
 
     let flow = cx.flow;
+    if let Err(error) = cx.begin(started) {
+        return cx.finish(started, Err(error));
+    }
     let result = async {
         match flow {
             Flow::Link => link::run(cx).await,

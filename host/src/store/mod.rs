@@ -22,7 +22,7 @@ pub use cursors::Cursor;
 pub use dead_letters::DeadLetter;
 pub use link_proposals::{Candidate, LinkProposal, ProposalStatus};
 pub use records::FieldValues;
-pub use runs::{RunCounts, RunOutcome, RunRecord};
+pub use runs::{OpenRun, RunCounts, RunOutcome, RunRecord};
 pub use xref::{CrossReference, RecordKind};
 
 use std::path::Path;
@@ -75,7 +75,12 @@ impl Store {
         // sled creates its files with the process umask. Files it creates
         // later stay unreadable to others, because the directory is 0700.
         permissions::restrict_to_owner(dir).map_err(permissions_error)?;
-        Ok(Self { db })
+        let store = Self { db };
+        let interrupted = store.record_interrupted_runs()?;
+        if interrupted > 0 {
+            tracing::warn!(runs = interrupted, "found runs that never finished; recorded them as interrupted");
+        }
+        Ok(store)
     }
 
     /// A named tree (table) of the store.
@@ -94,7 +99,7 @@ impl Store {
 /// How long `Store::open` keeps retrying a held lock. sled 0.34's background
 /// threads keep the lock file open for a moment after the last handle of a
 /// store is dropped, so a store closed and reopened in one process can find
-/// its own lock still held. Another live process holds it far longer.
+/// its own lock still held. A lock of another live process lasts far longer.
 const LOCK_RELEASE_WAIT: Duration = Duration::from_millis(500);
 
 fn open_waiting_for_release(dir: &Path) -> Result<sled::Db, StoreError> {
@@ -131,7 +136,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn open_waits_for_a_lock_released_in_this_process() {
+    fn open_waits_for_released_lock() {
         let dir = tempfile::tempdir().unwrap();
         let first = Store::open(dir.path()).unwrap();
         let holder = std::thread::spawn(move || {
@@ -144,9 +149,9 @@ mod tests {
     }
 
     #[test]
-    fn open_reports_a_lock_held_past_the_wait() {
+    fn open_reports_held_lock() {
         let dir = tempfile::tempdir().unwrap();
-        let _held = Store::open(dir.path()).unwrap();
+        let _holder = Store::open(dir.path()).unwrap();
         let started = Instant::now();
         let error = Store::open(dir.path()).unwrap_err();
         assert!(matches!(error, StoreError::Locked { .. }), "{error}");

@@ -16,6 +16,8 @@ pub(crate) const XREF_TREE: &str = "xref";
 pub(crate) const XREF_BC_TREE: &str = "xref_bc";
 pub(crate) const CURSORS_TREE: &str = "cursors";
 pub(crate) const RUNS_TREE: &str = "runs";
+/// Runs that began and have no run record yet (see `Store::run_begun`).
+pub(crate) const OPEN_RUNS_TREE: &str = "open_runs";
 pub(crate) const CONFLICTS_TREE: &str = "conflicts";
 pub(crate) const DEAD_LETTERS_TREE: &str = "dead_letters";
 pub(crate) const LINK_PROPOSALS_TREE: &str = "link_proposals";
@@ -71,7 +73,7 @@ impl Store {
     pub fn clear_sync_state(&self, tenant: &str) -> Result<(), StoreError> {
         let prefix = tenant_key(tenant, "");
         for name in
-            [XREF_TREE, XREF_BC_TREE, CURSORS_TREE, RUNS_TREE, CONFLICTS_TREE, DEAD_LETTERS_TREE, LINK_PROPOSALS_TREE, NOTIFIED_TREE]
+            [XREF_TREE, XREF_BC_TREE, CURSORS_TREE, RUNS_TREE, OPEN_RUNS_TREE, CONFLICTS_TREE, DEAD_LETTERS_TREE, LINK_PROPOSALS_TREE, NOTIFIED_TREE]
         {
             let tree = self.tree(name)?;
             for key in tree.scan_prefix(&prefix).keys() {
