@@ -407,6 +407,12 @@ async fn admin_api_requires_bearer_token() {
     assert_eq!(runs("flow=orders-import&limit=1").await.1, ["third"]);
     assert_eq!(runs("flow=payments-push").await.1, Vec::<String>::new());
     assert_eq!(runs("flow=no-such-flow").await.0, 400);
+    // A rejected query gets the same JSON error body as every other error.
+    let url = format!("{}/api/v1/tenants/acme/runs?limit=many", server.base);
+    let response = client.get(url).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("limit"), "{body}");
     server.stop().await;
 }
 

@@ -3,6 +3,7 @@
 //! now". The CLI's read-only commands use it while `serve` has the store locked.
 
 use axum::Router;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
@@ -98,7 +99,15 @@ struct RunsQuery {
     limit: Option<usize>,
 }
 
-async fn list_runs(State(state): State<AppState>, Path(tenant): Path<String>, Query(query): Query<RunsQuery>) -> Response {
+async fn list_runs(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    query: Result<Query<RunsQuery>, QueryRejection>,
+) -> Response {
+    let Query(query) = match query {
+        Ok(query) => query,
+        Err(rejection) => return bad_request(&rejection.body_text()),
+    };
     if let Err(response) = require_tenant(&state, &tenant) {
         return response;
     }
@@ -155,14 +164,18 @@ struct RunFlowQuery {
 async fn run_flow(
     State(state): State<AppState>,
     Path((tenant, flow)): Path<(String, String)>,
-    Query(query): Query<RunFlowQuery>,
+    query: Result<Query<RunFlowQuery>, QueryRejection>,
 ) -> Response {
+    let Query(query) = match query {
+        Ok(query) => query,
+        Err(rejection) => return bad_request(&rejection.body_text()),
+    };
     let settings = match require_tenant(&state, &tenant) {
         Ok(settings) => settings,
         Err(response) => return response,
     };
     if let Err(error) = check_flow(&settings, &flow) {
-        return (StatusCode::BAD_REQUEST, axum::Json(json!({ "error": error.to_string() }))).into_response();
+        return bad_request(&error.to_string());
     }
     if query.wait {
         let (result, finished) = state.scheduler.trigger_and_wait(&tenant, &flow, Trigger::OnDemand);
@@ -196,6 +209,12 @@ fn require_tenant(state: &AppState, tenant: &str) -> Result<crate::tenant::Tenan
         Err(error @ TenantError::NotFound(_)) => Err(not_found(&error.to_string())),
         Err(error) => Err(server_error(&error.to_string())),
     }
+}
+
+/// A 400 with the reason as JSON, like every other error of the admin API
+/// (axum's own rejections are plain text).
+fn bad_request(message: &str) -> Response {
+    (StatusCode::BAD_REQUEST, axum::Json(json!({ "error": message }))).into_response()
 }
 
 fn not_found(message: &str) -> Response {
