@@ -211,7 +211,7 @@ fn require_tenant(state: &AppState, tenant: &str) -> Result<crate::tenant::Tenan
     }
 }
 
-/// A 400 with the reason as JSON, like every other error of the admin API
+/// Builds a 400 with the reason as JSON, like every other error of the admin API
 /// (axum's own rejections are plain text).
 fn bad_request(message: &str) -> Response {
     (StatusCode::BAD_REQUEST, axum::Json(json!({ "error": message }))).into_response()
