@@ -68,7 +68,7 @@ fn setup() -> (Arc<Runtime>, Arc<Plugin>, Arc<Plugin>, Arc<TenantContext>) {
             token_url: "http://127.0.0.1:9/token".into(),
             tenant_id: "t".into(),
             environment: "e".into(),
-            company_id: "c".into(),
+            company_id: "00000000-0000-0000-0000-000000000003".into(),
             client_id: "bench".into(),
             scope: None,
         },

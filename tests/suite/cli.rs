@@ -98,6 +98,7 @@ fn tenant_add_rejects_invalid_input() {
         ("--leaflink-url", "not a url", "invalid URL in leaflink.base_url"),
         ("--bc-url", "http://example.com/api/v2.0", "plain http is allowed only for loopback"),
         ("--bc-token-url", "https://user:pw@login.example.com/token", "user name or password"),
+        ("--bc-company-id", "CRONUS USA, Inc.", "invalid business_central.company_id"),
     ];
     for (flag, value, reason) in cases {
         let output = add_with(home.path(), "acme", flag, value);
@@ -179,7 +180,7 @@ base_url = "https://api.businesscentral.dynamics.com/v2.0/t/Production/api/v2.0"
 token_url = "https://login.microsoftonline.com/t/oauth2/v2.0/token"
 tenant_id = "t"
 environment = "Production"
-company_id = "c"
+company_id = "00000000-0000-0000-0000-000000000003"
 client_id = "id"
 "#,
     )

@@ -94,7 +94,7 @@ fn settings(name: &str) -> TenantSettings {
             token_url: "http://127.0.0.1:9/token".to_owned(),
             tenant_id: "t".to_owned(),
             environment: "Production".to_owned(),
-            company_id: "c".to_owned(),
+            company_id: "00000000-0000-0000-0000-000000000003".to_owned(),
             client_id: "id".to_owned(),
             scope: None,
         },
