@@ -54,13 +54,14 @@ pub enum StoreError {
 /// its in-memory nodes, page table and segment bookkeeping come on top.
 /// Since `ACCESSES_PER_WRITE` makes the limit hold, pages evicted earlier are
 /// read back from disk more often. In a standalone sled 0.34.7 program that
-/// made 100,000 order-sized writes, 8 accesses per write took 17% more CPU
-/// than none with an 8 MiB limit, and 8% less with 16 MiB.
+/// made 100,000 order-sized writes (two runs each), 16 extra accesses per
+/// write took about 10% more CPU than none with an 8 MiB limit, and about the
+/// same CPU with 16 MiB.
 const STORE_CACHE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Extra reads of a cross-reference's key after each write; see
 /// `queue_cache_accesses`.
-pub(crate) const ACCESSES_PER_WRITE: usize = 8;
+pub(crate) const ACCESSES_PER_WRITE: usize = 16;
 
 /// Reads `key` from `tree` `times` times, only to queue page accesses, so
 /// that sled keeps its page cache near its limit.

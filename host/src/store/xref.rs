@@ -172,4 +172,21 @@ mod tests {
         assert_eq!(CrossReference { updated: None, ..read }, xref);
         assert_eq!(store.xref_by_bc_id("acme", RecordKind::Order, "9a1e").unwrap().map(|found| found.leaflink_key), Some("0f6c".to_owned()));
     }
+
+    #[test]
+    fn xref_count_counts_one_kind_of_one_tenant() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store")).unwrap();
+        let xref = |key: &str| CrossReference { leaflink_key: key.to_owned(), origin: "created".to_owned(), ..CrossReference::default() };
+        for number in 0..300 {
+            store.put_xref("acme", RecordKind::Order, &xref(&format!("order-{number:04}"))).unwrap();
+        }
+        store.put_xref("acme", RecordKind::OrderLine, &xref("order-0001")).unwrap();
+        store.put_xref("acme-east", RecordKind::Order, &xref("order-0001")).unwrap();
+
+        assert_eq!(store.xref_count("acme", RecordKind::Order).unwrap(), 300);
+        assert_eq!(store.xref_count("acme", RecordKind::OrderLine).unwrap(), 1);
+        assert_eq!(store.xref_count("acme-east", RecordKind::Order).unwrap(), 1);
+        assert_eq!(store.xref_count("acme", RecordKind::Customer).unwrap(), 0);
+    }
 }
