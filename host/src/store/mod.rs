@@ -52,12 +52,12 @@ pub enum StoreError {
 /// written pages, so a long import's memory grew with its order count. sled
 /// counts this limit in on-disk page sizes rounded up to a power of two, and
 /// its in-memory nodes, page table and segment bookkeeping come on top.
-/// Since `ACCESSES_PER_WRITE` makes the limit hold, pages evicted earlier are
-/// read back from disk more often. In a standalone sled 0.34.7 program that
-/// made 100,000 order-sized writes (two runs each), 16 extra accesses per
-/// write took about 10% more CPU than none with an 8 MiB limit, and about the
-/// same CPU with 16 MiB.
-const STORE_CACHE_BYTES: u64 = 16 * 1024 * 1024;
+/// Since `ACCESSES_PER_WRITE` makes the limit hold, a page evicted too early
+/// is read back from disk. In 10,000-order warm `bench import` runs (median
+/// importer CPU of three, loaded 2-core VM), 16 extra accesses per write
+/// cost about 7% more CPU with a 16 MiB limit and about 1% with 32 MiB,
+/// against the earlier 8 MiB limit without them.
+const STORE_CACHE_BYTES: u64 = 32 * 1024 * 1024;
 
 /// Extra reads of a cross-reference's key after each write; see
 /// `queue_cache_accesses`.
