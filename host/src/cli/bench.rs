@@ -138,8 +138,8 @@ struct ImportFigures {
     peak_rss_mib: f64,
     /// Peak resident set after the benchmark counted the order
     /// cross-references in the store, in MiB. The count reads every order
-    /// page once; `Store::xref_count` says how it keeps those pages from
-    /// piling up in sled's cache.
+    /// page once, and `Store::xref_count` describes how it keeps those pages
+    /// from piling up in sled's cache.
     peak_rss_after_count_mib: f64,
     /// CPU time (user plus system) of this process during the import, in
     /// seconds.

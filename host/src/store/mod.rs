@@ -53,10 +53,10 @@ pub enum StoreError {
 /// counts this limit in on-disk page sizes rounded up to a power of two, and
 /// its in-memory nodes, page table and segment bookkeeping come on top.
 /// Since `ACCESSES_PER_WRITE` makes the limit hold, a page evicted too early
-/// is read back from disk. In 10,000-order warm `bench import` runs (median
-/// importer CPU of three, loaded 2-core VM), 16 extra accesses per write
-/// cost about 7% more CPU with a 16 MiB limit and about 1% with 32 MiB,
-/// against the earlier 8 MiB limit without them.
+/// is read back from disk. In 10,000-order warm `bench import` runs on a
+/// loaded 2-core VM, the median importer CPU of three rose by about 7% with
+/// 16 extra accesses per write and a 16 MiB limit, and by about 1% with a
+/// 32 MiB limit. Both compare with the earlier 8 MiB limit without them.
 const STORE_CACHE_BYTES: u64 = 32 * 1024 * 1024;
 
 /// Extra reads of a cross-reference's key after each write; see
@@ -74,8 +74,8 @@ pub(crate) const ACCESSES_PER_WRITE: usize = 16;
 /// pages that are not cached, and in a large tree most queued accesses are
 /// to different pages, so the memory held this way grew with the tree. Each
 /// extra read of the page just written queues one more access, so every
-/// shard applies its queue more often and holds fewer pages beyond the
-/// limit.
+/// shard applies its queue more often and keeps fewer pages in memory
+/// beyond the limit.
 pub(crate) fn queue_cache_accesses(tree: &sled::Tree, key: &[u8], times: usize) -> Result<(), sled::Error> {
     for _ in 0..times {
         tree.contains_key(key)?;

@@ -132,7 +132,7 @@ impl Store {
     /// Each key is read once more while counting, so that sled evicts the
     /// pages the scan pulls in time (see `queue_cache_accesses`). Without
     /// that read, counting 100,000 order cross-references after `bench
-    /// import` raised its peak RSS from 139 MiB to 246 MiB.
+    /// import` raised its peak RSS from about 140 MiB to about 250 MiB.
     pub fn xref_count(&self, tenant: &str, kind: RecordKind) -> Result<usize, StoreError> {
         let tree = self.tree(XREF_TREE)?;
         let mut prefix = compound_key(tenant, &[kind.as_str()]);
