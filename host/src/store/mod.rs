@@ -59,8 +59,8 @@ pub enum StoreError {
 /// 32 MiB limit. Both compare with the earlier 8 MiB limit without them.
 const STORE_CACHE_BYTES: u64 = 32 * 1024 * 1024;
 
-/// Extra reads of a cross-reference's key after each write; see
-/// `queue_cache_accesses`.
+/// Extra reads of a cross-reference's key after each write (see
+/// `queue_cache_accesses`).
 pub(crate) const ACCESSES_PER_WRITE: usize = 16;
 
 /// Reads `key` from `tree` `times` times, only to queue page accesses, so
