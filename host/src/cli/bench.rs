@@ -138,9 +138,8 @@ struct ImportFigures {
     peak_rss_mib: f64,
     /// Peak resident set after the benchmark counted the order
     /// cross-references in the store, in MiB. The count reads every order
-    /// page once. sled 0.34.7 queues page accesses in 256 shards and evicts
-    /// only when a shard has queued 64 of them, so one pass over fewer than
-    /// about 16,000 pages keeps every page it reads.
+    /// page once, and `Store::xref_count` describes how it keeps those pages
+    /// from piling up in sled's cache.
     peak_rss_after_count_mib: f64,
     /// CPU time (user plus system) of this process during the import, in
     /// seconds.

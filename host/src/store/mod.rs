@@ -51,13 +51,38 @@ pub enum StoreError {
 
 /// Page cache of the store. sled 0.34 defaults to 1 GiB and fills it with
 /// written pages, so a long import's memory grew with its order count. sled
-/// counts this limit in on-disk page sizes, and its in-memory nodes, page
-/// table and segment bookkeeping come on top. A standalone sled 0.34.7
-/// program inserted 100,000 values of 710 bytes (the size of an order
-/// cross-reference) and their reverse index entries, flushing every 100. It
-/// peaked at 55 MiB RSS with a 32 MiB cache and at 37 MiB with 8 MiB, in the
-/// same time.
-const STORE_CACHE_BYTES: u64 = 8 * 1024 * 1024;
+/// counts this limit in on-disk page sizes rounded up to a power of two, and
+/// its in-memory nodes, page table and segment bookkeeping come on top.
+/// Since `ACCESSES_PER_WRITE` makes the limit hold, a page evicted too early
+/// is read back from disk. In 10,000-order warm `bench import` runs on a
+/// loaded 2-core VM, the median importer CPU of three rose by about 7% with
+/// 16 extra accesses per write and a 16 MiB limit, and by about 1% with a
+/// 32 MiB limit. Both compare with the earlier 8 MiB limit without them.
+const STORE_CACHE_BYTES: u64 = 32 * 1024 * 1024;
+
+/// Extra reads of a cross-reference's key after each write (see
+/// `queue_cache_accesses`).
+pub(crate) const ACCESSES_PER_WRITE: usize = 16;
+
+/// Reads `key` from `tree` `times` times, only to queue page accesses, so
+/// that sled keeps its page cache near its limit.
+///
+/// sled 0.34.7 (`lru.rs`) splits its cache into 256 shards and queues each
+/// page access in the shard of the page. A shard applies its queue and
+/// evicts its least recently used pages only when 64 accesses have queued,
+/// so until then every page pulled from disk stays in memory beyond the
+/// limit. Writes and lookups of random keys (order numbers) mostly pull leaf
+/// pages that are not cached, and in a large tree most queued accesses are
+/// to different pages, so the memory held this way grew with the tree. Each
+/// extra read of the page just written queues one more access, so every
+/// shard applies its queue more often and keeps fewer pages in memory
+/// beyond the limit.
+pub(crate) fn queue_cache_accesses(tree: &sled::Tree, key: &[u8], times: usize) -> Result<(), sled::Error> {
+    for _ in 0..times {
+        tree.contains_key(key)?;
+    }
+    Ok(())
+}
 
 /// The open store of one home directory.
 #[derive(Debug, Clone)]
