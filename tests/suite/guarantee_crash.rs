@@ -134,40 +134,27 @@ async fn killed_import_never_duplicates() {
     eprintln!("killed {kills} times, {interrupted} runs recorded as interrupted; {} orders imported once each", expected.len());
 }
 
-/// A run killed after it began shows in `leafbridge runs` as interrupted,
-/// with the reason, once another command has opened the store.
+/// A run killed (SIGKILL) or interrupted (SIGINT, as Ctrl-C sends) after it
+/// began shows in `leafbridge runs` as interrupted, with the reason.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_run_recorded_as_interrupted() {
-    use tokio::io::AsyncBufReadExt;
-
     // The first progress line comes after the first page's customers and
     // items are created one request at a time. A short latency keeps that
-    // quick, and the three pages after it are still to come at the kill.
-    let mut config = sandbox_config(SeedConfig { customers: 20, products: 40, orders: 400, random_seed: 78 });
+    // quick, and most of the ten pages are still to come at the signal.
+    let mut config = sandbox_config(SeedConfig { customers: 20, products: 40, orders: 1000, random_seed: 78 });
     config.leaflink_faults.latency = Duration::from_millis(20);
     config.business_central_faults.latency = Duration::from_millis(20);
     let sandbox = Sandbox::start(config).await.unwrap();
     let home = tempfile::tempdir().unwrap();
     register(home.path(), &sandbox, &settings_for("killed", &sandbox));
 
-    let mut child = tokio::process::Command::new(leafbridge_binary())
-        .args(["--home", home.path().to_str().unwrap(), "run", "killed", "orders-import"])
-        .env("LEAFBRIDGE_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    // A progress line comes after the run began.
-    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    loop {
-        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await.unwrap().unwrap();
-        let line = line.expect("the run ended before it printed progress");
-        if line.starts_with("progress: ") {
-            break;
-        }
+    for signal in ["-KILL", "-INT"] {
+        let mut child = start_run(home.path()).await;
+        let sent = tokio::process::Command::new("kill").arg(signal).arg(child.id().unwrap().to_string()).status().await.unwrap();
+        assert!(sent.success(), "kill {signal} failed");
+        let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.unwrap().unwrap();
+        assert!(!status.success(), "the run exited with {status} after {signal}");
     }
-    child.kill().await.unwrap();
 
     let output = tokio::process::Command::new(leafbridge_binary())
         .args(["--home", home.path().to_str().unwrap(), "runs", "killed", "--json"])
@@ -178,10 +165,38 @@ async fn killed_run_recorded_as_interrupted() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let runs: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let runs = runs.as_array().unwrap();
-    assert_eq!(runs.len(), 1, "{runs:#?}");
-    assert_eq!(runs[0]["outcome"], "interrupted", "{runs:#?}");
-    assert_eq!(runs[0]["flow"], "orders-import");
-    assert!(runs[0]["reason"].as_str().unwrap().contains("the process ended before the run finished"), "{runs:#?}");
+    assert_eq!(runs.len(), 2, "{runs:#?}");
+    for run in runs {
+        assert_eq!(run["outcome"], "interrupted", "{runs:#?}");
+        assert_eq!(run["flow"], "orders-import");
+        assert!(run["reason"].as_str().unwrap().contains("the run ended before it finished"), "{runs:#?}");
+    }
+}
+
+/// Starts `leafbridge run killed orders-import` and returns once it printed a
+/// progress line, which comes after the run began.
+async fn start_run(home: &std::path::Path) -> tokio::process::Child {
+    use tokio::io::AsyncBufReadExt;
+
+    let mut child = tokio::process::Command::new(leafbridge_binary())
+        .args(["--home", home.to_str().unwrap(), "run", "killed", "orders-import"])
+        .env("LEAFBRIDGE_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    loop {
+        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await.unwrap().unwrap();
+        let line = line.expect("the run ended before it printed progress");
+        if line.starts_with("progress: ") {
+            break;
+        }
+    }
+    // Later lines are not read, so the pipe must not fill and block the run.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    child
 }
 
 /// Registers `settings` with the sandbox's credentials. The child processes

@@ -407,6 +407,15 @@ async fn admin_api_requires_bearer_token() {
     assert_eq!(runs("flow=orders-import&limit=1").await.1, ["third"]);
     assert_eq!(runs("flow=payments-push").await.1, Vec::<String>::new());
     assert_eq!(runs("flow=no-such-flow").await.0, 400);
+    // The scheme name is case-insensitive; an unknown route is a JSON 404.
+    let url = format!("{}/api/v1/tenants/acme/runs", server.base);
+    let lower = client.get(&url).header("authorization", format!("bearer {ADMIN_TOKEN}")).send().await.unwrap();
+    assert_eq!(lower.status(), 200);
+    let url = format!("{}/api/v1/tenants/acme/no-such-list", server.base);
+    let unknown = client.get(url).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+    assert_eq!(unknown.status(), 404);
+    let body: serde_json::Value = unknown.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("no-such-list"), "{body}");
     // A rejected query gets the same JSON error body as every other error.
     let url = format!("{}/api/v1/tenants/acme/runs?limit=many", server.base);
     let response = client.get(url).bearer_auth(ADMIN_TOKEN).send().await.unwrap();

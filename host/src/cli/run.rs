@@ -72,7 +72,7 @@ pub async fn run(home: &Home, args: RunArgs) -> anyhow::Result<()> {
             progress.finish();
             reports?.remove(0)
         }
-        _ = tokio::signal::ctrl_c() => {
+        _ = super::serve::wait_for_signal() => {
             progress.finish();
             return interrupted(&store, &args.tenant, args.flow);
         }
@@ -127,10 +127,17 @@ async fn run_through_serve(client: &AdminClient, args: &RunArgs) -> anyhow::Resu
 async fn served_report(client: &AdminClient, args: &RunArgs, requested: jiff::Timestamp, outcome: ServedOutcome) -> anyhow::Result<FlowReport> {
     let tenant = &args.tenant;
     let record = match &outcome.run_id {
-        Some(run_id) => {
-            let runs: Vec<RunRecord> = client.get(&format!("tenants/{tenant}/runs?since={requested}")).await?;
-            runs.into_iter().find(|run| &run.id == run_id)
-        }
+        // serve may stop (SIGTERM) right after its response, and the run it
+        // finished is still done.
+        Some(run_id) => match client.get::<Vec<RunRecord>>(&format!("tenants/{tenant}/runs?since={requested}")).await {
+            Ok(runs) => runs.into_iter().find(|run| &run.id == run_id),
+            Err(error) => {
+                eprintln!(
+                    "note: serve finished the run but its record cannot be read ({error:#}); these are the counts serve returned, and `leafbridge runs {tenant}` shows the record"
+                );
+                None
+            }
+        },
         None => None,
     };
     let report = match record {
@@ -204,6 +211,11 @@ fn print_report(report: FlowReport, json: bool) -> anyhow::Result<()> {
 /// cursor and the cross-references skip what was written). Flushes the store
 /// and prints where the next run resumes.
 fn interrupted(store: &Store, tenant: &str, flow: Flow) -> anyhow::Result<()> {
+    // The run's future is dropped, so its record is written here rather than
+    // by the next command.
+    if let Err(error) = store.record_interrupted_runs() {
+        eprintln!("The run's record cannot be written: {error}");
+    }
     let flushed = store.flush();
     let cursor = store.cursor(tenant, flow.name());
     eprintln!("interrupted: tenant {tenant}, flow {flow} stopped before it finished.");

@@ -36,7 +36,11 @@ pub async fn run(home: &Home, args: RunsArgs) -> anyhow::Result<()> {
         return print_json(&runs);
     }
     if runs.is_empty() {
-        println!("Tenant {} has no recorded runs.", args.tenant);
+        match (args.flow, args.limit) {
+            (_, 0) => println!("No runs shown: --limit is 0."),
+            (Some(flow), _) => println!("Tenant {} has no recorded runs of {flow}.", args.tenant),
+            (None, _) => println!("Tenant {} has no recorded runs.", args.tenant),
+        }
         return Ok(());
     }
     let rows: Vec<Vec<String>> = runs.iter().map(run_row).collect();

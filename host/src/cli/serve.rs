@@ -123,7 +123,8 @@ fn write_serve_file(path: &std::path::Path, address: SocketAddr) -> anyhow::Resu
     write_private_file(path, &text).with_context(|| format!("cannot write {}", path.display()))
 }
 
-async fn wait_for_signal() {
+/// Waits for Ctrl-C (SIGINT) or, on Unix, SIGTERM.
+pub(super) async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

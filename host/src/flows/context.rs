@@ -152,18 +152,31 @@ impl<'a, P: Plugins> SyncContext<'a, P> {
     /// The mark is flushed, so a kill at any instant after this leaves it.
     pub(crate) fn begin(&mut self, started: jiff::Timestamp) -> Result<(), FlowError> {
         self.started = started;
+        self.flush_store()
+    }
+
+    /// Saves the run's counts and writes everything stored so far to disk.
+    /// Flows call it before a remote write that depends on what they just
+    /// stored, so an interrupted run's record has the counts up to there.
+    pub(crate) fn flush_store(&mut self) -> Result<(), FlowError> {
         self.save_progress().and_then(|()| self.store.flush()).map_err(|error| self.store_error(error))
     }
 
     fn save_progress(&mut self) -> Result<(), StoreError> {
         self.progress_saved = Instant::now();
+        let mut counts = self.counts.clone();
+        if let Some(counter) = &self.request_counter {
+            let (leaflink, business_central) = counter();
+            counts.requests_leaflink = leaflink.saturating_sub(self.requests_at_start.0);
+            counts.requests_business_central = business_central.saturating_sub(self.requests_at_start.1);
+        }
         self.store.run_progress(&OpenRun {
             id: self.run_id.clone(),
             tenant: self.tenant.name.clone(),
             flow: self.flow.name().to_owned(),
             started: self.started,
             updated: jiff::Timestamp::now(),
-            counts: self.counts.clone(),
+            counts,
         })
     }
 

@@ -407,7 +407,7 @@ async fn prepare_page<P: Plugins>(
 fn start_page<P: Plugins>(cx: &mut SyncContext<'_, P>, page: Option<PreparedPage>) -> Result<Option<PageInFlight>, FlowError> {
     let Some(PreparedPage { writes, sources }) = page else { return Ok(None) };
     let started = Instant::now();
-    cx.store.flush().map_err(|e| cx.store_error(e))?;
+    cx.flush_store()?;
     cx.add_phase_time("store_flush", started);
     let numbers = sources.iter().map(|order| order.number.clone()).collect();
     Ok(Some(PageInFlight { sources, numbers, call: cx.business_central.apply_in_background(writes) }))

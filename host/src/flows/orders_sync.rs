@@ -530,7 +530,7 @@ async fn pull_page<P: Plugins>(cx: &mut SyncContext<'_, P>, changed: Vec<(LlOrde
     let results = if writes.is_empty() {
         Vec::new()
     } else {
-        cx.store.flush().map_err(|e| cx.store_error(e))?;
+        cx.flush_store()?;
         match cx.business_central.apply(&writes).await {
             Ok(results) => results,
             Err(error) => {

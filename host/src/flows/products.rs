@@ -399,7 +399,7 @@ pub(crate) async fn pull<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), 
             pending.push((product, item.clone(), xref));
         }
         if !writes.is_empty() {
-            cx.store.flush().map_err(|e| cx.store_error(e))?;
+            cx.flush_store()?;
             match cx.business_central.apply(&writes).await {
                 Ok(results) => {
                     for ((product, _, xref), result) in pending.into_iter().zip(results) {

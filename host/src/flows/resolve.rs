@@ -366,7 +366,7 @@ pub(crate) async fn ensure_customers<P: Plugins>(
     }
 
     // Write them in one `apply` call and record what BC returned.
-    cx.store.flush().map_err(|e| cx.store_error(e))?;
+    cx.flush_store()?;
     match cx.business_central.apply(&writes).await {
         Ok(results) => {
             for ((customer, bc), result) in pending.into_iter().zip(results) {
@@ -677,7 +677,7 @@ pub(crate) async fn ensure_items<P: Plugins>(
         return Ok(outcome);
     }
 
-    cx.store.flush().map_err(|e| cx.store_error(e))?;
+    cx.flush_store()?;
     match cx.business_central.apply(&writes).await {
         Ok(results) => {
             for ((product, item), result) in pending.into_iter().zip(results) {

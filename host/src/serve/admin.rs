@@ -27,7 +27,19 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/tenants/{tenant}/dead-letters", get(list_dead_letters))
         .route("/tenants/{tenant}/conflicts", get(list_conflicts))
         .route("/tenants/{tenant}/flows/{flow}/run", post(run_flow))
+        .fallback(unknown_route)
         .layer(middleware::from_fn_with_state(state, require_bearer))
+}
+
+async fn unknown_route(request: Request) -> Response {
+    not_found(&format!("no admin API route {} {}", request.method(), request.uri().path()))
+}
+
+/// Returns the token of an `Authorization` value with the `Bearer` scheme,
+/// whose name is case-insensitive (RFC 7235, section 2.1).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim_start())
 }
 
 /// Rejects requests without `Authorization: Bearer <admin token>`; the token
@@ -37,7 +49,7 @@ pub(crate) async fn require_bearer(State(state): State<AppState>, request: Reque
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
+        .and_then(bearer_token)
         .unwrap_or("");
     let expected = state.admin_token.expose().as_bytes();
     if presented.is_empty() || !bool::from(presented.as_bytes().ct_eq(expected)) {

@@ -40,7 +40,7 @@ pub enum StoreError {
     /// serve` running on the same home.
     #[error(
         "the store at {path} is in use by another leafbridge process on this home, `leafbridge serve` or a command still running; \
-         wait for it or stop it, or, for serve, use its admin API (/api/v1) while it runs"
+         wait for it or stop it (while serve runs, `run`, `runs`, `status`, `conflicts`, `dead-letters list` and `tenant list` go through it; other commands need it stopped)"
     )]
     Locked { path: String },
     #[error("store operation failed: {0}")]

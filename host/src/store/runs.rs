@@ -69,7 +69,7 @@ pub struct OpenRun {
 }
 
 /// The reason an interrupted run's record gives.
-const INTERRUPTED_REASON: &str = "the process ended before the run finished (killed, crashed or shut down); \
+const INTERRUPTED_REASON: &str = "the run ended before it finished (Ctrl-C, a kill, a crash or a shutdown); \
      the counts are those last saved, and the next run resumes from the cursor";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -102,7 +102,7 @@ impl Store {
     /// outcome `Interrupted`, and returns how many there were. Only call it
     /// when no run of this process is going: `Store::open` does, and the
     /// store's lock keeps every other process out.
-    pub(crate) fn record_interrupted_runs(&self) -> Result<usize, StoreError> {
+    pub fn record_interrupted_runs(&self) -> Result<usize, StoreError> {
         let open = self.tree(OPEN_RUNS_TREE)?;
         let runs = self.tree(RUNS_TREE)?;
         let mut interrupted = 0;
