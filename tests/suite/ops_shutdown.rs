@@ -32,39 +32,8 @@ async fn sigterm_finishes_run_and_saves_cursor() {
     let sandbox = Sandbox::start(config).await.unwrap();
     let settings = settings_for("shutdown", &sandbox);
     let home = tempfile::tempdir().unwrap();
-    {
-        // serve opens the store itself, so this handle closes first.
-        let store = Store::open(&home.path().join("store")).unwrap();
-        store.tenants().unwrap().register(&settings).unwrap();
-        let (key, _) = SecretKey::load_or_create(&home.path().join("secrets.key")).unwrap();
-        let secrets = store.secrets(&key).unwrap();
-        secrets.set("shutdown", SecretName::LeafLinkApiKey, &sandbox.info().leaflink.api_key).unwrap();
-        secrets.set("shutdown", SecretName::BusinessCentralClientSecret, &sandbox.info().business_central.client_secret).unwrap();
-        secrets.set("shutdown", SecretName::LeafLinkWebhookKey, WEBHOOK_KEY).unwrap();
-        store.flush().unwrap();
-    }
-
-    let mut serve = tokio::process::Command::new(leafbridge_binary())
-        .args(["--home", home.path().to_str().unwrap(), "serve", "--listen", "127.0.0.1:0", "--drain-seconds", "120"])
-        .env("LEAFBRIDGE_ADMIN_TOKEN", ADMIN_TOKEN)
-        .env("LEAFBRIDGE_LOG", "error")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("leafbridge serve starts");
-    let mut stdout = BufReader::new(serve.stdout.take().unwrap()).lines();
-    let base = loop {
-        let line = tokio::time::timeout(Duration::from_secs(60), stdout.next_line())
-            .await
-            .expect("serve prints its address")
-            .unwrap()
-            .expect("serve prints its address before closing stdout");
-        if let Some(address) = line.strip_prefix("listening on ") {
-            break address.to_owned();
-        }
-    };
+    register(home.path(), &sandbox, &settings);
+    let (mut serve, base) = start_serve(home.path(), 120).await;
 
     let mut mac = Hmac::<Sha256>::new_from_slice(WEBHOOK_KEY.as_bytes()).unwrap();
     mac.update(ORDER_WEBHOOK.as_bytes());
@@ -130,4 +99,83 @@ async fn sigterm_finishes_run_and_saves_cursor() {
     for (number, count) in &counts {
         assert_eq!(*count, 1, "sales order {number} exists {count} times");
     }
+}
+
+/// SIGTERM ends serve within its drain even while a client waits for a run
+/// (`?wait=true`) that takes far longer; the run cut off is recorded as
+/// interrupted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drain_bounds_waiting_client() {
+    // At this latency the import takes minutes: dozens of customer and item
+    // creates, one request at a time.
+    let mut config = sandbox_config(SeedConfig { customers: 40, products: 80, orders: 400, random_seed: 24 });
+    config.leaflink_faults.latency = Duration::from_millis(500);
+    config.business_central_faults.latency = Duration::from_millis(500);
+    let sandbox = Sandbox::start(config).await.unwrap();
+    let settings = settings_for("shutdown", &sandbox);
+    let home = tempfile::tempdir().unwrap();
+    register(home.path(), &sandbox, &settings);
+    let (mut serve, base) = start_serve(home.path(), 1).await;
+
+    let waiting = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(format!("{base}/api/v1/tenants/shutdown/flows/orders-import/run?wait=true"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let pid = serve.id().expect("serve is still running").to_string();
+    let sent = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(sent.success(), "kill -TERM {pid} failed");
+    // One second of drain and one of grace; the rest is slack for a loaded machine.
+    let status = tokio::time::timeout(Duration::from_secs(20), serve.wait()).await.expect("serve exits within its drain").unwrap();
+    assert!(status.success(), "serve exited with {status}");
+    let response = waiting.await.unwrap();
+    assert!(response.is_err() || !response.unwrap().status().is_success(), "the waiting client was told the run finished");
+
+    let store = Store::open(&home.path().join("store")).unwrap();
+    let runs = store.runs("shutdown").unwrap();
+    assert_eq!(runs.len(), 1, "{runs:#?}");
+    assert_eq!(runs[0].outcome, RunOutcome::Interrupted, "{runs:#?}");
+}
+
+/// Registers `settings` with the sandbox's credentials and the webhook key.
+/// serve opens the store itself, so this handle closes first.
+fn register(home: &std::path::Path, sandbox: &Sandbox, settings: &leafbridge::tenant::TenantSettings) {
+    let store = Store::open(&home.join("store")).unwrap();
+    store.tenants().unwrap().register(settings).unwrap();
+    let (key, _) = SecretKey::load_or_create(&home.join("secrets.key")).unwrap();
+    let secrets = store.secrets(&key).unwrap();
+    secrets.set(&settings.name, SecretName::LeafLinkApiKey, &sandbox.info().leaflink.api_key).unwrap();
+    secrets.set(&settings.name, SecretName::BusinessCentralClientSecret, &sandbox.info().business_central.client_secret).unwrap();
+    secrets.set(&settings.name, SecretName::LeafLinkWebhookKey, WEBHOOK_KEY).unwrap();
+    store.flush().unwrap();
+}
+
+/// Starts `leafbridge serve` on a free loopback port and returns it with the
+/// base URL it printed.
+async fn start_serve(home: &std::path::Path, drain_seconds: u64) -> (tokio::process::Child, String) {
+    let mut serve = tokio::process::Command::new(leafbridge_binary())
+        .args(["--home", home.to_str().unwrap(), "serve", "--listen", "127.0.0.1:0", "--drain-seconds", &drain_seconds.to_string()])
+        .env("LEAFBRIDGE_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("LEAFBRIDGE_LOG", "error")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("leafbridge serve starts");
+    let mut stdout = BufReader::new(serve.stdout.take().unwrap()).lines();
+    let base = loop {
+        let line = tokio::time::timeout(Duration::from_secs(60), stdout.next_line())
+            .await
+            .expect("serve prints its address")
+            .unwrap()
+            .expect("serve prints its address before closing stdout");
+        if let Some(address) = line.strip_prefix("listening on ") {
+            break address.to_owned();
+        }
+    };
+    (serve, base)
 }

@@ -8,6 +8,7 @@ pub mod notify;
 pub mod subscriptions;
 pub mod webhooks;
 
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +16,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::{get, post};
 use tokio::sync::watch;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::schedule::Scheduler;
 use crate::store::Store;
@@ -124,21 +125,50 @@ pub async fn serve(
 
     let scheduler = state.scheduler.clone();
     let app = router(state);
-    let stop = async move {
+    let signalled = async move {
         while !*shutdown.borrow() {
             if shutdown.changed().await.is_err() {
                 break;
             }
         }
     };
-    let result = axum::serve(listener, app).with_graceful_shutdown(stop).await;
-
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let graceful = async move {
+        let _ = stopped.await;
+    };
+    let mut server = tokio::spawn(axum::serve(listener, app).with_graceful_shutdown(graceful).into_future());
+    let result = tokio::select! {
+        joined = &mut server => Some(joined),
+        () = signalled => None,
+    };
+    // The drain starts at the signal. The HTTP server stops accepting then,
+    // but a client waiting for a run (`?wait=true`) keeps its request open,
+    // so the server gets what is left of the drain once the runs are done.
+    let deadline = tokio::time::Instant::now() + drain;
+    let _ = stop.send(());
     let _ = scheduler_task.await;
     let _ = subscriptions_task.await;
     let left = scheduler.shutdown(drain).await;
+    let result = match result {
+        Some(joined) => joined,
+        None => match tokio::time::timeout_at(deadline + RESPONSE_GRACE, &mut server).await {
+            Ok(joined) => joined,
+            Err(_) => {
+                warn!("open requests were cut off at the end of the drain");
+                server.abort();
+                Ok(Ok(()))
+            }
+        },
+    };
     info!(runs_left = left, "stopped");
-    result.map_err(ServeError::Server)
+    match result {
+        Ok(served) => served.map_err(ServeError::Server),
+        Err(join) => Err(ServeError::Server(std::io::Error::other(join))),
+    }
 }
+
+/// Time after the drain for the responses of runs that finished in it.
+const RESPONSE_GRACE: Duration = Duration::from_secs(1);
 
 /// Binds `address`, naming it in the error.
 pub async fn bind(address: SocketAddr) -> Result<tokio::net::TcpListener, ServeError> {
