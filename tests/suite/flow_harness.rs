@@ -24,6 +24,24 @@ pub struct Harness {
     pub runner: TenantRunner,
 }
 
+/// Registers `settings` in the store under `home` with the sandbox's
+/// credentials and, when given, a LeafLink webhook key. The store closes
+/// again, so a `leafbridge` process started afterwards can open it.
+pub fn register_in_home(home: &std::path::Path, sandbox: &Sandbox, settings: &TenantSettings, webhook_key: Option<&str>) {
+    use leafbridge::store::secrets::{SecretKey, SecretName};
+
+    let store = Store::open(&home.join("store")).unwrap();
+    store.tenants().unwrap().register(settings).unwrap();
+    let (key, _) = SecretKey::load_or_create(&home.join("secrets.key")).unwrap();
+    let secrets = store.secrets(&key).unwrap();
+    secrets.set(&settings.name, SecretName::LeafLinkApiKey, &sandbox.info().leaflink.api_key).unwrap();
+    secrets.set(&settings.name, SecretName::BusinessCentralClientSecret, &sandbox.info().business_central.client_secret).unwrap();
+    if let Some(webhook_key) = webhook_key {
+        secrets.set(&settings.name, SecretName::LeafLinkWebhookKey, webhook_key).unwrap();
+    }
+    store.flush().unwrap();
+}
+
 /// A sandbox without rate limits, seeded with `seed`.
 pub fn sandbox_config(seed: SeedConfig) -> SandboxConfig {
     SandboxConfig { seed, rate_limits: false, ..SandboxConfig::default() }

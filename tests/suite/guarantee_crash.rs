@@ -7,11 +7,10 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use leafbridge::store::{RunOutcome, Store};
-use leafbridge::store::secrets::{SecretKey, SecretName};
 use leafbridge_sandbox::{Sandbox, SeedConfig};
 use leafbridge_tests::leafbridge_binary;
 
-use crate::flow_harness::{sandbox_config, settings_for};
+use crate::flow_harness::{register_in_home, sandbox_config, settings_for};
 
 const KILLS: usize = 20;
 /// Kill instants are drawn from this span after each start.
@@ -29,7 +28,7 @@ async fn killed_import_never_duplicates() {
     let sandbox = Sandbox::start(config).await.unwrap();
     let settings = settings_for("crash", &sandbox);
     let home = tempfile::tempdir().unwrap();
-    register(home.path(), &sandbox, &settings);
+    register_in_home(home.path(), &sandbox, &settings, None);
     let expected: Vec<String> = {
         let leaflink = sandbox.leaflink();
         leaflink
@@ -146,7 +145,7 @@ async fn killed_run_recorded_as_interrupted() {
     config.business_central_faults.latency = Duration::from_millis(20);
     let sandbox = Sandbox::start(config).await.unwrap();
     let home = tempfile::tempdir().unwrap();
-    register(home.path(), &sandbox, &settings_for("killed", &sandbox));
+    register_in_home(home.path(), &sandbox, &settings_for("killed", &sandbox), None);
 
     for signal in ["-KILL", "-INT"] {
         let mut child = start_run(home.path()).await;
@@ -197,16 +196,4 @@ async fn start_run(home: &std::path::Path) -> tokio::process::Child {
     // Later lines are not read, so the pipe must not fill and block the run.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     child
-}
-
-/// Registers `settings` with the sandbox's credentials. The child processes
-/// open the store themselves, so this handle closes before the first starts.
-fn register(home: &std::path::Path, sandbox: &Sandbox, settings: &leafbridge::tenant::TenantSettings) {
-    let store = Store::open(&home.join("store")).unwrap();
-    store.tenants().unwrap().register(settings).unwrap();
-    let (key, _) = SecretKey::load_or_create(&home.join("secrets.key")).unwrap();
-    let secrets = store.secrets(&key).unwrap();
-    secrets.set(&settings.name, SecretName::LeafLinkApiKey, &sandbox.info().leaflink.api_key).unwrap();
-    secrets.set(&settings.name, SecretName::BusinessCentralClientSecret, &sandbox.info().business_central.client_secret).unwrap();
-    store.flush().unwrap();
 }

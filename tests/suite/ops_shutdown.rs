@@ -8,14 +8,13 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
-use leafbridge::store::secrets::{SecretKey, SecretName};
 use leafbridge::store::{RunOutcome, Store};
 use leafbridge_sandbox::{Sandbox, SeedConfig};
 use leafbridge_tests::leafbridge_binary;
 use sha2::Sha256;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::flow_harness::{sandbox_config, settings_for};
+use crate::flow_harness::{register_in_home, sandbox_config, settings_for};
 
 const ADMIN_TOKEN: &str = "shutdown-admin-token-0123456789";
 const WEBHOOK_KEY: &str = "shutdown-webhook-key";
@@ -32,7 +31,7 @@ async fn sigterm_finishes_run_and_saves_cursor() {
     let sandbox = Sandbox::start(config).await.unwrap();
     let settings = settings_for("shutdown", &sandbox);
     let home = tempfile::tempdir().unwrap();
-    register(home.path(), &sandbox, &settings);
+    register_in_home(home.path(), &sandbox, &settings, Some(WEBHOOK_KEY));
     let (mut serve, base) = start_serve(home.path(), 120).await;
 
     let mut mac = Hmac::<Sha256>::new_from_slice(WEBHOOK_KEY.as_bytes()).unwrap();
@@ -114,7 +113,7 @@ async fn drain_bounds_waiting_client() {
     let sandbox = Sandbox::start(config).await.unwrap();
     let settings = settings_for("shutdown", &sandbox);
     let home = tempfile::tempdir().unwrap();
-    register(home.path(), &sandbox, &settings);
+    register_in_home(home.path(), &sandbox, &settings, Some(WEBHOOK_KEY));
     let (mut serve, base) = start_serve(home.path(), 1).await;
 
     let waiting = tokio::spawn(async move {
@@ -138,19 +137,6 @@ async fn drain_bounds_waiting_client() {
     let runs = store.runs("shutdown").unwrap();
     assert_eq!(runs.len(), 1, "{runs:#?}");
     assert_eq!(runs[0].outcome, RunOutcome::Interrupted, "{runs:#?}");
-}
-
-/// Registers `settings` with the sandbox's credentials and the webhook key.
-/// serve opens the store itself, so this handle closes first.
-fn register(home: &std::path::Path, sandbox: &Sandbox, settings: &leafbridge::tenant::TenantSettings) {
-    let store = Store::open(&home.join("store")).unwrap();
-    store.tenants().unwrap().register(settings).unwrap();
-    let (key, _) = SecretKey::load_or_create(&home.join("secrets.key")).unwrap();
-    let secrets = store.secrets(&key).unwrap();
-    secrets.set(&settings.name, SecretName::LeafLinkApiKey, &sandbox.info().leaflink.api_key).unwrap();
-    secrets.set(&settings.name, SecretName::BusinessCentralClientSecret, &sandbox.info().business_central.client_secret).unwrap();
-    secrets.set(&settings.name, SecretName::LeafLinkWebhookKey, WEBHOOK_KEY).unwrap();
-    store.flush().unwrap();
 }
 
 /// Starts `leafbridge serve` on a free loopback port and returns it with the
