@@ -367,7 +367,7 @@ fn store_locked_by_serve() {
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].contains("in use by another leafbridge process"), "{:?}", errors[0]);
     assert!(errors[0].contains(&home.path().display().to_string()), "the error names the home: {:?}", errors[0]);
-    assert!(errors[0].contains("admin API"), "{:?}", errors[0]);
+    assert!(errors[0].contains("go through it"), "the error says which commands work while serve runs: {:?}", errors[0]);
     assert_eq!(errors[0].matches("could not acquire lock").count(), 0, "the raw sled error leaks: {:?}", errors[0]);
 
     assert!(listed.status.success(), "{}", stderr(&listed));

@@ -101,12 +101,12 @@ async fn sigterm_finishes_run_and_saves_cursor() {
 }
 
 /// SIGTERM ends serve within its drain even while a client waits for a run
-/// (`?wait=true`) that takes far longer; the run cut off is recorded as
+/// (`?wait=true`) that takes far longer. The run cut off is recorded as
 /// interrupted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drain_bounds_waiting_client() {
-    // At this latency the import takes minutes: dozens of customer and item
-    // creates, one request at a time.
+    // At this latency the import takes many seconds, far more than the 1 s
+    // drain: dozens of customer and item creates, one request at a time.
     let mut config = sandbox_config(SeedConfig { customers: 40, products: 80, orders: 400, random_seed: 24 });
     config.leaflink_faults.latency = Duration::from_millis(500);
     config.business_central_faults.latency = Duration::from_millis(500);
@@ -127,7 +127,7 @@ async fn drain_bounds_waiting_client() {
     let pid = serve.id().expect("serve is still running").to_string();
     let sent = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(sent.success(), "kill -TERM {pid} failed");
-    // One second of drain and one of grace; the rest is slack for a loaded machine.
+    // One second of drain and one of grace, and the rest is slack for a loaded machine.
     let status = tokio::time::timeout(Duration::from_secs(20), serve.wait()).await.expect("serve exits within its drain").unwrap();
     assert!(status.success(), "serve exited with {status}");
     let response = waiting.await.unwrap();

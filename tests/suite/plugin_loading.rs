@@ -17,7 +17,8 @@ fn assert_names_file(error: &LoadError, path: &Path) {
 fn missing_file_fails_to_load() {
     let path = Path::new("/nonexistent/leafbridge/plugin.wasm");
     let error = runtime().load(path, World::Mapper).expect_err("no such file");
-    assert!(matches!(error, LoadError::Read { .. }), "{error}");
+    assert!(matches!(error, LoadError::Missing { .. }), "{error}");
+    assert!(error.to_string().contains("cargo xtask plugins"), "{error}");
     assert_names_file(&error, path);
 }
 

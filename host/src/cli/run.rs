@@ -54,10 +54,7 @@ pub async fn run(home: &Home, args: RunArgs) -> anyhow::Result<()> {
         }
         Err(error) => return Err(error.into()),
     };
-    let settings = store
-        .tenants()?
-        .get(&args.tenant)?
-        .with_context(|| format!("tenant {:?} is not registered; add it with `leafbridge tenant add`", args.tenant))?;
+    let settings = store.tenants()?.require(&args.tenant)?;
     let secrets = load_secrets(home, &store, &settings)?;
     let runtime = open_runtime(home)?;
     let plugin_dir = args.plugin_dir.unwrap_or_else(default_plugin_dir);

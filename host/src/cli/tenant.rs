@@ -191,7 +191,11 @@ fn add(store: &Store, args: AddArgs) -> anyhow::Result<()> {
         (None, Some(name)) => from_flags(name, &args.fields)?,
         (None, None) => bail!("give a tenant name and flags, or --from-file FILE"),
     };
-    validate(&settings).with_context(|| format!("tenant {} is not valid", crate::tenant::validate::shortened(&settings.name)))?;
+    match validate(&settings) {
+        // The name error already names the tenant.
+        Err(error @ crate::tenant::validate::ValidationError::Name(_)) => return Err(error.into()),
+        result => result.with_context(|| format!("tenant {} is not valid", crate::tenant::validate::shortened(&settings.name)))?,
+    }
     store.tenants()?.register(&settings)?;
     println!("registered tenant {}", settings.name);
     Ok(())

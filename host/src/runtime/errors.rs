@@ -23,6 +23,10 @@ pub enum RuntimeError {
 pub enum LoadError {
     #[error("cannot read plugin {path}: {source}")]
     Read { path: PathBuf, source: std::io::Error },
+    #[error(
+        "plugin {path} does not exist; build the plugins with `cargo xtask plugins`, or set LEAFBRIDGE_PLUGIN_DIR to the folder that holds them"
+    )]
+    Missing { path: PathBuf },
     #[error("plugin {path} is not a valid WebAssembly component: {reason}")]
     InvalidComponent { path: PathBuf, reason: String },
     #[error(

@@ -213,7 +213,10 @@ impl Runtime {
     /// checks that it implements `world` at a compatible contract version, and
     /// pre-instantiates it.
     pub fn load(&self, path: &Path, world: World) -> Result<Arc<Plugin>, LoadError> {
-        let bytes = read_component(path).map_err(|source| LoadError::Read { path: path.to_owned(), source })?;
+        let bytes = read_component(path).map_err(|source| match source.kind() {
+            std::io::ErrorKind::NotFound => LoadError::Missing { path: path.to_owned() },
+            _ => LoadError::Read { path: path.to_owned(), source },
+        })?;
         let invalid = |reason: String| LoadError::InvalidComponent { path: path.to_owned(), reason };
         if !bytes.starts_with(b"\0asm") {
             return Err(invalid("the file does not start with the WebAssembly magic number".into()));
