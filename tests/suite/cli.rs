@@ -99,6 +99,8 @@ fn tenant_add_rejects_invalid_input() {
         ("--bc-url", "http://example.com/api/v2.0", "plain http is allowed only for loopback"),
         ("--bc-token-url", "https://user:pw@login.example.com/token", "user name or password"),
         ("--bc-company-id", "CRONUS USA, Inc.", "invalid business_central.company_id"),
+        ("--bc-company-id", "{f64eba74-dacd-4854-a584-1834f68cfc3a}", "invalid business_central.company_id"),
+        ("--bc-company-id", "F64EBA74DACD4854A5841834F68CFC3A", "invalid business_central.company_id"),
     ];
     for (flag, value, reason) in cases {
         let output = add_with(home.path(), "acme", flag, value);

@@ -115,6 +115,7 @@ async fn drain_bounds_waiting_client() {
     let home = tempfile::tempdir().unwrap();
     register_in_home(home.path(), &sandbox, &settings, Some(WEBHOOK_KEY));
     let (mut serve, base) = start_serve(home.path(), 1).await;
+    let base_for_status = base.clone();
 
     let waiting = tokio::spawn(async move {
         reqwest::Client::new()
@@ -123,7 +124,29 @@ async fn drain_bounds_waiting_client() {
             .send()
             .await
     });
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The admin API's status shows the run in progress once it began (serve
+    // first compiles the plugins into its fresh home).
+    let mut polls = 0;
+    let running = loop {
+        let status: serde_json::Value = reqwest::Client::new()
+            .get(format!("{base_for_status}/api/v1/tenants/shutdown/status"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let running = status["running"].as_array().unwrap().clone();
+        polls += 1;
+        if !running.is_empty() || polls == 300 {
+            break running;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(running.len(), 1, "{running:?}");
+    assert_eq!(running[0]["flow"], "orders-import", "{running:?}");
+
     let pid = serve.id().expect("serve is still running").to_string();
     let sent = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(sent.success(), "kill -TERM {pid} failed");

@@ -100,7 +100,18 @@ async fn run_through_serve(client: &AdminClient, args: &RunArgs) -> anyhow::Resu
     let path = format!("tenants/{tenant}/flows/{flow}/run?wait=true");
     let request = client.post_and_wait::<ServedRun>(&path);
     let served = tokio::select! {
-        served = request => served?,
+        served = request => match served {
+            Ok(served) => served,
+            // A connection that closed while the run went on, unlike an error
+            // serve returned, does not mean that the run failed.
+            Err(error) if error.chain().any(|cause| cause.is::<reqwest::Error>()) => {
+                return Err(error.context(format!(
+                    "serve did not return the run of tenant {tenant}, flow {flow} (it may have stopped before the run finished); \
+                     `leafbridge runs {tenant}` shows the run, as interrupted if serve cut it off"
+                )));
+            }
+            Err(error) => return Err(error),
+        },
         _ = tokio::signal::ctrl_c() => {
             anyhow::bail!("stopped waiting; serve goes on with tenant {tenant}, flow {flow}: `leafbridge runs {tenant}` shows the run when it finishes")
         }

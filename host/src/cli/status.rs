@@ -64,6 +64,26 @@ fn print_summary(statuses: &[TenantStatus]) {
         println!();
         print_table(&RUN_HEADERS, &run_rows);
     }
+
+    let running: Vec<Vec<String>> = statuses
+        .iter()
+        .flat_map(|status| &status.running)
+        .map(|run| {
+            vec![
+                run.tenant.clone(),
+                run.flow.clone(),
+                run.started.strftime("%Y-%m-%d %H:%M:%S UTC").to_string(),
+                run.counts.read.to_string(),
+                run.counts.written.to_string(),
+                run.id.clone(),
+            ]
+        })
+        .collect();
+    if !running.is_empty() {
+        println!();
+        println!("Running now (counts as last saved):");
+        print_table(&["tenant", "flow", "started", "read", "written", "run id"], &running);
+    }
 }
 
 /// Column headers of a run table, matching `run_row`. The outcome comes

@@ -4,7 +4,7 @@
 
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{OriginalUri, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -31,8 +31,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .layer(middleware::from_fn_with_state(state, require_bearer))
 }
 
-async fn unknown_route(request: Request) -> Response {
-    not_found(&format!("no admin API route {} {}", request.method(), request.uri().path()))
+async fn unknown_route(OriginalUri(uri): OriginalUri, request: Request) -> Response {
+    not_found(&format!("no admin API route {} {}", request.method(), uri.path()))
 }
 
 /// Returns the token of an `Authorization` value with the `Bearer` scheme,

@@ -124,6 +124,7 @@ pub async fn serve(
     });
 
     let scheduler = state.scheduler.clone();
+    let store = state.store.clone();
     let app = router(state);
     let signalled = async move {
         while !*shutdown.borrow() {
@@ -149,6 +150,14 @@ pub async fn serve(
     let _ = scheduler_task.await;
     let _ = subscriptions_task.await;
     let left = scheduler.shutdown(drain).await;
+    if left > 0 {
+        // The runs left die with the process, so they are recorded now. One
+        // that still finishes before the exit overwrites its record.
+        match store.record_interrupted_runs().and_then(|_| store.flush()) {
+            Ok(()) => warn!(runs = left, "runs still going at the end of the drain were recorded as interrupted"),
+            Err(error) => error!(%error, "cannot record the runs cut off by the shutdown"),
+        }
+    }
     let result = match result {
         Some(joined) => joined,
         None => match tokio::time::timeout_at(deadline + RESPONSE_GRACE, &mut server).await {

@@ -98,10 +98,18 @@ impl Store {
         put_json(&self.tree(OPEN_RUNS_TREE)?, &compound_key(&run.tenant, &[&run.id]), run)
     }
 
+    /// Runs of `tenant` in progress, oldest first by start.
+    pub fn open_runs(&self, tenant: &str) -> Result<Vec<OpenRun>, StoreError> {
+        let mut runs: Vec<OpenRun> = scan_json(&self.tree(OPEN_RUNS_TREE)?, &compound_key(tenant, &[""]))?;
+        runs.sort_by_key(|run| run.started);
+        Ok(runs)
+    }
+
     /// Turns every run still marked in progress into a run record with
-    /// outcome `Interrupted`, and returns how many there were. Only call it
-    /// when no run of this process is going: `Store::open` does, and the
-    /// store's lock keeps every other process out.
+    /// outcome `Interrupted`, and returns how many there were. Callers:
+    /// `Store::open` (the store's lock keeps every other process out), `run`
+    /// after Ctrl-C, and serve at the end of its drain, where a run that
+    /// still finishes replaces the record with its own (same key).
     pub fn record_interrupted_runs(&self) -> Result<usize, StoreError> {
         let open = self.tree(OPEN_RUNS_TREE)?;
         let runs = self.tree(RUNS_TREE)?;

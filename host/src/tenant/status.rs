@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::{ProposalStatus, RunRecord, Store, StoreError};
+use crate::store::{OpenRun, ProposalStatus, RunRecord, Store, StoreError};
 
 /// The state of one tenant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -16,6 +16,10 @@ pub struct TenantStatus {
     pub open_link_proposals: usize,
     /// The latest run of each flow that ran, by flow name.
     pub last_runs: BTreeMap<String, RunRecord>,
+    /// Runs in progress with their counts as last saved. Only a process
+    /// that runs flows while others read its store (`serve`) shows any.
+    #[serde(default)]
+    pub running: Vec<OpenRun>,
 }
 
 /// Collects the counts and last runs of `tenant` from the store.
@@ -33,5 +37,6 @@ pub fn tenant_status(store: &Store, tenant: &str) -> Result<TenantStatus, StoreE
         conflicts: store.conflicts(tenant)?.len(),
         open_link_proposals,
         last_runs,
+        running: store.open_runs(tenant)?,
     })
 }

@@ -64,13 +64,15 @@ pub fn validate(settings: &TenantSettings) -> Result<(), ValidationError> {
     require("business_central.tenant_id", &settings.business_central.tenant_id)?;
     require("business_central.environment", &settings.business_central.environment)?;
     require("business_central.company_id", &settings.business_central.company_id)?;
-    // BC addresses a company by its id, a GUID, in every company-scoped URL.
-    // A company name here would only fail at the first run, as a 400 or 404.
-    if uuid::Uuid::try_parse(settings.business_central.company_id.trim()).is_err() {
+    // BC addresses a company by its id, a GUID, in every company-scoped URL,
+    // in the hyphenated form BC lists (36 characters, no braces). A company
+    // name or another GUID form would only fail at the first run.
+    let company_id = settings.business_central.company_id.trim();
+    if company_id.len() != 36 || uuid::Uuid::try_parse(company_id).is_err() {
         return Err(ValidationError::Value {
             field: "business_central.company_id",
             value: shortened(&settings.business_central.company_id),
-            reason: "not a GUID; BC's GET companies lists each company's id, such as f64eba74-dacd-4854-a584-1834f68cfc3a"
+            reason: "not a GUID in the hyphenated form; BC's GET companies lists each company's id, such as f64eba74-dacd-4854-a584-1834f68cfc3a"
                 .to_owned(),
         });
     }
