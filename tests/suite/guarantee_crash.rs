@@ -124,8 +124,8 @@ async fn killed_import_never_duplicates() {
         *items.entry(item["number"].as_str().unwrap_or_default().to_owned()).or_default() += 1;
     }
     assert!(items.values().all(|count| *count == 1), "an item number repeats");
-    // A kill after a run began leaves its record, marked interrupted; a kill
-    // before that (while the process starts) leaves none.
+    // A kill after a run began leaves its record, marked interrupted. A kill
+    // before that, while the process starts, leaves none.
     let store = Store::open(&home.path().join("store")).unwrap();
     let runs = store.runs("crash").unwrap();
     let interrupted = runs.iter().filter(|run| run.outcome == RunOutcome::Interrupted).count();

@@ -407,7 +407,7 @@ async fn admin_api_requires_bearer_token() {
     assert_eq!(runs("flow=orders-import&limit=1").await.1, ["third"]);
     assert_eq!(runs("flow=payments-push").await.1, Vec::<String>::new());
     assert_eq!(runs("flow=no-such-flow").await.0, 400);
-    // The scheme name is case-insensitive; an unknown route is a JSON 404.
+    // The scheme name is case-insensitive, and an unknown route is a JSON 404.
     let url = format!("{}/api/v1/tenants/acme/runs", server.base);
     let lower = client.get(&url).header("authorization", format!("bearer {ADMIN_TOKEN}")).send().await.unwrap();
     assert_eq!(lower.status(), 200);

@@ -99,7 +99,7 @@ pub fn run_row(run: &RunRecord) -> Vec<String> {
     let outcome = match run.outcome {
         RunOutcome::Done => "done".to_owned(),
         RunOutcome::Incomplete => "incomplete".to_owned(),
-        RunOutcome::Interrupted => "interrupted (the process ended during the run)".to_owned(),
+        RunOutcome::Interrupted => "interrupted (cut off before it finished)".to_owned(),
         RunOutcome::Stopped => {
             let reason = run.reason.as_deref().unwrap_or("no reason recorded");
             match reason.char_indices().nth(REASON_CHARS) {

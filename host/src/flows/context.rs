@@ -147,11 +147,11 @@ impl<'a, P: Plugins> SyncContext<'a, P> {
         }
     }
 
-    /// Marks the run as in progress in the store, so that a process killed
-    /// during it still leaves a run record (`RunOutcome::Interrupted`).
-    /// The mark is flushed, so a kill at any instant after this leaves it.
-    pub(crate) fn begin(&mut self, started: jiff::Timestamp) -> Result<(), FlowError> {
-        self.started = started;
+    /// Starts the run's clock and marks the run as in progress in the store,
+    /// so that a process killed during it still leaves a run record
+    /// (`RunOutcome::Interrupted`). The mark is flushed before the flow starts.
+    pub(crate) fn begin(&mut self) -> Result<(), FlowError> {
+        self.started = jiff::Timestamp::now();
         self.flush_store()
     }
 
@@ -162,13 +162,20 @@ impl<'a, P: Plugins> SyncContext<'a, P> {
         self.save_progress().and_then(|()| self.store.flush()).map_err(|error| self.store_error(error))
     }
 
+    /// Returns the requests sent to (LeafLink, Business Central) since the
+    /// run began, when the context has a request counter.
+    fn requests_since_start(&self) -> Option<(u64, u64)> {
+        let counter = self.request_counter.as_ref()?;
+        let (leaflink, business_central) = counter();
+        Some((leaflink.saturating_sub(self.requests_at_start.0), business_central.saturating_sub(self.requests_at_start.1)))
+    }
+
     fn save_progress(&mut self) -> Result<(), StoreError> {
         self.progress_saved = Instant::now();
         let mut counts = self.counts.clone();
-        if let Some(counter) = &self.request_counter {
-            let (leaflink, business_central) = counter();
-            counts.requests_leaflink = leaflink.saturating_sub(self.requests_at_start.0);
-            counts.requests_business_central = business_central.saturating_sub(self.requests_at_start.1);
+        if let Some((leaflink, business_central)) = self.requests_since_start() {
+            counts.requests_leaflink = leaflink;
+            counts.requests_business_central = business_central;
         }
         self.store.run_progress(&OpenRun {
             id: self.run_id.clone(),
@@ -227,8 +234,8 @@ impl<'a, P: Plugins> SyncContext<'a, P> {
             sink(self.flow, &self.counts);
         }
         if self.progress_saved.elapsed() >= PROGRESS_SAVE_INTERVAL {
-            // The next store write of the flow itself reports a broken store;
-            // a lost progress mark only makes an interrupted run's counts older.
+            // The flow's next store write reports a broken store, and a lost
+            // progress mark only makes an interrupted run's counts older.
             if let Err(error) = self.save_progress() {
                 tracing::warn!(%error, "could not save the run's progress");
             }
@@ -337,16 +344,16 @@ impl<'a, P: Plugins> SyncContext<'a, P> {
     /// stopped is a report with outcome `Stopped`, and only a failure to write
     /// the run record is an error. A credential rejection stops the run even
     /// when the flow itself finished, because some requests were not sent.
-    pub(crate) fn finish(&mut self, started: jiff::Timestamp, result: Result<(), FlowError>) -> Result<FlowReport, FlowError> {
+    pub(crate) fn finish(&mut self, result: Result<(), FlowError>) -> Result<FlowReport, FlowError> {
+        let started = self.started;
         let result = match (result, self.credential_error()) {
             (Err(FlowError::Store { tenant, flow, source }), _) => Err(FlowError::Store { tenant, flow, source }),
             (_, Some(error)) => Err(error),
             (result, None) => result,
         };
-        if let Some(counter) = &self.request_counter {
-            let (leaflink, business_central) = counter();
-            self.counts.requests_leaflink = leaflink.saturating_sub(self.requests_at_start.0);
-            self.counts.requests_business_central = business_central.saturating_sub(self.requests_at_start.1);
+        if let Some((leaflink, business_central)) = self.requests_since_start() {
+            self.counts.requests_leaflink = leaflink;
+            self.counts.requests_business_central = business_central;
         }
         let (outcome, reason) = match &result {
             Ok(()) if self.transient_failures == 0 => (RunOutcome::Done, None),

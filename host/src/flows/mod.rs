@@ -133,13 +133,12 @@ pub enum FlowError {
 
 /// Runs one flow once for one tenant and records the run.
 pub async fn run_flow<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<FlowReport, FlowError> {
-    let started = jiff::Timestamp::now();
     let span = tracing::info_span!("flow", tenant = %cx.tenant.name, flow = %cx.flow, run_id = %cx.run_id);
     tracing::info!(parent: &span, "flow run started");
 
     let flow = cx.flow;
-    if let Err(error) = cx.begin(started) {
-        return cx.finish(started, Err(error));
+    if let Err(error) = cx.begin() {
+        return cx.finish(Err(error));
     }
     let result = async {
         match flow {
@@ -159,5 +158,5 @@ pub async fn run_flow<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<FlowRep
     .instrument(span.clone())
     .await;
     let _entered = span.enter();
-    cx.finish(started, result)
+    cx.finish(result)
 }

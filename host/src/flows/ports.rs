@@ -34,6 +34,10 @@ impl ApiError {
     /// True when trying the same call again later may succeed: network,
     /// remote and runtime failures. An invalid record or a configuration
     /// error fails the same way again until someone changes it.
+    ///
+    /// NOTE: a configuration error can be one record's (an unmapped unit) or
+    /// every record's (a malformed company id). Both go to dead letters record
+    /// by record, so the second fills them instead of stopping the run.
     pub fn is_transient(&self) -> bool {
         match self {
             ApiError::Plugin(PluginError::InvalidRecord(_) | PluginError::Configuration(_)) => false,

@@ -163,6 +163,8 @@ pub async fn serve(
         None => match tokio::time::timeout_at(deadline + RESPONSE_GRACE, &mut server).await {
             Ok(joined) => joined,
             Err(_) => {
+                // NOTE: a client still waiting for a run sees its connection
+                // close here, not a response that names the interrupted run.
                 warn!("open requests were cut off at the end of the drain");
                 server.abort();
                 Ok(Ok(()))

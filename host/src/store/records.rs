@@ -16,7 +16,7 @@ pub(crate) const XREF_TREE: &str = "xref";
 pub(crate) const XREF_BC_TREE: &str = "xref_bc";
 pub(crate) const CURSORS_TREE: &str = "cursors";
 pub(crate) const RUNS_TREE: &str = "runs";
-/// Runs that began and have no run record yet (see `Store::run_begun`).
+/// Runs that began and have no run record yet (see `Store::run_progress`).
 pub(crate) const OPEN_RUNS_TREE: &str = "open_runs";
 pub(crate) const CONFLICTS_TREE: &str = "conflicts";
 pub(crate) const DEAD_LETTERS_TREE: &str = "dead_letters";

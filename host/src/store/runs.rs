@@ -49,9 +49,9 @@ pub enum RunOutcome {
     Incomplete,
     /// The run stopped early; the cursor marks where the next run resumes.
     Stopped,
-    /// The process ended during the run (killed, crashed, or the machine
-    /// went down), so the run never wrote its record. The next `Store::open`
-    /// writes it. What the run saved page by page is kept.
+    /// The run was cut off (Ctrl-C, SIGTERM, a kill, a crash, or serve's
+    /// drain ended), so it never wrote its own record. `run`, serve or the
+    /// next `Store::open` writes it. What the run saved page by page is kept.
     Interrupted,
 }
 

@@ -174,7 +174,7 @@ mod tests {
     }
 
     #[test]
-    fn xref_count_counts_one_kind_of_one_tenant() {
+    fn xref_count_per_kind_and_tenant() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("store")).unwrap();
         let xref = |key: &str| CrossReference { leaflink_key: key.to_owned(), origin: "created".to_owned(), ..CrossReference::default() };
