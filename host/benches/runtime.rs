@@ -8,11 +8,12 @@
 //! Needs the `fixture-bench-order` and `leafbridge-core` guests in the plugin
 //! directory (`cargo xtask plugins`). Run with `cargo bench -p leafbridge --bench runtime`.
 //!
-//! With `RUNTIME_BENCH_LOOP=<row>` set (`instantiate`, `core_instantiate`
-//! or one of the map-order rows), the binary skips criterion, runs that row
-//! `RUNTIME_BENCH_ROUNDS` times (default 3,000) and prints the elapsed and
-//! the process CPU time per round. The CPU time is the steadier figure on a
-//! loaded machine, and the loop is a convenient target for `perf record`.
+//! With `RUNTIME_BENCH_LOOP=<row>` set (`instantiate`, `core_instantiate`,
+//! `lower_order_20_lines_in_session` or one of the map-order rows), the
+//! binary skips criterion, runs that row `RUNTIME_BENCH_ROUNDS` times
+//! (default 3,000) and prints the elapsed and the process CPU time per
+//! round. The CPU time is the steadier figure on a loaded machine, and the
+//! loop is a convenient target for `perf record`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -175,6 +176,26 @@ fn map_order_natively(order: &LlOrder, context: &OrderContext) -> Result<BcSales
     })
 }
 
+/// Returns a sales order with no lines and no values, the smallest the
+/// contract allows.
+fn empty_sales_order() -> BcSalesOrder {
+    BcSalesOrder {
+        id: None,
+        number: None,
+        external_document_number: String::new(),
+        order_date: String::new(),
+        customer_id: None,
+        customer_number: None,
+        status: None,
+        fully_shipped: false,
+        total_amount_including_tax: None,
+        lines: Vec::new(),
+        etag: None,
+        last_modified: None,
+        extras: NO_EXTRAS.to_owned(),
+    }
+}
+
 fn customer(clock_calls: i64) -> LlCustomer {
     LlCustomer {
         id: clock_calls,
@@ -248,6 +269,18 @@ impl Subject<'_> {
         let mut session = executor.block_on(runtime.mapper(self.plugin, tenant)).unwrap();
         run_loop(row, rounds, || drop(executor.block_on(session.map_order(self.order, self.context)).unwrap()));
     }
+
+    /// Passes the order into the guest through `order-changes-for-bc`, which
+    /// the benchmark plugin rejects at once, so the time is that of lowering
+    /// the order's values into the guest plus one call.
+    fn lower_only_in_session(&self, row: &str, rounds: u32, executor: &tokio::runtime::Runtime, runtime: &Runtime, tenant: &Arc<TenantContext>) {
+        let current = empty_sales_order();
+        let mut session = executor.block_on(runtime.mapper(self.plugin, tenant)).unwrap();
+        run_loop(row, rounds, || {
+            let result = executor.block_on(session.order_changes_for_bc(self.order, &current));
+            assert!(result.is_err(), "the benchmark plugin rejects order-changes-for-bc");
+        });
+    }
 }
 
 fn benches(c: &mut Criterion) {
@@ -285,6 +318,7 @@ fn benches(c: &mut Criterion) {
             "instantiate_and_map_order_20_lines" => run_loop(&row, rounds, || fixture.instantiate_and_call(&executor, &runtime, &tenant)),
             "map_order_20_lines_in_session" => fixture.in_session(&row, rounds, &executor, &runtime, &tenant),
             "native_map_order_20_lines" => run_loop(&row, rounds, native),
+            "lower_order_20_lines_in_session" => fixture.lower_only_in_session(&row, rounds, &executor, &runtime, &tenant),
             "core_instantiate" => run_loop(&row, rounds, || core_subject.instantiate(&executor, &runtime, &tenant)),
             "core_instantiate_and_map_order_20_lines" => {
                 run_loop(&row, rounds, || core_subject.instantiate_and_call(&executor, &runtime, &tenant))
