@@ -236,6 +236,38 @@ fn credentials_from_stdin_show_as_set() {
 }
 
 #[test]
+fn credentials_input_leaves_store_free() {
+    use std::io::Write;
+
+    let home = tempfile::tempdir().unwrap();
+    assert!(add_valid(home.path(), "acme").status.success());
+    let mut reading = Command::new(leafbridge_binary())
+        .arg("--home")
+        .arg(home.path())
+        .args(["tenant", "credentials", "acme"])
+        .env_remove("LEAFBRIDGE_SECRET_KEY")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("leafbridge starts");
+    // The command has checked the tenant and is waiting for its input,
+    // which stays open like a prompt nobody has answered yet.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let listed = leafbridge(home.path(), &["tenant", "list", "--json"], "");
+
+    let mut input = reading.stdin.take().unwrap();
+    input.write_all(b"leaflink.api_key=cli-test-ll-key-2d4e\n").unwrap();
+    drop(input);
+    let stored = reading.wait_with_output().unwrap();
+
+    assert!(listed.status.success(), "the store was locked while credentials were read: {}", stderr(&listed));
+    assert!(!stderr(&listed).contains("through its admin API"), "{}", stderr(&listed));
+    assert!(stored.status.success(), "{}", stderr(&stored));
+    assert!(stdout(&stored).contains("leaflink.api_key: set"), "{}", stdout(&stored));
+}
+
+#[test]
 fn closed_stdout_exits_quietly() {
     let home = tempfile::tempdir().unwrap();
     for name in ["acme", "bravo", "charlie"] {
@@ -367,7 +399,8 @@ fn store_locked_by_serve() {
     assert!(!removed.status.success(), "a write must not go past serve's lock");
     let errors = error_lines(&removed);
     assert_eq!(errors.len(), 1, "{errors:?}");
-    assert!(errors[0].contains("in use by another leafbridge process"), "{:?}", errors[0]);
+    let holder = format!("in use by `leafbridge serve` (process {})", serve.id());
+    assert!(errors[0].contains(&holder), "the error names serve and its process: {:?}", errors[0]);
     assert!(errors[0].contains(&home.path().display().to_string()), "the error names the home: {:?}", errors[0]);
     assert!(errors[0].contains("go through it"), "the error says which commands work while serve runs: {:?}", errors[0]);
     assert_eq!(errors[0].matches("could not acquire lock").count(), 0, "the raw sled error leaks: {:?}", errors[0]);

@@ -5,7 +5,7 @@ use clap::Args;
 use super::Home;
 use super::output::{print_json, print_table};
 use super::records::Records;
-use super::status::{RUN_HEADERS, run_row};
+use super::status::{RUN_HEADERS, print_running, run_row};
 use crate::flows::Flow;
 
 #[derive(Debug, Args)]
@@ -18,7 +18,8 @@ pub struct RunsArgs {
     /// Maximum number of runs to show, newest first.
     #[arg(long, default_value_t = 50)]
     pub limit: usize,
-    /// Print JSON instead of a table.
+    /// Print the finished runs as JSON instead of tables (`status --json`
+    /// lists the runs in progress).
     #[arg(long)]
     pub json: bool,
 }
@@ -41,9 +42,16 @@ pub async fn run(home: &Home, args: RunsArgs) -> anyhow::Result<()> {
             (Some(flow), _) => println!("Tenant {} has no recorded runs of {flow}.", args.tenant),
             (None, _) => println!("Tenant {} has no recorded runs.", args.tenant),
         }
-        return Ok(());
+    } else {
+        let rows: Vec<Vec<String>> = runs.iter().map(run_row).collect();
+        print_table(&RUN_HEADERS, &rows);
     }
-    let rows: Vec<Vec<String>> = runs.iter().map(run_row).collect();
-    print_table(&RUN_HEADERS, &rows);
+    // Only serve's runs can be in progress here: a `run` of its own process
+    // holds the store, so this command could not have opened it.
+    let mut running = records.status(&args.tenant).await?.running;
+    if let Some(flow) = args.flow {
+        running.retain(|run| run.flow == flow.name());
+    }
+    print_running(&running);
     Ok(())
 }

@@ -6,7 +6,7 @@ use clap::Args;
 use super::Home;
 use super::output::{print_json, print_table};
 use super::records::Records;
-use crate::store::{RunOutcome, RunRecord};
+use crate::store::{OpenRun, RunOutcome, RunRecord};
 use crate::tenant::status::TenantStatus;
 
 #[derive(Debug, Args)]
@@ -65,9 +65,13 @@ fn print_summary(statuses: &[TenantStatus]) {
         print_table(&RUN_HEADERS, &run_rows);
     }
 
-    let running: Vec<Vec<String>> = statuses
-        .iter()
-        .flat_map(|status| &status.running)
+    print_running(statuses.iter().flat_map(|status| &status.running));
+}
+
+/// Prints the runs in progress, if there are any, under a heading.
+pub fn print_running<'a>(runs: impl IntoIterator<Item = &'a OpenRun>) {
+    let rows: Vec<Vec<String>> = runs
+        .into_iter()
         .map(|run| {
             vec![
                 run.tenant.clone(),
@@ -79,10 +83,10 @@ fn print_summary(statuses: &[TenantStatus]) {
             ]
         })
         .collect();
-    if !running.is_empty() {
+    if !rows.is_empty() {
         println!();
         println!("Running now (counts as last saved):");
-        print_table(&["tenant", "flow", "started", "read", "written", "run id"], &running);
+        print_table(&["tenant", "flow", "started", "read", "written", "run id"], &rows);
     }
 }
 

@@ -164,20 +164,20 @@ pub struct EditArgs {
 }
 
 pub fn run(home: &Home, command: TenantCommand) -> anyhow::Result<()> {
-    let store = super::open_store(home)?;
+    let store = || super::open_store(home);
     match command {
-        TenantCommand::Add(args) => add(&store, args),
+        TenantCommand::Add(args) => add(&store()?, args),
         // `list` reads through serve while serve has the store locked: see `list_tenants`.
-        TenantCommand::List { json } => list(&store.tenants()?.list()?, json),
-        TenantCommand::Show { tenant, json } => show(home, &store, &tenant, json),
-        TenantCommand::Edit(args) => edit(&store, args),
-        TenantCommand::Remove { tenant, yes } => remove(&store, &tenant, yes),
+        TenantCommand::List { json } => list(&store()?.tenants()?.list()?, json),
+        TenantCommand::Show { tenant, json } => show(home, &store()?, &tenant, json),
+        TenantCommand::Edit(args) => edit(&store()?, args),
+        TenantCommand::Remove { tenant, yes } => remove(&store()?, &tenant, yes),
         TenantCommand::Credentials { misplaced, .. } if !misplaced.is_empty() => bail!(
             "credentials are read from standard input or a prompt, never from the command line, and the {} argument(s) given \
              were not used or shown; clear them from your shell history",
             misplaced.len()
         ),
-        TenantCommand::Credentials { tenant, json, .. } => credentials(home, &store, &tenant, json),
+        TenantCommand::Credentials { tenant, json, .. } => credentials(home, &tenant, json),
     }
 }
 
@@ -397,55 +397,20 @@ fn remove(store: &Store, tenant: &str, yes: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn credentials(home: &Home, store: &Store, tenant: &str, json: bool) -> anyhow::Result<()> {
-    store.tenants()?.require(tenant)?;
-    let secrets = super::open_secrets(home, store)?;
-
-    let stdin = std::io::stdin();
-    if stdin.is_terminal() {
-        for name in SecretName::OPERATOR_SUPPLIED {
-            let value = rpassword::prompt_password(format!("{name} (leave empty to keep): "))
-                .with_context(|| format!("cannot read {name} from the terminal"))?;
-            // API keys and client secrets have no surrounding spaces, but a paste often adds them.
-            let value = value.trim();
-            if !value.is_empty() {
-                secrets.set(tenant, name, value)?;
-            }
-        }
-    } else {
-        // Every line is checked before any value is stored, so a bad line
-        // leaves the stored credentials as they were.
-        let mut entries: Vec<(SecretName, usize, zeroize::Zeroizing<String>)> = Vec::new();
-        for (index, line) in stdin.lock().lines().enumerate() {
-            let line = line.with_context(|| format!("cannot read line {} of standard input", index + 1))?;
-            let line = line.trim_end_matches('\r');
-            if line.trim().is_empty() || line.trim_start().starts_with('#') {
-                continue;
-            }
-            // The value is never echoed in an error: only the line number and name.
-            let Some((name, value)) = line.split_once('=') else {
-                bail!("line {} of standard input is not name=value", index + 1);
-            };
-            let name: SecretName = name.trim().parse()?;
-            if !SecretName::OPERATOR_SUPPLIED.contains(&name) {
-                bail!("line {}: {name} is managed by leafbridge and cannot be set", index + 1);
-            }
-            // API keys and client secrets have no surrounding spaces, but a paste often adds them.
-            let value = value.trim();
-            if value.is_empty() {
-                bail!("line {}: the value of {name} is empty", index + 1);
-            }
-            if let Some((_, first, _)) = entries.iter().find(|(earlier, _, _)| *earlier == name) {
-                bail!("line {}: {name} is given twice (first on line {first}); nothing was stored", index + 1);
-            }
-            entries.push((name, index + 1, zeroize::Zeroizing::new(value.to_owned())));
-        }
-        if entries.is_empty() {
-            bail!("no credentials on standard input; send one name=value per line");
-        }
-        for (name, _, value) in &entries {
-            secrets.set(tenant, *name, value)?;
-        }
+fn credentials(home: &Home, tenant: &str, json: bool) -> anyhow::Result<()> {
+    // The tenant and the key are checked first, then the store is closed
+    // while the values are read, so that a prompt left open does not lock
+    // out a scheduled `run` or `serve`.
+    {
+        let store = super::open_store(home)?;
+        store.tenants()?.require(tenant)?;
+        super::open_secrets(home, &store)?;
+    }
+    let entries = read_credentials()?;
+    let store = super::open_store(home)?;
+    let secrets = super::open_secrets(home, &store)?;
+    for (name, value) in &entries {
+        secrets.set(tenant, *name, value)?;
     }
 
     let status = credential_status(&secrets, tenant)?;
@@ -456,6 +421,58 @@ fn credentials(home: &Home, store: &Store, tenant: &str, json: bool) -> anyhow::
         println!("{name}: {}", if *set { "set" } else { "not set" });
     }
     Ok(())
+}
+
+/// Reads credentials from the terminal, one prompt per name (an empty answer
+/// keeps the stored value), or from standard input as name=value lines.
+fn read_credentials() -> anyhow::Result<Vec<(SecretName, zeroize::Zeroizing<String>)>> {
+    let stdin = std::io::stdin();
+    let mut entries = Vec::new();
+    if stdin.is_terminal() {
+        for name in SecretName::OPERATOR_SUPPLIED {
+            let value = zeroize::Zeroizing::new(
+                rpassword::prompt_password(format!("{name} (leave empty to keep): "))
+                    .with_context(|| format!("cannot read {name} from the terminal"))?,
+            );
+            // API keys and client secrets have no surrounding spaces, but a paste often adds them.
+            let value = value.trim();
+            if !value.is_empty() {
+                entries.push((name, zeroize::Zeroizing::new(value.to_owned())));
+            }
+        }
+        return Ok(entries);
+    }
+    // Every line is checked before any value is stored, so a bad line
+    // leaves the stored credentials as they were.
+    let mut numbered: Vec<(SecretName, usize, zeroize::Zeroizing<String>)> = Vec::new();
+    for (index, line) in stdin.lock().lines().enumerate() {
+        let line = line.with_context(|| format!("cannot read line {} of standard input", index + 1))?;
+        let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
+            continue;
+        }
+        // The value is never echoed in an error: only the line number and name.
+        let Some((name, value)) = line.split_once('=') else {
+            bail!("line {} of standard input is not name=value", index + 1);
+        };
+        let name: SecretName = name.trim().parse()?;
+        if !SecretName::OPERATOR_SUPPLIED.contains(&name) {
+            bail!("line {}: {name} is managed by leafbridge and cannot be set", index + 1);
+        }
+        // API keys and client secrets have no surrounding spaces, but a paste often adds them.
+        let value = value.trim();
+        if value.is_empty() {
+            bail!("line {}: the value of {name} is empty", index + 1);
+        }
+        if let Some((_, first, _)) = numbered.iter().find(|(earlier, _, _)| *earlier == name) {
+            bail!("line {}: {name} is given twice (first on line {first}); nothing was stored", index + 1);
+        }
+        numbered.push((name, index + 1, zeroize::Zeroizing::new(value.to_owned())));
+    }
+    if numbered.is_empty() {
+        bail!("no credentials on standard input; send one name=value per line");
+    }
+    Ok(numbered.into_iter().map(|(name, _, value)| (name, value)).collect())
 }
 
 fn credential_status(secrets: &Secrets, tenant: &str) -> anyhow::Result<BTreeMap<&'static str, bool>> {

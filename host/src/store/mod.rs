@@ -39,10 +39,10 @@ pub enum StoreError {
     /// sled allows one process per store, so this is usually `leafbridge
     /// serve` running on the same home.
     #[error(
-        "the store at {path} is in use by another leafbridge process on this home, `leafbridge serve` or a command still running; \
+        "the store at {path} is in use by {holder}; \
          wait for it or stop it (while serve runs, `run`, `runs`, `status`, `conflicts`, `dead-letters list` and `tenant list` go through it; other commands need it stopped)"
     )]
-    Locked { path: String },
+    Locked { path: String, holder: String },
     #[error("store operation failed: {0}")]
     Sled(#[from] sled::Error),
     #[error("stored record {key} is unreadable: {reason}")]
@@ -97,6 +97,7 @@ impl Store {
         let permissions_error = |source| StoreError::Permissions { path: dir.display().to_string(), source };
         permissions::create_private_dir(dir).map_err(permissions_error)?;
         let db = open_waiting_for_release(dir)?;
+        write_holder(dir);
         // sled creates its files with the process umask. Files it creates
         // later stay unreadable to others, because the directory is 0700.
         permissions::restrict_to_owner(dir).map_err(permissions_error)?;
@@ -141,10 +142,73 @@ fn open_waiting_for_release(dir: &Path) -> Result<sled::Db, StoreError> {
             return Err(StoreError::Open { path, source: error });
         }
         if started.elapsed() >= LOCK_RELEASE_WAIT {
-            return Err(StoreError::Locked { path });
+            return Err(StoreError::Locked { path, holder: describe_holder(dir) });
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// File in the store directory naming the process that has the store open,
+/// so that another process can say who holds the lock.
+const HOLDER_FILE: &str = "leafbridge-holder";
+
+/// Writes this process's id and subcommand to the holder file. The file only
+/// improves an error message, so a failure to write it is logged and ignored.
+fn write_holder(dir: &Path) {
+    let text = format!("{}\n{}\n", std::process::id(), subcommand(std::env::args().skip(1)));
+    if let Err(error) = std::fs::write(dir.join(HOLDER_FILE), text) {
+        tracing::debug!(%error, "could not write the store's holder file");
+    }
+}
+
+/// Returns the first argument that is not an option or the value of
+/// `--home`, such as `serve` or `run`. Only that word is kept, because other
+/// arguments may carry values a user would not want in a file.
+fn subcommand(mut args: impl Iterator<Item = String>) -> String {
+    while let Some(arg) = args.next() {
+        if arg == "--home" {
+            args.next();
+        } else if !arg.starts_with('-') {
+            return arg;
+        }
+    }
+    String::new()
+}
+
+/// Describes the process named in the holder file if it is still alive,
+/// else the processes that usually hold the lock.
+fn describe_holder(dir: &Path) -> String {
+    let unknown = "another leafbridge process on this home, `leafbridge serve` or a command still running".to_owned();
+    let Ok(text) = std::fs::read_to_string(dir.join(HOLDER_FILE)) else {
+        return unknown;
+    };
+    let mut lines = text.lines();
+    let Some(pid) = lines.next().and_then(|line| line.parse::<u32>().ok()) else {
+        return unknown;
+    };
+    if !process_alive(pid) {
+        return unknown;
+    }
+    match lines.next().filter(|command| !command.is_empty()) {
+        Some(command) => format!("`leafbridge {command}` (process {pid})"),
+        None => format!("leafbridge process {pid}"),
+    }
+}
+
+#[cfg(unix)]
+fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 only checks that the process exists and may be
+    // signalled. EPERM still means it exists.
+    let status = unsafe { libc::kill(pid, 0) };
+    status == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+#[cfg(not(unix))]
+fn process_alive(_pid: u32) -> bool {
+    false
 }
 
 /// The key of a per-tenant record: tenant name, NUL, then `rest`.
@@ -181,5 +245,15 @@ mod tests {
         let error = Store::open(dir.path()).unwrap_err();
         assert!(matches!(error, StoreError::Locked { .. }), "{error}");
         assert!(started.elapsed() >= LOCK_RELEASE_WAIT);
+        let process = format!("(process {})", std::process::id());
+        assert!(error.to_string().contains(&process), "{error}");
+    }
+
+    #[test]
+    fn subcommand_skips_options_and_home() {
+        let args = |line: &str| line.split(' ').map(str::to_owned).collect::<Vec<_>>().into_iter();
+        assert_eq!(subcommand(args("--home /tmp/h serve --port 1")), "serve");
+        assert_eq!(subcommand(args("-v run acme orders-import")), "run");
+        assert_eq!(subcommand(args("--json")), "");
     }
 }
