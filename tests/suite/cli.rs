@@ -252,7 +252,7 @@ fn credentials_input_leaves_store_free() {
         .spawn()
         .expect("leafbridge starts");
     // The command has checked the tenant and is waiting for its input,
-    // which stays open like a prompt nobody has answered yet.
+    // which stays open like an unanswered prompt.
     std::thread::sleep(std::time::Duration::from_secs(2));
     let listed = leafbridge(home.path(), &["tenant", "list", "--json"], "");
 
@@ -265,6 +265,48 @@ fn credentials_input_leaves_store_free() {
     assert!(!stderr(&listed).contains("through its admin API"), "{}", stderr(&listed));
     assert!(stored.status.success(), "{}", stderr(&stored));
     assert!(stdout(&stored).contains("leaflink.api_key: set"), "{}", stdout(&stored));
+}
+
+#[test]
+fn show_json_feeds_edit_from_file() {
+    let home = tempfile::tempdir().unwrap();
+    assert!(add_valid(home.path(), "acme").status.success());
+    let flags = ["tenant", "edit", "acme", "--leaflink-recorded-by", "77", "--setting", "export.item_categories=CANNABIS"];
+    let edited = leafbridge(home.path(), &flags, "");
+    assert!(edited.status.success(), "{}", stderr(&edited));
+
+    let shown = leafbridge(home.path(), &["tenant", "show", "acme", "--json"], "");
+    let mut definition: serde_json::Value = serde_json::from_str(&stdout(&shown)).unwrap();
+    assert_eq!(definition["leaflink"]["recorded_by"], 77, "{definition}");
+    assert_eq!(definition["plugin_settings"]["export.item_categories"], "CANNABIS", "{definition}");
+    definition["time_zone"] = "America/Denver".into();
+    let file = home.path().join("acme.json");
+    std::fs::write(&file, definition.to_string()).unwrap();
+
+    let replaced = leafbridge(home.path(), &["tenant", "edit", "acme", "--from-file", file.to_str().unwrap()], "");
+    assert!(replaced.status.success(), "{}", stderr(&replaced));
+    assert!(stderr(&replaced).contains("ignored credentials and schedules"), "{}", stderr(&replaced));
+    let cleared = leafbridge(home.path(), &["tenant", "edit", "acme", "--setting", "export.item_categories="], "");
+    assert!(cleared.status.success(), "{}", stderr(&cleared));
+    let shown = leafbridge(home.path(), &["tenant", "show", "acme", "--json"], "");
+    let definition: serde_json::Value = serde_json::from_str(&stdout(&shown)).unwrap();
+    assert_eq!(definition["time_zone"], "America/Denver", "{definition}");
+    assert_eq!(definition["leaflink"]["recorded_by"], 77, "{definition}");
+    assert!(definition["plugin_settings"].get("export.item_categories").is_none(), "{definition}");
+
+    let mut args = vec!["tenant".to_owned(), "add".to_owned()];
+    args.extend(tenant_flags("bravo"));
+    args.extend(["--leaflink-recorded-by", "78", "--setting", "products.price_field=sale_price"].map(str::to_owned));
+    let added = leafbridge(home.path(), &args.iter().map(String::as_str).collect::<Vec<_>>(), "");
+    assert!(added.status.success(), "{}", stderr(&added));
+    let shown = leafbridge(home.path(), &["tenant", "show", "bravo", "--json"], "");
+    let definition: serde_json::Value = serde_json::from_str(&stdout(&shown)).unwrap();
+    assert_eq!(definition["leaflink"]["recorded_by"], 78, "{definition}");
+    assert_eq!(definition["plugin_settings"]["products.price_field"], "sale_price", "{definition}");
+
+    let malformed = leafbridge(home.path(), &["tenant", "edit", "acme", "--setting", "no-equals-sign"], "");
+    assert!(!malformed.status.success());
+    assert!(error_lines(&malformed)[0].contains("is not KEY=VALUE"), "{}", stderr(&malformed));
 }
 
 #[test]

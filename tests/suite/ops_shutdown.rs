@@ -146,6 +146,18 @@ async fn drain_bounds_waiting_client() {
     };
     assert_eq!(running.len(), 1, "{running:?}");
     assert_eq!(running[0]["flow"], "orders-import", "{running:?}");
+    // `runs` goes through serve and lists the run in progress below the finished ones.
+    let listed = tokio::process::Command::new(leafbridge_binary())
+        .args(["--home", home.path().to_str().unwrap(), "runs", "shutdown"])
+        .env("LEAFBRIDGE_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("LEAFBRIDGE_LOG", "error")
+        .output()
+        .await
+        .unwrap();
+    let printed = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+    assert!(printed.contains("Running now"), "{printed}");
+    assert!(printed.contains(running[0]["id"].as_str().unwrap()), "the run id is listed: {printed}");
 
     let pid = serve.id().expect("serve is still running").to_string();
     let sent = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();

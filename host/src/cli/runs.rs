@@ -46,8 +46,8 @@ pub async fn run(home: &Home, args: RunsArgs) -> anyhow::Result<()> {
         let rows: Vec<Vec<String>> = runs.iter().map(run_row).collect();
         print_table(&RUN_HEADERS, &rows);
     }
-    // Only serve's runs can be in progress here: a `run` of its own process
-    // holds the store, so this command could not have opened it.
+    // Only serve's runs can be in progress here: a `run` in its own process
+    // locks the store, so this command could not have opened it.
     let mut running = records.status(&args.tenant).await?.running;
     if let Some(flow) = args.flow {
         running.retain(|run| run.flow == flow.name());

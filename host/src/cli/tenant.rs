@@ -116,6 +116,10 @@ pub struct TenantFields {
     /// LeafLink seller company id.
     #[arg(long, value_name = "ID")]
     pub leaflink_company_id: Option<i64>,
+    /// LeafLink company-staff id recorded as the author of the order
+    /// payments that payments-push creates (required by that flow).
+    #[arg(long, value_name = "ID")]
+    pub leaflink_recorded_by: Option<i64>,
     /// BC `/api/v2.0` root URL of the environment.
     #[arg(long, value_name = "URL")]
     pub bc_url: Option<String>,
@@ -140,6 +144,11 @@ pub struct TenantFields {
     /// the SMTP server in LEAFBRIDGE_SMTP_URL, sent from LEAFBRIDGE_SMTP_FROM.
     #[arg(long, value_name = "URL|ADDRESS")]
     pub notify: Option<String>,
+    /// A plugin setting, such as `export.item_categories=CANNABIS` or
+    /// `products.price_field=sale_price`; repeat for more. An empty value
+    /// removes the setting.
+    #[arg(long = "setting", value_name = "KEY=VALUE")]
+    pub settings: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -204,6 +213,8 @@ fn add(store: &Store, args: AddArgs) -> anyhow::Result<()> {
 fn from_flags(name: String, fields: &TenantFields) -> anyhow::Result<TenantSettings> {
     let missing = |flag: &str| anyhow::anyhow!("missing {flag}; `leafbridge tenant add --help` lists the required flags");
     let go_live = parse_go_live(fields.go_live.as_deref().ok_or_else(|| missing("--go-live"))?)?;
+    let mut plugin_settings = BTreeMap::new();
+    apply_plugin_settings(&mut plugin_settings, &fields.settings)?;
     Ok(TenantSettings {
         name,
         go_live,
@@ -218,7 +229,7 @@ fn from_flags(name: String, fields: &TenantFields) -> anyhow::Result<TenantSetti
         leaflink: LeafLinkEndpoint {
             base_url: fields.leaflink_url.clone().ok_or_else(|| missing("--leaflink-url"))?,
             company_id: fields.leaflink_company_id,
-            recorded_by: None,
+            recorded_by: fields.leaflink_recorded_by,
         },
         business_central: BusinessCentralEndpoint {
             base_url: fields.bc_url.clone().ok_or_else(|| missing("--bc-url"))?,
@@ -231,7 +242,7 @@ fn from_flags(name: String, fields: &TenantFields) -> anyhow::Result<TenantSetti
         },
         limits: LimitSettings::default(),
         notify: fields.notify.clone(),
-        plugin_settings: BTreeMap::new(),
+        plugin_settings,
     })
 }
 
@@ -262,11 +273,37 @@ fn apply_fields(settings: &mut TenantSettings, fields: &TenantFields) -> anyhow:
     if let Some(company_id) = fields.leaflink_company_id {
         settings.leaflink.company_id = Some(company_id);
     }
+    if let Some(staff_id) = fields.leaflink_recorded_by {
+        settings.leaflink.recorded_by = Some(staff_id);
+    }
+    apply_plugin_settings(&mut settings.plugin_settings, &fields.settings)?;
     if let Some(notify) = &fields.notify {
         settings.notify = if notify.is_empty() { None } else { Some(notify.clone()) };
     }
     Ok(())
 }
+
+/// Applies `--setting KEY=VALUE` flags in order; an empty value removes the key.
+fn apply_plugin_settings(plugin_settings: &mut BTreeMap<String, String>, flags: &[String]) -> anyhow::Result<()> {
+    for flag in flags {
+        let Some((key, value)) = flag.split_once('=') else {
+            bail!("--setting {flag:?} is not KEY=VALUE");
+        };
+        let key = key.trim();
+        if key.is_empty() {
+            bail!("--setting {flag:?} has an empty key");
+        }
+        if value.is_empty() {
+            plugin_settings.remove(key);
+        } else {
+            plugin_settings.insert(key.to_owned(), value.to_owned());
+        }
+    }
+    Ok(())
+}
+
+/// Keys that `tenant show --json` prints next to the definition.
+const SHOWN_ONLY: [&str; 2] = ["credentials", "schedules"];
 
 /// Reads a tenant definition; the extension picks the format.
 fn read_file(path: &Path) -> anyhow::Result<TenantSettings> {
@@ -274,7 +311,22 @@ fn read_file(path: &Path) -> anyhow::Result<TenantSettings> {
     let extension = path.extension().and_then(|extension| extension.to_str()).unwrap_or("");
     let settings = match extension {
         "toml" => toml::from_str(&text).map_err(|error| toml_error(path, &text, &error))?,
-        "json" => serde_json::from_str(&text).with_context(|| format!("{} is not a valid tenant definition", path.display()))?,
+        "json" => {
+            let invalid = || format!("{} is not a valid tenant definition", path.display());
+            let mut value: serde_json::Value = serde_json::from_str(&text).with_context(invalid)?;
+            // `tenant show --json` adds these two; they are set by other commands.
+            if let Some(object) = value.as_object_mut() {
+                let shown: Vec<&str> = SHOWN_ONLY.into_iter().filter(|key| object.remove(*key).is_some()).collect();
+                if !shown.is_empty() {
+                    eprintln!(
+                        "note: ignored {} from {}; set credentials with `leafbridge tenant credentials` and schedules with `leafbridge schedule`",
+                        shown.join(" and "),
+                        path.display()
+                    );
+                }
+            }
+            serde_json::from_value(value).with_context(invalid)?
+        }
         _ => bail!("{} must end in .toml or .json", path.display()),
     };
     Ok(settings)

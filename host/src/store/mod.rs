@@ -149,7 +149,7 @@ fn open_waiting_for_release(dir: &Path) -> Result<sled::Db, StoreError> {
 }
 
 /// File in the store directory naming the process that has the store open,
-/// so that another process can say who holds the lock.
+/// so that another process can report who has the lock.
 const HOLDER_FILE: &str = "leafbridge-holder";
 
 /// Writes this process's id and subcommand to the holder file. The file only
