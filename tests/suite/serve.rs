@@ -422,6 +422,19 @@ async fn admin_api_requires_bearer_token() {
     assert_eq!(response.status(), 400);
     let body: serde_json::Value = response.json().await.unwrap();
     assert!(body["error"].as_str().unwrap().contains("limit"), "{body}");
+    // A known path with the wrong method is a JSON 405 with an Allow header.
+    let url = format!("{}/api/v1/tenants/acme/runs", server.base);
+    let wrong_method = client.delete(url).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+    assert_eq!(wrong_method.status(), 405);
+    let allowed = wrong_method.headers().get("allow").map(|value| value.to_str().unwrap().to_owned());
+    assert!(allowed.as_deref().is_some_and(|methods| methods.contains("GET")), "{allowed:?}");
+    let body: serde_json::Value = wrong_method.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("DELETE"), "{body}");
+    // A path outside every route is a JSON 404 too.
+    let outside = client.get(format!("{}/no-such-page", server.base)).send().await.unwrap();
+    assert_eq!(outside.status(), 404);
+    let body: serde_json::Value = outside.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("/no-such-page"), "{body}");
     server.stop().await;
 }
 

@@ -28,11 +28,19 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/tenants/{tenant}/conflicts", get(list_conflicts))
         .route("/tenants/{tenant}/flows/{flow}/run", post(run_flow))
         .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state, require_bearer))
 }
 
 async fn unknown_route(OriginalUri(uri): OriginalUri, request: Request) -> Response {
     not_found(&format!("no admin API route {} {}", request.method(), uri.path()))
+}
+
+/// Answers a known path requested with a method it does not take. axum adds
+/// the `Allow` header that lists the methods it takes.
+pub(crate) async fn method_not_allowed(OriginalUri(uri): OriginalUri, request: Request) -> Response {
+    let message = format!("{} {} is not allowed; the Allow header lists the methods this path takes", request.method(), uri.path());
+    (StatusCode::METHOD_NOT_ALLOWED, axum::Json(json!({ "error": message }))).into_response()
 }
 
 /// Returns the token of an `Authorization` value with the `Bearer` scheme,

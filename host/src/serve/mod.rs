@@ -69,8 +69,17 @@ pub fn router(state: AppState) -> Router {
             get(webhooks::business_central).post(webhooks::business_central),
         )
         .nest("/api/v1", admin)
+        .fallback(unknown_path)
+        .method_not_allowed_fallback(admin::method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
+}
+
+async fn unknown_path(axum::extract::OriginalUri(uri): axum::extract::OriginalUri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+
+    let message = format!("no route {}; serve answers /api/v1/..., /webhooks/..., /metrics and /healthz", uri.path());
+    (axum::http::StatusCode::NOT_FOUND, axum::Json(serde_json::json!({ "error": message }))).into_response()
 }
 
 async fn healthz() -> &'static str {
