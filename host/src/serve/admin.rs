@@ -36,8 +36,8 @@ async fn unknown_route(OriginalUri(uri): OriginalUri, request: Request) -> Respo
     not_found(&format!("no admin API route {} {}", request.method(), uri.path()))
 }
 
-/// Answers a known path requested with a method it does not take. axum adds
-/// the `Allow` header that lists the methods it takes.
+/// Returns a JSON 405 for a known path requested with a method it does not
+/// take. axum adds the `Allow` header that lists the methods it takes.
 pub(crate) async fn method_not_allowed(OriginalUri(uri): OriginalUri, request: Request) -> Response {
     let message = format!("{} {} is not allowed; the Allow header lists the methods this path takes", request.method(), uri.path());
     (StatusCode::METHOD_NOT_ALLOWED, axum::Json(json!({ "error": message }))).into_response()

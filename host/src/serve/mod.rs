@@ -78,7 +78,7 @@ pub fn router(state: AppState) -> Router {
 async fn unknown_path(axum::extract::OriginalUri(uri): axum::extract::OriginalUri) -> axum::response::Response {
     use axum::response::IntoResponse;
 
-    let message = format!("no route {}; serve answers /api/v1/..., /webhooks/..., /metrics and /healthz", uri.path());
+    let message = format!("no route {}; serve handles /api/v1/..., /webhooks/..., /metrics and /healthz", uri.path());
     (axum::http::StatusCode::NOT_FOUND, axum::Json(serde_json::json!({ "error": message }))).into_response()
 }
 
