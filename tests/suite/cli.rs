@@ -580,6 +580,7 @@ async fn run_through_serve_when_locked() {
     };
     let (first, second) = tokio::join!(run("served"), run("served"));
     let keyless = tokio::time::timeout(std::time::Duration::from_secs(120), run("keyless")).await;
+    let unknown = run("nosuch").await.unwrap();
     serve.kill().await.unwrap();
 
     let mut reports = Vec::new();
@@ -604,6 +605,11 @@ async fn run_through_serve_when_locked() {
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].contains("tenant keyless, flow orders-import"), "{:?}", errors[0]);
     assert!(errors[0].contains("not set"), "the error gives serve's reason: {:?}", errors[0]);
+
+    // An unknown tenant is reported without the note about waiting for serve.
+    assert!(!unknown.status.success());
+    assert!(error_lines(&unknown)[0].contains("nosuch"), "{}", stderr(&unknown));
+    assert!(!stderr(&unknown).contains("waiting"), "{}", stderr(&unknown));
 }
 
 /// Everything `tenant add` and `tenant credentials` write under a new home

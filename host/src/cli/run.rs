@@ -91,6 +91,8 @@ async fn run_through_serve(client: &AdminClient, args: &RunArgs) -> anyhow::Resu
             client.serve_pid()
         );
     }
+    // An unknown tenant gets serve's not-found error before any note.
+    client.get::<serde_json::Value>(&format!("tenants/{tenant}")).await?;
     eprintln!(
         "note: the store is locked by leafbridge serve (pid {}), so serve runs the flow; waiting for it to finish (Ctrl-C stops waiting, not the run)",
         client.serve_pid(),
