@@ -97,7 +97,7 @@ async fn customers_unchanged_skipped_every_rerun() {
 }
 
 /// The salespeople `link` pairs by email fill `salespersonCode` on the
-/// customers created afterwards; the tenant's explicit `salesperson_map`
+/// customers created afterwards. The tenant's explicit `salesperson_map`
 /// wins where it names the manager.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn customers_get_linked_salesperson() {

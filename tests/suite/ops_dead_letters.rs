@@ -1,5 +1,5 @@
 //! Dead letters clear once their record is done, whichever flow did it, and
-//! their list tells records apart that differ only in spacing.
+//! their list distinguishes records that differ only in spacing.
 
 use leafbridge::flows::Flow;
 use leafbridge::store::{CrossReference, RecordKind, Store};
@@ -66,8 +66,8 @@ async fn blank_skus_fail_with_true_reason() {
 }
 
 /// `dead-letters retry --run` of a record another flow has since created
-/// clears its letter and says so instead of reporting a new failure; the
-/// list quotes records and names the tenant in its JSON.
+/// clears its letter and prints that, instead of reporting a new failure.
+/// The list quotes records and names the tenant in its JSON.
 #[test]
 fn retry_clears_done_record() {
     let home = tempfile::tempdir().unwrap();

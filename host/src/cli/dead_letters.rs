@@ -160,7 +160,7 @@ struct ListedLetter<'a> {
     letter: &'a DeadLetter,
 }
 
-/// Removes the dead letter of a record that is already done, and says so.
+/// Removes the dead letter of a record that is already done, and prints why.
 /// A record counts as done when a flow that creates it finds its
 /// cross-reference: the BC customer, item or order exists and is paired, for
 /// example because another flow or `link` made it after the failure. Returns
@@ -178,9 +178,9 @@ fn clear_if_done(store: &Store, tenant: &str, flow: Flow, record: &str) -> anyho
     Ok(true)
 }
 
-/// Returns the cross-reference that shows a record of `flow` done, for the
-/// flows that create records; the record keys are those of the flows
-/// ("customer 148515", "sku ABC-1", "order 6f1c...").
+/// Returns the kind and key of the cross-reference that shows a record of
+/// `flow` done, for the flows that create records. Record keys are the ones
+/// flows write: "customer 148515", "sku ABC-1", "order 6f1c...".
 fn created_record(flow: Flow, record: &str) -> Option<(RecordKind, &str)> {
     let (prefix, key) = record.split_once(' ')?;
     let kind = match prefix {

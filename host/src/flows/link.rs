@@ -3,7 +3,7 @@
 //!
 //! Matching is exact after trimming and case-folding, never by similarity. A
 //! record with one candidate that agrees on its second fields (the name for
-//! items; the name and the license number for customers) is linked; several
+//! items, and the name and license number for customers) is linked. Several
 //! candidates, a disagreement, or a BC customer with the same name but no key
 //! match (a near-duplicate) becomes a proposal for a person.
 //!
@@ -50,8 +50,8 @@ fn bc_display_name(name: &str) -> &str {
     name
 }
 
-/// Whether a LeafLink name and a BC `displayName` name the same record: equal
-/// after trimming and case-folding, once the LeafLink name is cut the way
+/// Returns whether a LeafLink name and a BC `displayName` are equal after
+/// trimming and case-folding, once the LeafLink name is cut the way
 /// leafbridge cuts it for BC.
 fn names_agree(leaflink: &str, business_central: &str) -> bool {
     fold(bc_display_name(leaflink)) == fold(business_central)

@@ -513,7 +513,7 @@ fn record_customer_conflicts<P: Plugins>(
 /// Fills a blank `salespersonCode` from the BC salesperson that `link` paired
 /// by email with the customer's first manager. The mapping has already
 /// applied the tenant's `salesperson_map`, and a manager listed there keeps
-/// what it says, so the explicit map wins wherever it is set.
+/// the mapped code, so the explicit map wins wherever it is set.
 fn apply_linked_salesperson<P: Plugins>(cx: &SyncContext<'_, P>, customer: &LlCustomer, bc: &mut BcCustomer) -> Result<(), FlowError> {
     let Some(manager) = customer.managers.first().map(i64::to_string) else { return Ok(()) };
     let blank = bc.salesperson_code.as_deref().is_none_or(|code| code.trim().is_empty());
