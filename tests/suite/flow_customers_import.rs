@@ -6,10 +6,10 @@ use std::collections::HashMap;
 
 use leafbridge::flows::Flow;
 use leafbridge::store::RunOutcome;
-use leafbridge_sandbox::SeedConfig;
-use serde_json::Value;
+use leafbridge_sandbox::{Sandbox, SeedConfig};
+use serde_json::{Value, json};
 
-use crate::flow_harness::{Harness, sandbox_config};
+use crate::flow_harness::{Harness, sandbox_config, settings_for};
 
 fn customers_by_number(customers: &[Value]) -> HashMap<String, Vec<Value>> {
     let mut by_number: HashMap<String, Vec<Value>> = HashMap::new();
@@ -94,4 +94,37 @@ async fn customers_unchanged_skipped_every_rerun() {
         assert_eq!(rerun.counts.failed, 0, "{run} run: {rerun:#?}");
         assert_eq!(rerun.counts.written, 0, "{run} run writes nothing: {rerun:#?}");
     }
+}
+
+/// The salespeople `link` pairs by email fill `salespersonCode` on the
+/// customers created afterwards. The tenant's explicit `salesperson_map`
+/// wins where it names the manager.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customers_get_linked_salesperson() {
+    let sandbox = Sandbox::start(sandbox_config(SeedConfig { customers: 4, products: 2, orders: 1, random_seed: 73 })).await.unwrap();
+    let leaflink = sandbox.leaflink();
+    let customers = leaflink.active_customer_ids();
+    let (by_link, by_map) = (customers[0], customers[1]);
+    // Staff 13 is john.d and 5659 is jane.d in the LeafLink sandbox seed.
+    leaflink.edit_customer(by_link, |customer| customer.managers = vec![13]).unwrap();
+    leaflink.edit_customer(by_map, |customer| customer.managers = vec![5659]).unwrap();
+    let company = sandbox.info().business_central.company_id;
+    for (code, email) in [("JD", "john.d@milehighwholesale.example"), ("JA", "jane.d@milehighwholesale.example")] {
+        let body = json!({ "code": code, "displayName": code, "email": email });
+        let path = format!("companies({company})/salespeoplePurchasers");
+        let reply = sandbox.business_central().request(axum::http::Method::POST, &path, Some(body)).await;
+        assert!(reply.status.is_success(), "POST salespeoplePurchasers returned {}: {:?}", reply.status, reply.body);
+    }
+
+    let mut settings = settings_for("customers-salespeople", &sandbox);
+    settings.salesperson_map.insert("5659".to_owned(), "PS".to_owned());
+    let harness = Harness::with_settings(sandbox, settings);
+    let link = harness.run(Flow::Link).await;
+    assert_eq!(link.outcome, RunOutcome::Done, "{link:#?}");
+    let import = harness.run(Flow::CustomersImport).await;
+    assert_eq!(import.counts.failed, 0, "{import:#?}");
+
+    let by_number = customers_by_number(&harness.bc_all("customers").await);
+    assert_eq!(by_number[&format!("LL{by_link}")][0]["salespersonCode"], "JD", "the linked salesperson applies");
+    assert_eq!(by_number[&format!("LL{by_map}")][0]["salespersonCode"], "PS", "the explicit map wins over the link");
 }

@@ -7,6 +7,7 @@ mod ops_isolation;
 mod ops_notify;
 mod ops_plugin;
 mod ops_store_commands;
+mod ops_dead_letters;
 mod plugin_loading;
 mod secrets;
 mod sandbox_command;

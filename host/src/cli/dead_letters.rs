@@ -12,6 +12,7 @@ use super::records::Records;
 use crate::flows::Flow;
 use crate::flows::runner::TenantRunner;
 use crate::runtime::default_plugin_dir;
+use crate::store::{DeadLetter, RecordKind, Store};
 
 #[derive(Debug, Subcommand)]
 pub enum DeadLettersCommand {
@@ -79,7 +80,8 @@ async fn list(home: &Home, tenant: &str, flow: Option<Flow>, json: bool) -> anyh
         letters.retain(|letter| letter.flow == flow.name());
     }
     if json {
-        return print_json(&letters);
+        let listed: Vec<ListedLetter> = letters.iter().map(|letter| ListedLetter { tenant, letter }).collect();
+        return print_json(&listed);
     }
     if letters.is_empty() {
         println!("Tenant {tenant} has no dead letters.");
@@ -90,7 +92,10 @@ async fn list(home: &Home, tenant: &str, flow: Option<Flow>, json: bool) -> anyh
         .map(|letter| {
             vec![
                 letter.flow.clone(),
-                letter.record.clone(),
+                // Quoted, so records that differ only in spacing (the SKUs
+                // "" and "   ") look different, and can be pasted into
+                // `retry` or `discard` as they are.
+                format!("{:?}", letter.record),
                 letter.attempts.to_string(),
                 letter.next_retry.strftime("%Y-%m-%d %H:%M:%S UTC").to_string(),
                 letter.reason.clone(),
@@ -105,9 +110,13 @@ async fn retry(home: &Home, args: RetryArgs) -> anyhow::Result<()> {
     let store = super::open_store(home)?;
     let settings = store.tenants()?.require(&args.tenant)?;
     let flow = args.flow.name();
-    store
+    let before = store
         .make_dead_letter_due(&args.tenant, flow, &args.record)?
         .with_context(|| not_found(&args.tenant, flow, &args.record))?;
+    if clear_if_done(&store, &args.tenant, args.flow, &args.record)? {
+        store.flush()?;
+        return Ok(());
+    }
     store.flush()?;
     if !args.run {
         println!("Tenant {}, flow {flow}: {} is due and will be retried on the next run.", args.tenant, args.record);
@@ -122,16 +131,71 @@ async fn retry(home: &Home, args: RetryArgs) -> anyhow::Result<()> {
     store.flush()?;
     super::run::print_table(&[report]);
     match store.dead_letter(&args.tenant, flow, &args.record)? {
-        None => println!("{} succeeded and its dead letter is removed.", args.record),
-        Some(letter) => anyhow::bail!(
+        None => println!("{} is done and its dead letter is removed.", args.record),
+        Some(letter) if letter.attempts > before.attempts => anyhow::bail!(
             "tenant {}, flow {flow}: {} failed again (attempt {}): {}",
             args.tenant,
             args.record,
             letter.attempts,
             letter.reason
         ),
+        Some(_) => {
+            if !clear_if_done(&store, &args.tenant, args.flow, &args.record)? {
+                println!(
+                    "The run did not reach {}, so its dead letter stays, due now; the flow retries it when it reads the record again.",
+                    args.record
+                );
+            }
+            store.flush()?;
+        }
     }
     Ok(())
+}
+
+/// A dead letter in the `--json` listing, with its tenant.
+#[derive(serde::Serialize)]
+struct ListedLetter<'a> {
+    tenant: &'a str,
+    #[serde(flatten)]
+    letter: &'a DeadLetter,
+}
+
+/// Removes the dead letter of a record that is already done, and prints why.
+/// A record counts as done when a flow that creates it finds its
+/// cross-reference: the BC customer, item or order exists and is paired, for
+/// example because another flow or `link` made it after the failure. Returns
+/// whether the letter was removed.
+fn clear_if_done(store: &Store, tenant: &str, flow: Flow, record: &str) -> anyhow::Result<bool> {
+    let Some((kind, key)) = created_record(flow, record) else { return Ok(false) };
+    let Some(xref) = store.xref(tenant, kind, key)? else { return Ok(false) };
+    store.clear_dead_letter(tenant, flow.name(), record)?;
+    let bc = xref.bc_number.or(xref.bc_id).unwrap_or_else(|| "?".to_owned());
+    println!(
+        "Tenant {tenant}, flow {}: {record:?} is already done (paired with BC {} {bc}), so its dead letter is removed.",
+        flow.name(),
+        kind.as_str()
+    );
+    Ok(true)
+}
+
+/// Returns the kind and key of the cross-reference that shows a record of
+/// `flow` done, for the flows that create records. Record keys are the ones
+/// flows write: "customer 148515", "sku ABC-1", "order 6f1c...".
+fn created_record(flow: Flow, record: &str) -> Option<(RecordKind, &str)> {
+    let (prefix, key) = record.split_once(' ')?;
+    let kind = match prefix {
+        "customer" => RecordKind::Customer,
+        "sku" => RecordKind::Item,
+        "order" => RecordKind::Order,
+        _ => return None,
+    };
+    let creates = match flow {
+        Flow::OrdersImport => true,
+        Flow::CustomersImport => kind == RecordKind::Customer,
+        Flow::ProductsImport | Flow::ProductsExport => kind == RecordKind::Item,
+        _ => false,
+    };
+    creates.then_some((kind, key))
 }
 
 fn discard(home: &Home, tenant: &str, flow: Flow, record: &str) -> anyhow::Result<()> {

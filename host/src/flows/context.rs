@@ -305,7 +305,16 @@ impl<'a, P: Plugins> SyncContext<'a, P> {
         if let Some(error) = self.credential_error() {
             return Err(error);
         }
-        tracing::warn!(target: "leafbridge::dead_letter", record, reason, transient, "record failed; sent to dead letters");
+        tracing::warn!(
+            target: "leafbridge::dead_letter",
+            tenant = %self.tenant.name,
+            flow = self.flow.name(),
+            run_id = %self.run_id,
+            record,
+            reason,
+            transient,
+            "record failed; sent to dead letters"
+        );
         // In orders-import a failed customer or item also fails each order
         // that needs it, and `failed` counts only the orders.
         if self.flow != Flow::OrdersImport || record.starts_with("order ") {
@@ -326,11 +335,24 @@ impl<'a, P: Plugins> SyncContext<'a, P> {
         self.fail(record, &error.to_string(), error.is_transient())
     }
 
-    /// Clears the dead letter of a record that now succeeded.
+    /// Clears the dead letter of a record that now succeeded, or that the
+    /// flow found already done (for example created by another flow).
     pub(crate) fn succeeded(&self, record: &str) -> Result<(), FlowError> {
-        self.store
+        let removed = self
+            .store
             .clear_dead_letter(&self.tenant.name, self.flow.name(), record)
-            .map_err(|error| self.store_error(error))
+            .map_err(|error| self.store_error(error))?;
+        if removed {
+            tracing::info!(
+                target: "leafbridge::dead_letter",
+                tenant = %self.tenant.name,
+                flow = self.flow.name(),
+                run_id = %self.run_id,
+                record,
+                "record done; its dead letter is removed"
+            );
+        }
+        Ok(())
     }
 
     pub(crate) fn conflict(&self, conflict: Conflict) -> Result<(), FlowError> {

@@ -2,10 +2,14 @@
 //! both sides at go-live, without creating anything.
 //!
 //! Matching is exact after trimming and case-folding, never by similarity. A
-//! record with one candidate that agrees on its second field (name for items,
-//! license number for customers) is linked; several candidates, a
-//! disagreement, or a BC customer with the same name but no key match (a
-//! near-duplicate) becomes a proposal for a person.
+//! record with one candidate that agrees on its second fields (the name for
+//! items, and the name and license number for customers) is linked. Several
+//! candidates, a disagreement, or a BC customer with the same name but no key
+//! match (a near-duplicate) becomes a proposal for a person.
+//!
+//! A name that leafbridge itself would have cut to fit BC's 100-character
+//! `displayName` is compared in its cut form, so an item or customer that
+//! leafbridge created before its store was lost still agrees.
 
 use std::collections::HashMap;
 
@@ -26,6 +30,31 @@ fn fold(text: &str) -> String {
 
 fn folded(text: Option<&str>) -> Option<String> {
     text.map(fold).filter(|text| !text.is_empty())
+}
+
+/// BC `displayName` of items and customers is a Text[100].
+const BC_DISPLAY_NAME_MAX: usize = 100;
+
+/// Returns `name` as the core mapping writes it to a BC `displayName`:
+/// trimmed, then cut to 100 UTF-16 code units on a character boundary (the
+/// `fit_field` rule of `plugins/core/src/text.rs`).
+fn bc_display_name(name: &str) -> &str {
+    let name = name.trim();
+    let mut units = 0;
+    for (index, ch) in name.char_indices() {
+        units += ch.len_utf16();
+        if units > BC_DISPLAY_NAME_MAX {
+            return &name[..index];
+        }
+    }
+    name
+}
+
+/// Returns whether a LeafLink name and a BC `displayName` are equal after
+/// trimming and case-folding, once the LeafLink name is cut the way
+/// leafbridge cuts it for BC.
+fn names_agree(leaflink: &str, business_central: &str) -> bool {
+    fold(bc_display_name(leaflink)) == fold(business_central)
 }
 
 pub(crate) async fn run<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), FlowError> {
@@ -111,7 +140,7 @@ fn link_item<P: Plugins>(
         return Ok(());
     }
     let reason = match candidates {
-        [only] if fold(&only.display_name) == fold(&product.name) => {
+        [only] if names_agree(&product.name, &only.display_name) => {
             let xref = CrossReference {
                 leaflink_key: product.sku.clone(),
                 bc_id: only.id.clone(),
@@ -184,7 +213,7 @@ async fn link_customers<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), F
         for customer in &page.customers {
             cx.count_read(1);
             let keyed = customer_keys(match_key, customer).and_then(|key| by_key.get(&key)).map(Vec::as_slice).unwrap_or(&[]);
-            let named = by_name.get(&fold(&customer.name)).map(Vec::as_slice).unwrap_or(&[]);
+            let named = by_name.get(&fold(bc_display_name(&customer.name))).map(Vec::as_slice).unwrap_or(&[]);
             link_customer(cx, customer, keyed, named)?;
         }
         next = page.next;
@@ -206,33 +235,17 @@ fn link_customer<P: Plugins>(
         cx.counts.skipped += 1;
         return Ok(());
     }
-    let licenses_disagree = |bc: &BcCustomer| {
-        matches!(
-            (folded(customer.license_number.as_deref()), folded(bc.tax_registration_number.as_deref())),
-            (Some(leaflink), Some(business_central)) if leaflink != business_central
-        )
-    };
     let (candidates, reason) = match keyed {
-        [only] if !licenses_disagree(only) => {
-            let mut stored = FieldValues::new();
-            if let Some(license) = &customer.license_number {
-                stored.insert("license_number".to_owned(), license.clone());
+        [only] => match compare_second_fields(customer, only) {
+            Ok(()) => {
+                link_customer_to(cx, customer, only)?;
+                return Ok(());
             }
-            let xref = CrossReference {
-                leaflink_key: id,
-                bc_id: only.id.clone(),
-                bc_number: only.number.clone(),
-                leaflink_fields: FieldValues::new(),
-                bc_fields: fields::customer_fields(only),
-                stored,
-                origin: "linked".to_owned(),
-                updated: None,
-            };
-            cx.store.put_xref(cx.tenant_name(), RecordKind::Customer, &xref).map_err(|e| cx.store_error(e))?;
-            cx.counts.written += 1;
-            return Ok(());
-        }
-        [only] => (keyed.to_vec(), format!("the match key agrees with BC customer {} but the license numbers differ", only.number.as_deref().unwrap_or("?"))),
+            Err(difference) => (
+                keyed.to_vec(),
+                format!("the match key agrees with BC customer {} but {difference}", only.number.as_deref().unwrap_or("?")),
+            ),
+        },
         [] if !named.is_empty() => (
             named.to_vec(),
             "a BC customer has the same name but no matching key (a near-duplicate: same name, different license)".to_owned(),
@@ -256,6 +269,65 @@ fn link_customer<P: Plugins>(
         &customer_record(customer.id),
         reason,
     )
+}
+
+/// Checks the fields besides the match key of a keyed pair: the name and the
+/// license number. A value blank on either side neither agrees nor disagrees,
+/// because a missing value says nothing about the other side. The pair passes
+/// when no field disagrees and at least one agrees, so a BC customer with
+/// only the key filled in goes to a person. Returns the disagreement in words
+/// otherwise.
+fn compare_second_fields(customer: &LlCustomer, bc: &BcCustomer) -> Result<(), String> {
+    let mut agreed = false;
+    let mut differences = Vec::new();
+
+    if !customer.name.trim().is_empty() && !bc.display_name.trim().is_empty() {
+        if names_agree(&customer.name, &bc.display_name) {
+            agreed = true;
+        } else {
+            differences.push(format!("the names differ ({:?} and {:?})", customer.name, bc.display_name));
+        }
+    }
+    let licenses = (folded(customer.license_number.as_deref()), folded(bc.tax_registration_number.as_deref()));
+    if let (Some(leaflink), Some(business_central)) = licenses {
+        if leaflink == business_central {
+            agreed = true;
+        } else {
+            differences.push(format!(
+                "the license numbers differ ({:?} and {:?})",
+                customer.license_number.as_deref().unwrap_or_default(),
+                bc.tax_registration_number.as_deref().unwrap_or_default()
+            ));
+        }
+    }
+
+    match (differences.is_empty(), agreed) {
+        (true, true) => Ok(()),
+        (true, false) => Err("the BC customer has neither a name nor a license number to confirm the pair".to_owned()),
+        (false, _) => Err(differences.join(" and ")),
+    }
+}
+
+/// Records the pair LeafLink customer <-> BC customer as if leafbridge had
+/// created it.
+fn link_customer_to<P: Plugins>(cx: &mut SyncContext<'_, P>, customer: &LlCustomer, bc: &BcCustomer) -> Result<(), FlowError> {
+    let mut stored = FieldValues::new();
+    if let Some(license) = &customer.license_number {
+        stored.insert("license_number".to_owned(), license.clone());
+    }
+    let xref = CrossReference {
+        leaflink_key: customer.id.to_string(),
+        bc_id: bc.id.clone(),
+        bc_number: bc.number.clone(),
+        leaflink_fields: FieldValues::new(),
+        bc_fields: fields::customer_fields(bc),
+        stored,
+        origin: "linked".to_owned(),
+        updated: None,
+    };
+    cx.store.put_xref(cx.tenant_name(), RecordKind::Customer, &xref).map_err(|e| cx.store_error(e))?;
+    cx.counts.written += 1;
+    Ok(())
 }
 
 fn propose<P: Plugins>(

@@ -165,7 +165,9 @@ pub(crate) async fn import<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<()
             }
             let known = cx.store.xref(cx.tenant_name(), RecordKind::Item, &product.sku).map_err(|e| cx.store_error(e))?;
             if known.is_some() {
+                // Another flow or `link` may have paired it since it failed here.
                 cx.counts.skipped += 1;
+                cx.succeeded(&item_record(&product.sku))?;
             } else {
                 new_products.push(product);
             }

@@ -288,7 +288,10 @@ pub(crate) async fn ensure_customers<P: Plugins>(
     for customer in customers {
         let record = customer_record(customer.id);
         let result = match cx.mapping.map_customer(&customer).await {
-            Ok(bc) => cx.overrides.customer(&customer, bc).await,
+            Ok(mut bc) => {
+                apply_linked_salesperson(cx, &customer, &mut bc)?;
+                cx.overrides.customer(&customer, bc).await
+            }
             Err(error) => Err(error),
         };
         match result {
@@ -507,6 +510,23 @@ fn record_customer_conflicts<P: Plugins>(
     Ok(())
 }
 
+/// Fills a blank `salespersonCode` from the BC salesperson that `link` paired
+/// by email with the customer's first manager. The mapping has already
+/// applied the tenant's `salesperson_map`, and a manager listed there keeps
+/// the mapped code, so the explicit map wins wherever it is set.
+fn apply_linked_salesperson<P: Plugins>(cx: &SyncContext<'_, P>, customer: &LlCustomer, bc: &mut BcCustomer) -> Result<(), FlowError> {
+    let Some(manager) = customer.managers.first().map(i64::to_string) else { return Ok(()) };
+    let blank = bc.salesperson_code.as_deref().is_none_or(|code| code.trim().is_empty());
+    if !blank || cx.tenant.salesperson_map.contains_key(&manager) {
+        return Ok(());
+    }
+    let linked = cx.store.xref(cx.tenant_name(), RecordKind::Salesperson, &manager).map_err(|e| cx.store_error(e))?;
+    if let Some(code) = linked.and_then(|xref| xref.bc_number).filter(|code| !code.trim().is_empty()) {
+        bc.salesperson_code = Some(code);
+    }
+    Ok(())
+}
+
 fn save_customer_xref<P: Plugins>(
     cx: &mut SyncContext<'_, P>,
     customer: &LlCustomer,
@@ -567,6 +587,7 @@ pub(crate) async fn resolve_items<P: Plugins>(
     for sku in &missing {
         match cx.cache.leaflink_products.remove(sku) {
             Some(product) => products.push(product),
+            None if sku.trim().is_empty() => {}
             None => unread.push(sku.clone()),
         }
     }
@@ -583,7 +604,13 @@ pub(crate) async fn resolve_items<P: Plugins>(
     }
     for sku in &missing {
         if !failed.contains_key(sku) && !products.iter().any(|product| &product.sku == sku) {
-            let reason = format!("unknown SKU {sku:?}: no LeafLink product has it");
+            let reason = if sku.trim().is_empty() {
+                // LeafLink cannot be asked for a blank SKU, and a BC item
+                // number cannot be blank, so the product itself must change.
+                format!("the SKU {sku:?} is blank, so no BC item can be found or created for it; give the LeafLink product a SKU")
+            } else {
+                format!("unknown SKU {sku:?}: no LeafLink product has it")
+            };
             cx.fail(&item_record(sku), &reason, false)?;
             failed.insert(sku.clone(), reason);
         }

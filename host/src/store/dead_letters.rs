@@ -67,11 +67,10 @@ impl Store {
     }
 
     /// Removes the dead letter of a record, if any; flows call it when the
-    /// record succeeds.
-    pub fn clear_dead_letter(&self, tenant: &str, flow: &str, record: &str) -> Result<(), StoreError> {
+    /// record succeeds. Returns whether there was one.
+    pub fn clear_dead_letter(&self, tenant: &str, flow: &str, record: &str) -> Result<bool, StoreError> {
         let tree = self.tree(DEAD_LETTERS_TREE)?;
-        tree.remove(compound_key(tenant, &[flow, record]))?;
-        Ok(())
+        Ok(tree.remove(compound_key(tenant, &[flow, record]))?.is_some())
     }
 
     pub fn dead_letters(&self, tenant: &str) -> Result<Vec<DeadLetter>, StoreError> {

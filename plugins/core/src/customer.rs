@@ -47,6 +47,8 @@ pub fn map_customer(settings: &Settings, customer: &LlCustomer) -> Result<BcCust
         .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case(settings.company_currency()))
         .map(str::to_uppercase);
 
+    // Only the explicit `salesperson_map` is read here. The host fills a code
+    // left blank from the salesperson `link` paired with the manager by email.
     let salesperson_code = customer.managers.first().and_then(|staff| settings.salesperson_code(*staff));
 
     let mapped = BcCustomer {
