@@ -1,5 +1,6 @@
 //! `orders-pull`: a line change made in LeafLink after import reaches the BC
-//! order line, priced by the same rule as the import.
+//! order line, priced by the same rule as the import, and only the line
+//! fields LeafLink changed are written.
 
 use axum::http::Method;
 use leafbridge::flows::Flow;

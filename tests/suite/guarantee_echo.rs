@@ -1,6 +1,8 @@
 //! Echo suppression and per-field ownership on products: a push followed by
-//! a pull (and the reverse) writes nothing further, and a field both sides
-//! changed goes to its owner with a conflict record.
+//! a pull (and the reverse) writes nothing further, a field changed on one
+//! side only reaches the other without reverting the other side's changes,
+//! and a field both sides changed goes to its owner on both sides with a
+//! conflict record.
 
 use axum::http::Method;
 use leafbridge::flows::Flow;

@@ -16,7 +16,8 @@ use sha2::{Digest, Sha256};
 use crate::runtime::bindings::types::{BcCustomer, BcItem, BcSalesOrder, LlOrder, LlProduct, Money};
 use crate::store::FieldValues;
 
-/// Field names shared by product projections.
+/// Field names shared by product projections; an order line uses the
+/// quantity and price names too (see `line_field`).
 pub const NAME: &str = "name";
 pub const PRICE: &str = "price";
 pub const QUANTITY: &str = "quantity";
@@ -109,6 +110,13 @@ pub fn customer_fields(customer: &BcCustomer) -> FieldValues {
     fields
 }
 
+/// Returns the name of an order line's field, keyed by the LeafLink line id:
+/// `line:<id>:quantity` or `line:<id>:price`. LeafLink's price is per case
+/// and BC's per unit; quantities count units on both sides.
+pub fn line_field(line_id: i64, field: &str) -> String {
+    format!("line:{line_id}:{field}")
+}
+
 /// The LeafLink order state orders-pull and orders-push compare: status,
 /// notes and each line's quantity and price, keyed by LeafLink line id.
 pub fn order_fields_of_leaflink(order: &LlOrder) -> FieldValues {
@@ -117,8 +125,8 @@ pub fn order_fields_of_leaflink(order: &LlOrder) -> FieldValues {
     insert(&mut fields, "notes", order.notes.as_deref());
     insert(&mut fields, "delivery_preferences", order.delivery_preferences.as_deref());
     for line in &order.line_items {
-        insert_decimal(&mut fields, &format!("line:{}:quantity", line.id), Some(&line.quantity));
-        insert_decimal(&mut fields, &format!("line:{}:price", line.id), Some(&line.ordered_unit_price.amount));
+        insert_decimal(&mut fields, &line_field(line.id, QUANTITY), Some(&line.quantity));
+        insert_decimal(&mut fields, &line_field(line.id, PRICE), Some(&line.ordered_unit_price.amount));
     }
     fields
 }
@@ -131,8 +139,8 @@ pub fn order_fields_of_bc(order: &BcSalesOrder) -> FieldValues {
     fields.insert("fully_shipped".to_owned(), order.fully_shipped.to_string());
     for line in &order.lines {
         let Some(line_id) = line.leaflink_line_id else { continue };
-        insert_decimal(&mut fields, &format!("line:{line_id}:quantity"), Some(&line.quantity));
-        insert_decimal(&mut fields, &format!("line:{line_id}:price"), Some(&line.unit_price));
+        insert_decimal(&mut fields, &line_field(line_id, QUANTITY), Some(&line.quantity));
+        insert_decimal(&mut fields, &line_field(line_id, PRICE), Some(&line.unit_price));
         insert_decimal(&mut fields, &format!("line:{line_id}:shipped"), line.shipped_quantity.as_deref());
     }
     fields
@@ -167,8 +175,8 @@ pub fn changed_fields(before: &FieldValues, after: &FieldValues) -> Vec<String> 
     names
 }
 
-/// Whether field `name` differs between `before` and `after`, counting an
-/// empty value as missing.
+/// Returns true when field `name` differs between `before` and `after`,
+/// counting an empty value as missing.
 pub fn field_changed(before: &FieldValues, after: &FieldValues, name: &str) -> bool {
     non_empty_value(before, name) != non_empty_value(after, name)
 }
@@ -183,21 +191,21 @@ pub fn keep_baseline(saved: &mut FieldValues, baseline: &FieldValues, name: &str
     };
 }
 
-/// The price of a case of `multiplier` units at `unit_price` each, exact (no
-/// rounding), in canonical form; `None` when either is not a decimal.
+/// Returns the price of a case of `multiplier` units at `unit_price` each,
+/// exact (no rounding), in canonical form. `None` when either is not a decimal.
 pub fn case_price_of_unit(unit_price: &str, multiplier: &str) -> Option<String> {
     let unit_price = Decimal::from_str(unit_price.trim()).ok()?;
     let multiplier = Decimal::from_str(multiplier.trim()).ok()?;
     Some(unit_price.checked_mul(multiplier)?.normalize().to_string())
 }
 
-/// Whether a LeafLink case price and a BC unit price are the same price under
-/// the pricing rule of the core mapping: the case price is the unit price
-/// times `multiplier` rounded to cents (half away from zero), and the unit
-/// price is the case price over `multiplier`, rounded up to BC's 5 decimal
-/// places only when it has more. Either conversion matching counts, because
-/// each direction writes its own rounding. Text that is not a decimal
-/// compares as text.
+/// Returns true when a LeafLink case price and a BC unit price are the same
+/// price under the pricing rule of the core mapping. That rule makes the case
+/// price the unit price times `multiplier`, rounded to cents half away from
+/// zero. It makes the unit price the case price over `multiplier`, rounded up
+/// to BC's 5 decimal places only when it has more. Either conversion matching
+/// counts, because each direction rounds its own way. Text that is not a
+/// decimal compares as text.
 pub fn prices_agree(case_price: &str, unit_price: &str, multiplier: &str) -> bool {
     let parsed = (Decimal::from_str(case_price.trim()), Decimal::from_str(unit_price.trim()), Decimal::from_str(multiplier.trim()));
     let (Ok(case_price), Ok(unit_price), Ok(multiplier)) = parsed else {

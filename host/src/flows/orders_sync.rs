@@ -5,10 +5,16 @@
 //! cancellation, notes and delivery preferences belong to LeafLink. BC has no
 //! property for the LeafLink line id, so each BC line is matched to its
 //! LeafLink line through the ids stored at import.
+//!
+//! Line values sync field by field. Each direction writes only the line
+//! fields its source changed since the last sync and records a conflict only
+//! for a field both sides changed. A field changed only on the other side is
+//! left to the other flow, so that side's last-synced value is saved unchanged
+//! and the other flow still finds the change.
 
 use std::collections::{HashMap, HashSet};
 
-use super::fields::{self, changed_fields};
+use super::fields::{self, PRICE, QUANTITY, changed_fields, line_field};
 use super::orders_import::order_record;
 use super::ports::{ApiError, BusinessCentralApi, LeafLinkApi, MappingApi, Plugins};
 use super::resolve::{LEAFLINK_PAGE, LOOKUP_CHUNK, query_on};
@@ -246,18 +252,10 @@ async fn push_order<P: Plugins>(cx: &mut SyncContext<'_, P>, mut order: BcSalesO
     }
 }
 
-const QUANTITY: &str = "quantity";
-const PRICE: &str = "price";
-
-/// The compared field name of a line value, as `fields::order_fields_of_leaflink` writes it.
-fn line_field(line_id: i64, field: &str) -> String {
-    format!("line:{line_id}:{field}")
-}
-
-/// Whether `name` is a line's quantity or price, the line values both
-/// order flows write.
+/// Returns true when `name` is a line's quantity or price, the line values
+/// both order flows write.
 fn is_line_value(name: &str) -> bool {
-    name.starts_with("line:") && (name.ends_with(":quantity") || name.ends_with(":price"))
+    name.strip_prefix("line:").is_some_and(|rest| matches!(rest.rsplit(':').next(), Some(QUANTITY | PRICE)))
 }
 
 /// Records a conflict on a line field both sides changed to different
@@ -275,7 +273,7 @@ fn record_line_conflict<P: Plugins>(
     let mut business_central_value = bc_now.get(name).cloned();
     let mut reason = format!("both sides changed {name} since the last sync; BC owns order lines after import");
     let multiplier = line_multiplier(leaflink_order, name);
-    if name.ends_with(":price")
+    if name.rsplit(':').next() == Some(PRICE)
         && let Some(multiplier) = multiplier
         && let Some(unit_price) = bc_now.get(name)
         && let Some(case_price) = fields::case_price_of_unit(unit_price, multiplier)
@@ -297,7 +295,7 @@ fn record_line_conflict<P: Plugins>(
     })
 }
 
-/// The `unit_multiplier` of the LeafLink line a line field name refers to.
+/// Returns the `unit_multiplier` of the LeafLink line that a line field name refers to.
 fn line_multiplier<'a>(order: &'a LlOrder, name: &str) -> Option<&'a str> {
     let id: i64 = name.strip_prefix("line:")?.split(':').next()?.parse().ok()?;
     order.line_items.iter().find(|line| line.id == id).map(|line| line.unit_multiplier.as_str())

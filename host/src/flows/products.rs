@@ -4,8 +4,10 @@
 //! LeafLink) and `products-pull` (LeafLink product changes reach BC).
 //!
 //! Name and price belong to the product-master side and stock belongs to BC.
-//! When both sides changed a field since the last sync, the owner's value is
-//! written and a conflict record keeps the other.
+//! Push and pull compare each field with the values last synced to each side,
+//! which the cross-reference stores. A field changed on one side only reaches
+//! the other. A field both sides changed gets the owner's value on both
+//! sides, and a conflict record keeps the other value.
 
 use std::collections::HashMap;
 
@@ -184,7 +186,7 @@ pub(crate) async fn import<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<()
     Ok(())
 }
 
-/// The side that is not `side`.
+/// Returns the side that is not `side`.
 fn other_side(side: ProductMaster) -> ProductMaster {
     match side {
         ProductMaster::BusinessCentral => ProductMaster::LeafLink,
@@ -192,7 +194,7 @@ fn other_side(side: ProductMaster) -> ProductMaster {
     }
 }
 
-/// What one run writes for one product, field by field.
+/// The fields one run writes for one product, per target system.
 #[derive(Debug, Default)]
 struct ProductWrites {
     /// Fields written to the LeafLink product from the BC item.
@@ -214,7 +216,7 @@ impl ProductWrites {
     }
 }
 
-/// Whether both sides hold the same value of `field`. Prices compare through
+/// Returns true when both sides hold the same value of `field`. Prices compare through
 /// the product's `unit_multiplier`, because LeafLink prices a case and BC a unit.
 fn same_value(field: &str, leaflink_now: &FieldValues, bc_now: &FieldValues, multiplier: &str) -> bool {
     match (leaflink_now.get(field), bc_now.get(field)) {
@@ -309,7 +311,7 @@ fn plan_writes<P: Plugins>(
 }
 
 /// Keeps in a LeafLink patch only the product fields in `fields`. Extras an
-/// override plugin added stay.
+/// override plugin added stay, so they travel with any field write.
 fn restrict_patch(patch: &mut LlProductPatch, fields: &[&str]) {
     if !fields.contains(&NAME) {
         patch.name = None;
@@ -333,8 +335,9 @@ fn patch_is_empty(patch: &LlProductPatch) -> bool {
         && extras_is_empty(&patch.extras)
 }
 
-/// Builds the LeafLink patch that writes `fields` of `item` to `product`;
-/// `None` when it has nothing to write.
+/// Builds the LeafLink patch that writes `fields` of `item` to `product`.
+/// Returns `None` when `fields` is empty, without calling the plugins, or
+/// when LeafLink already has every value.
 /// NOTE: the core mapping writes BC's price to `wholesale_price` whatever
 /// `products.price_field` names, so a tenant comparing another price field
 /// gets its wholesale price written.
@@ -344,6 +347,9 @@ async fn leaflink_patch<P: Plugins>(
     product: &LlProduct,
     fields: &[&str],
 ) -> Result<Option<LlProductPatch>, ApiError> {
+    if fields.is_empty() {
+        return Ok(None);
+    }
     let mapped = cx.mapping.product_patch(item, product).await?;
     let mut patch = cx.overrides.product_patch(item, mapped).await?;
     restrict_patch(&mut patch, fields);
