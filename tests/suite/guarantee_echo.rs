@@ -264,3 +264,21 @@ async fn price_conflict_compares_case_prices() {
     assert_eq!(decimal(&linked.item().await["unitPrice"]), Decimal::from(35), "the owner's price reaches BC: {push:#?}");
     linked.assert_settled().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_conflict_owner_reaches_leaflink() {
+    let linked = CaseProduct::start("pull-conflict", ProductMaster::BusinessCentral).await;
+    linked.rename_in_leaflink("Name from LeafLink");
+    linked.patch_item(json!({ "displayName": "Name from BC" })).await;
+
+    let pull = linked.harness.run(Flow::ProductsPull).await;
+    assert_eq!(pull.counts.failed, 0, "{pull:#?}");
+    assert_eq!(linked.item().await["displayName"], "Name from BC", "BC owns the name: {pull:#?}");
+    assert_eq!(linked.product()["name"], "Name from BC", "the owner's name reaches LeafLink in the same run: {pull:#?}");
+    let conflict = linked.harness.store.conflict("pull-conflict", "products-pull", &format!("sku {}", linked.sku), Some("name")).unwrap();
+    let conflict = conflict.unwrap_or_else(|| panic!("a conflict record keeps LeafLink's name: {pull:#?}"));
+    assert_eq!(conflict.winner, "business-central");
+    assert_eq!(conflict.leaflink_value.as_deref(), Some("Name from LeafLink"));
+    assert_eq!(conflict.business_central_value.as_deref(), Some("Name from BC"));
+    linked.assert_settled().await;
+}
