@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::flow_harness::{Harness, decimal, sandbox_config};
 
-async fn bc(sandbox: &Sandbox, method: Method, path: &str, body: Option<Value>) -> Value {
+pub(crate) async fn bc(sandbox: &Sandbox, method: Method, path: &str, body: Option<Value>) -> Value {
     let company = sandbox.info().business_central.company_id;
     let reply = sandbox.business_central().request(method.clone(), &format!("companies({company})/{path}"), body).await;
     assert!(reply.status.is_success(), "{method} {path} returned {}: {:?}", reply.status, reply.body);
@@ -124,4 +124,90 @@ async fn deleted_bc_order_pull_records_conflict() {
     let record = format!("order {number}");
     let conflict = harness.store.conflict(&harness.settings.name, "orders-pull", &record, Some("order")).unwrap();
     assert!(conflict.is_some(), "a conflict record names the deleted order: {pull:#?}");
+}
+
+/// Places a two-line order in LeafLink (5 units of one product, 3 of
+/// another), imports it and runs a first pull. Returns the harness, the order
+/// number, the LeafLink line ids and the BC order with its lines.
+pub(crate) async fn imported_two_line_order(name: &str) -> (Harness, String, [u64; 2], Value) {
+    let harness = Harness::start(name, sandbox_config(SeedConfig { customers: 3, products: 8, orders: 1, random_seed: 47 })).await;
+    let leaflink = harness.sandbox.leaflink();
+    let customer = leaflink.active_customer_ids()[0];
+    let products = leaflink.available_product_ids();
+    let lines = vec![
+        NewLine { ordered_unit_price: Some(Decimal::new(1200, 2)), ..NewLine::new(products[0], Decimal::from(5)) },
+        NewLine { ordered_unit_price: Some(Decimal::new(2000, 2)), ..NewLine::new(products[1], Decimal::from(3)) },
+    ];
+    let number = leaflink.place_order(NewOrder::new(customer, lines)).unwrap();
+    let import = harness.run(Flow::OrdersImport).await;
+    assert_eq!(import.counts.failed, 0, "{import:#?}");
+    let pull = harness.run(Flow::OrdersPull).await;
+    assert_eq!(pull.counts.failed, 0, "{pull:#?}");
+
+    let order = leaflink.order_json(&number).unwrap();
+    let line_ids = [0, 1].map(|index| order["line_items"][index]["id"].as_u64().unwrap());
+    let short_id = order["short_id"].as_str().unwrap().to_owned();
+    let orders = harness.bc_get("salesOrders?$expand=salesOrderLines").await;
+    let bc_order = orders["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|order| order["externalDocumentNumber"].as_str().is_some_and(|value| value.eq_ignore_ascii_case(&short_id)))
+        .cloned()
+        .expect("the imported order is in BC");
+    (harness, number, line_ids, bc_order)
+}
+
+/// The id of the BC item line with `quantity` units.
+pub(crate) fn bc_line_with_quantity(bc_order: &Value, quantity: i64) -> String {
+    bc_order["salesOrderLines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|line| line["lineType"] == "Item" && decimal(&line["quantity"]) == Decimal::from(quantity))
+        .and_then(|line| line["id"].as_str())
+        .unwrap_or_else(|| panic!("the BC order has an item line of {quantity} units: {bc_order:#}"))
+        .to_owned()
+}
+
+/// The LeafLink line with `id`, as the order JSON shows it.
+pub(crate) fn leaflink_line(harness: &Harness, number: &str, id: u64) -> Value {
+    let order = harness.sandbox.leaflink().order_json(number).unwrap();
+    order["line_items"].as_array().unwrap().iter().find(|line| line["id"].as_u64() == Some(id)).cloned().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_writes_only_bc_line_fields() {
+    let (harness, number, [line_a, line_b], bc_order) = imported_two_line_order("orders-push-fields").await;
+    let order_id = bc_order["id"].as_str().unwrap().to_owned();
+    let bc_line_b = bc_line_with_quantity(&bc_order, 3);
+    let multiplier_a = decimal(&leaflink_line(&harness, &number, line_a)["unit_multiplier"]);
+
+    // The seller re-prices line A in LeafLink; a BC user changes line B's quantity.
+    let price_a = Decimal::from(3) * multiplier_a;
+    harness.sandbox.leaflink().change_line(line_a, None, Some(price_a)).unwrap();
+    bc(&harness.sandbox, Method::PATCH, &format!("salesOrders({order_id})/salesOrderLines({bc_line_b})"), Some(json!({ "quantity": 7 }))).await;
+
+    let push = harness.run(Flow::OrdersPush).await;
+    assert_eq!(push.counts.failed, 0, "{push:#?}");
+    assert_eq!(decimal(&leaflink_line(&harness, &number, line_b)["quantity"]), Decimal::from(7), "BC's quantity reaches line B: {push:#?}");
+    let a = leaflink_line(&harness, &number, line_a);
+    assert_eq!(decimal(&a["ordered_unit_price"]["amount"]), price_a, "the push keeps LeafLink's price on line A: {push:#?}");
+    let conflicts = harness.store.conflicts(&harness.settings.name).unwrap();
+    assert!(conflicts.is_empty(), "no field changed on both sides: {conflicts:#?}");
+
+    let pull = harness.run(Flow::OrdersPull).await;
+    assert_eq!(pull.counts.failed, 0, "{pull:#?}");
+    let bc_lines = harness.bc_get(&format!("salesOrders({order_id})/salesOrderLines")).await;
+    let bc_line_a = bc_lines["value"].as_array().unwrap().iter().find(|line| line["lineType"] == "Item" && line["id"] != bc_line_b.as_str()).unwrap();
+    assert_eq!(decimal(&bc_line_a["unitPrice"]), Decimal::from(3), "LeafLink's price reaches BC line A per unit: {pull:#?}");
+    let line_b_now = harness.bc_get(&format!("salesOrders({order_id})/salesOrderLines({bc_line_b})")).await;
+    assert_eq!(decimal(&line_b_now["quantity"]), Decimal::from(7), "the pull keeps BC's quantity on line B: {pull:#?}");
+
+    let push = harness.run(Flow::OrdersPush).await;
+    assert_eq!(push.counts.written, 0, "nothing is left to push: {push:#?}");
+    let pull = harness.run(Flow::OrdersPull).await;
+    assert_eq!(pull.counts.written, 0, "nothing is left to pull: {pull:#?}");
+    let conflicts = harness.store.conflicts(&harness.settings.name).unwrap();
+    assert!(conflicts.is_empty(), "{conflicts:#?}");
 }

@@ -85,3 +85,53 @@ async fn customer_leaflink_wins() {
     assert_eq!(conflict.winner, "leaflink");
     assert_eq!(conflict.business_central_value.as_deref(), Some("720-555-0002"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn order_price_conflict_per_case() {
+    let harness = Harness::start("conflict-price", sandbox_config(SeedConfig { customers: 3, products: 30, orders: 1, random_seed: 67 })).await;
+    let leaflink = harness.sandbox.leaflink();
+    let customer = leaflink.active_customer_ids()[0];
+    let product = leaflink
+        .available_product_ids()
+        .into_iter()
+        .find(|id| decimal(&leaflink.product_json(*id).unwrap()["unit_multiplier"]) > Decimal::ONE)
+        .expect("the seed has a product sold in cases");
+    let multiplier = decimal(&leaflink.product_json(product).unwrap()["unit_multiplier"]);
+    let line = NewLine { ordered_unit_price: Some(Decimal::from(2) * multiplier), ..NewLine::new(product, multiplier) };
+    let number = leaflink.place_order(NewOrder::new(customer, vec![line])).unwrap();
+    let import = harness.run(Flow::OrdersImport).await;
+    assert_eq!(import.counts.failed, 0, "{import:#?}");
+    harness.run(Flow::OrdersPull).await;
+
+    let short_id = leaflink.order_json(&number).unwrap()["short_id"].as_str().unwrap().to_uppercase();
+    let orders = harness.bc_get(&format!("salesOrders?$filter=externalDocumentNumber eq '{short_id}'&$expand=salesOrderLines")).await;
+    let bc_order = &orders["value"][0];
+    let order_id = bc_order["id"].as_str().unwrap();
+    let bc_line = bc_order["salesOrderLines"].as_array().unwrap().iter().find(|line| line["lineType"] == "Item").unwrap();
+    let bc_line_id = bc_line["id"].as_str().unwrap();
+    let leaflink_line_id = leaflink.order_json(&number).unwrap()["line_items"][0]["id"].as_u64().unwrap();
+
+    // The seller sets 3 per unit in LeafLink (per case there) and a BC user 2.5 per unit.
+    let leaflink_price = Decimal::from(3) * multiplier;
+    leaflink.change_line(leaflink_line_id, None, Some(leaflink_price)).unwrap();
+    bc(&harness.sandbox, Method::PATCH, &format!("salesOrders({order_id})/salesOrderLines({bc_line_id})"), Some(json!({ "unitPrice": 2.5 }))).await;
+
+    let pull = harness.run(Flow::OrdersPull).await;
+    assert_eq!(pull.counts.failed, 0, "{pull:#?}");
+    let line_now = harness.bc_get(&format!("salesOrders({order_id})/salesOrderLines({bc_line_id})")).await;
+    assert_eq!(decimal(&line_now["unitPrice"]), Decimal::new(25, 1), "BC owns order lines after import: {pull:#?}");
+    let field = format!("line:{leaflink_line_id}:price");
+    let conflict = harness.store.conflict("conflict-price", "orders-pull", &format!("order {number}"), Some(&field)).unwrap();
+    let conflict = conflict.unwrap_or_else(|| panic!("a conflict record keeps the seller's price: {pull:#?}"));
+    assert_eq!(conflict.winner, "business-central");
+    assert_eq!(conflict.leaflink_value, Some(leaflink_price.normalize().to_string()));
+    let bc_case_price = (Decimal::new(25, 1) * multiplier).normalize().to_string();
+    assert_eq!(conflict.business_central_value, Some(bc_case_price), "both values are per case: {conflict:#?}");
+    assert!(conflict.reason.contains("2.5 per unit"), "the reason keeps BC's unit price: {conflict:#?}");
+
+    let push = harness.run(Flow::OrdersPush).await;
+    assert_eq!(push.counts.failed, 0, "{push:#?}");
+    let order = leaflink.order_json(&number).unwrap();
+    let expected = (Decimal::new(25, 1) * multiplier).round_dp(2);
+    assert_eq!(decimal(&order["line_items"][0]["ordered_unit_price"]["amount"]), expected, "the owner's price reaches LeafLink: {push:#?}");
+}

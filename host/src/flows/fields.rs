@@ -10,13 +10,14 @@
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
-use rust_decimal::Decimal;
+use rust_decimal::{Decimal, RoundingStrategy};
 use sha2::{Digest, Sha256};
 
 use crate::runtime::bindings::types::{BcCustomer, BcItem, BcSalesOrder, LlOrder, LlProduct, Money};
 use crate::store::FieldValues;
 
-/// Field names shared by product projections.
+/// Field names shared by product projections; an order line uses the
+/// quantity and price names too (see `line_field`).
 pub const NAME: &str = "name";
 pub const PRICE: &str = "price";
 pub const QUANTITY: &str = "quantity";
@@ -109,6 +110,13 @@ pub fn customer_fields(customer: &BcCustomer) -> FieldValues {
     fields
 }
 
+/// Returns the name of an order line's field, keyed by the LeafLink line id:
+/// `line:<id>:quantity` or `line:<id>:price`. LeafLink's price is per case
+/// and BC's per unit; quantities count units on both sides.
+pub fn line_field(line_id: i64, field: &str) -> String {
+    format!("line:{line_id}:{field}")
+}
+
 /// The LeafLink order state orders-pull and orders-push compare: status,
 /// notes and each line's quantity and price, keyed by LeafLink line id.
 pub fn order_fields_of_leaflink(order: &LlOrder) -> FieldValues {
@@ -117,8 +125,8 @@ pub fn order_fields_of_leaflink(order: &LlOrder) -> FieldValues {
     insert(&mut fields, "notes", order.notes.as_deref());
     insert(&mut fields, "delivery_preferences", order.delivery_preferences.as_deref());
     for line in &order.line_items {
-        insert_decimal(&mut fields, &format!("line:{}:quantity", line.id), Some(&line.quantity));
-        insert_decimal(&mut fields, &format!("line:{}:price", line.id), Some(&line.ordered_unit_price.amount));
+        insert_decimal(&mut fields, &line_field(line.id, QUANTITY), Some(&line.quantity));
+        insert_decimal(&mut fields, &line_field(line.id, PRICE), Some(&line.ordered_unit_price.amount));
     }
     fields
 }
@@ -131,8 +139,8 @@ pub fn order_fields_of_bc(order: &BcSalesOrder) -> FieldValues {
     fields.insert("fully_shipped".to_owned(), order.fully_shipped.to_string());
     for line in &order.lines {
         let Some(line_id) = line.leaflink_line_id else { continue };
-        insert_decimal(&mut fields, &format!("line:{line_id}:quantity"), Some(&line.quantity));
-        insert_decimal(&mut fields, &format!("line:{line_id}:price"), Some(&line.unit_price));
+        insert_decimal(&mut fields, &line_field(line_id, QUANTITY), Some(&line.quantity));
+        insert_decimal(&mut fields, &line_field(line_id, PRICE), Some(&line.unit_price));
         insert_decimal(&mut fields, &format!("line:{line_id}:shipped"), line.shipped_quantity.as_deref());
     }
     fields
@@ -167,6 +175,58 @@ pub fn changed_fields(before: &FieldValues, after: &FieldValues) -> Vec<String> 
     names
 }
 
+/// Returns true when field `name` differs between `before` and `after`,
+/// counting an empty value as missing.
+pub fn field_changed(before: &FieldValues, after: &FieldValues, name: &str) -> bool {
+    non_empty_value(before, name) != non_empty_value(after, name)
+}
+
+/// Sets field `name` of `saved` back to its value in `baseline`, or removes
+/// it when `baseline` has none. A flow uses it for a change it leaves to the
+/// flow of the other direction, which finds the change only against the old value.
+pub fn keep_baseline(saved: &mut FieldValues, baseline: &FieldValues, name: &str) {
+    match baseline.get(name) {
+        Some(value) => saved.insert(name.to_owned(), value.clone()),
+        None => saved.remove(name),
+    };
+}
+
+/// Returns the price of a case of `multiplier` units at `unit_price` each,
+/// exact (no rounding), in canonical form. `None` when either is not a decimal.
+pub fn case_price_of_unit(unit_price: &str, multiplier: &str) -> Option<String> {
+    let unit_price = Decimal::from_str(unit_price.trim()).ok()?;
+    let multiplier = Decimal::from_str(multiplier.trim()).ok()?;
+    Some(unit_price.checked_mul(multiplier)?.normalize().to_string())
+}
+
+/// Returns true when a LeafLink case price and a BC unit price are the same
+/// price under the pricing rule of the core mapping. That rule makes the case
+/// price the unit price times `multiplier`, rounded to cents half away from
+/// zero. It makes the unit price the case price over `multiplier`, rounded up
+/// to BC's 5 decimal places only when it has more. Either conversion matching
+/// counts, because each direction rounds its own way. Text that is not a
+/// decimal compares as text.
+pub fn prices_agree(case_price: &str, unit_price: &str, multiplier: &str) -> bool {
+    let parsed = (Decimal::from_str(case_price.trim()), Decimal::from_str(unit_price.trim()), Decimal::from_str(multiplier.trim()));
+    let (Ok(case_price), Ok(unit_price), Ok(multiplier)) = parsed else {
+        return normalize_decimal(case_price) == normalize_decimal(unit_price);
+    };
+    if multiplier <= Decimal::ZERO {
+        return case_price == unit_price;
+    }
+    let Some(case_of_unit) = unit_price.checked_mul(multiplier) else { return false };
+    if case_of_unit.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero) == case_price {
+        return true;
+    }
+    let Some(exact_unit) = case_price.checked_div(multiplier) else { return false };
+    let unit_of_case = if exact_unit.normalize().scale() <= 5 {
+        exact_unit
+    } else {
+        exact_unit.round_dp_with_strategy(5, RoundingStrategy::ToPositiveInfinity)
+    };
+    unit_of_case == unit_price
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,6 +243,33 @@ mod tests {
         let before: FieldValues = [("a".to_owned(), "1".to_owned()), ("b".to_owned(), "2".to_owned())].into();
         let after: FieldValues = [("a".to_owned(), "1".to_owned()), ("c".to_owned(), "3".to_owned())].into();
         assert_eq!(changed_fields(&before, &after), vec!["b".to_owned(), "c".to_owned()]);
+    }
+
+    #[test]
+    fn case_and_unit_prices_agree() {
+        assert!(prices_agree("150", "30", "5"));
+        assert!(prices_agree("150.00", "30", "5"));
+        assert!(!prices_agree("150", "31", "5"));
+        // 100 / 3 is rounded up to 33.33334 in BC, and 33.33334 × 3 rounds back to 100.
+        assert!(prices_agree("100", "33.33334", "3"));
+        assert!(prices_agree("12", "12", "1"));
+        assert!(!prices_agree("abc", "12", "1"));
+    }
+
+    #[test]
+    fn case_price_is_exact() {
+        assert_eq!(case_price_of_unit("1.23", "12").as_deref(), Some("14.76"));
+        assert_eq!(case_price_of_unit("33.33334", "3").as_deref(), Some("100.00002"));
+        assert_eq!(case_price_of_unit("x", "3"), None);
+    }
+
+    #[test]
+    fn baseline_is_restored_or_removed() {
+        let baseline: FieldValues = [("price".to_owned(), "10".to_owned())].into();
+        let mut saved: FieldValues = [("price".to_owned(), "12".to_owned()), ("name".to_owned(), "New".to_owned())].into();
+        keep_baseline(&mut saved, &baseline, "price");
+        keep_baseline(&mut saved, &baseline, "name");
+        assert_eq!(saved, baseline);
     }
 
     #[test]

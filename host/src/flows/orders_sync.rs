@@ -5,18 +5,24 @@
 //! cancellation, notes and delivery preferences belong to LeafLink. BC has no
 //! property for the LeafLink line id, so each BC line is matched to its
 //! LeafLink line through the ids stored at import.
+//!
+//! Line values sync field by field. Each direction writes only the line
+//! fields its source changed since the last sync and records a conflict only
+//! for a field both sides changed. A field changed only on the other side is
+//! left to the other flow, so that side's last-synced value is saved unchanged
+//! and the other flow still finds the change.
 
 use std::collections::{HashMap, HashSet};
 
-use super::fields::{self, changed_fields};
+use super::fields::{self, PRICE, QUANTITY, changed_fields, line_field};
 use super::orders_import::order_record;
 use super::ports::{ApiError, BusinessCentralApi, LeafLinkApi, MappingApi, Plugins};
 use super::resolve::{LEAFLINK_PAGE, LOOKUP_CHUNK, query_on};
 use super::{FlowError, SyncContext};
 use crate::runtime::bindings::business_central::{Query, Write, Written};
 use crate::runtime::bindings::leaflink::{LineItemPatch, OrderQuery};
-use crate::runtime::bindings::types::{BcLineType, BcSalesOrder, LlOrder};
-use crate::store::{Conflict, CrossReference, RecordKind};
+use crate::runtime::bindings::types::{BcLineType, BcSalesOrder, BcSalesOrderLine, LlOrder};
+use crate::store::{Conflict, CrossReference, FieldValues, RecordKind};
 
 /// LeafLink statuses in the order an order moves through them, with the
 /// transition action that leaves each.
@@ -190,39 +196,49 @@ async fn push_order<P: Plugins>(cx: &mut SyncContext<'_, P>, mut order: BcSalesO
     };
     let leaflink_now = fields::order_fields_of_leaflink(&current);
     let changed_in_leaflink = changed_fields(&xref.leaflink_fields, &leaflink_now);
+    let changed_in_bc = changed_fields(&xref.bc_fields, &bc_now);
+
+    // Only the line fields BC changed since the last sync are pushed. BC owns
+    // order lines after import, so a field both sides changed gets BC's value
+    // and a conflict record keeps the buyer's.
+    let mut patches = Vec::new();
+    for line in &changes.lines {
+        let quantity_name = line_field(line.id, QUANTITY);
+        let price_name = line_field(line.id, PRICE);
+        let quantity = line.quantity.clone().filter(|_| changed_in_bc.contains(&quantity_name));
+        let price = line.ordered_unit_price.clone().filter(|_| changed_in_bc.contains(&price_name));
+        for (name, pushed) in [(&quantity_name, quantity.is_some()), (&price_name, price.is_some())] {
+            if pushed && changed_in_leaflink.contains(name) {
+                record_line_conflict(cx, &record, name, &current, &leaflink_now, &bc_now)?;
+            }
+        }
+        if quantity.is_some() || price.is_some() {
+            patches.push(LineItemPatch { id: line.id, quantity, ordered_unit_price: price });
+        }
+    }
+    // A line field the buyer changed and BC did not is orders-pull's to
+    // carry, so its last-synced LeafLink value is saved unchanged.
+    let deferred: Vec<&String> =
+        changed_in_leaflink.iter().filter(|name| is_line_value(name) && !changed_in_bc.contains(*name)).collect();
+
     let result = async {
         for action in &changes.transitions {
             cx.leaflink.transition_order(&current.number, action).await?;
         }
-        for line in &changes.lines {
-            for field in ["quantity", "price"] {
-                let name = format!("line:{}:{field}", line.id);
-                if changed_in_leaflink.contains(&name) {
-                    // BC owns order lines after import: its value is written
-                    // and the buyer's is kept here.
-                    let _ = cx.conflict(Conflict {
-                        flow: cx.flow.name().to_owned(),
-                        record: record.clone(),
-                        field: Some(name.clone()),
-                        winner: "business-central".to_owned(),
-                        leaflink_value: leaflink_now.get(&name).cloned(),
-                        business_central_value: bc_now.get(&name).cloned(),
-                        reason: "both sides changed the line since the last sync; BC owns order lines after import".to_owned(),
-                        detected: jiff::Timestamp::now(),
-                    });
-                }
-            }
-            let patch = LineItemPatch { id: line.id, quantity: line.quantity.clone(), ordered_unit_price: line.ordered_unit_price.clone() };
-            cx.leaflink.update_line_item(&patch).await?;
+        for patch in &patches {
+            cx.leaflink.update_line_item(patch).await?;
         }
-        let written = !changes.transitions.is_empty() || !changes.lines.is_empty();
+        let written = !changes.transitions.is_empty() || !patches.is_empty();
         let after = if written { cx.leaflink.get_order(&current.number).await?.unwrap_or(current.clone()) } else { current.clone() };
         Ok::<_, ApiError>((written, after))
     };
     match result.await {
         Ok((written, after)) => {
+            let before = std::mem::replace(&mut xref.leaflink_fields, fields::order_fields_of_leaflink(&after));
+            for name in deferred {
+                fields::keep_baseline(&mut xref.leaflink_fields, &before, name);
+            }
             xref.bc_fields = bc_now;
-            xref.leaflink_fields = fields::order_fields_of_leaflink(&after);
             xref.stored.insert("status".to_owned(), after.status.clone());
             cx.store.put_xref(cx.tenant_name(), RecordKind::Order, &xref).map_err(|e| cx.store_error(e))?;
             if written {
@@ -234,6 +250,55 @@ async fn push_order<P: Plugins>(cx: &mut SyncContext<'_, P>, mut order: BcSalesO
         }
         Err(error) => cx.fail_api(&record, &error),
     }
+}
+
+/// Returns true when `name` is a line's quantity or price, the line values
+/// both order flows write.
+fn is_line_value(name: &str) -> bool {
+    name.strip_prefix("line:").is_some_and(|rest| matches!(rest.rsplit(':').next(), Some(QUANTITY | PRICE)))
+}
+
+/// Records a conflict on a line field both sides changed to different
+/// values; BC owns order lines after import, so BC's value wins. LeafLink
+/// prices a line per case and BC per unit, so a price conflict stores BC's
+/// price per case as well and its reason keeps BC's unit price.
+fn record_line_conflict<P: Plugins>(
+    cx: &SyncContext<'_, P>,
+    record: &str,
+    name: &str,
+    leaflink_order: &LlOrder,
+    leaflink_now: &FieldValues,
+    bc_now: &FieldValues,
+) -> Result<(), FlowError> {
+    let mut business_central_value = bc_now.get(name).cloned();
+    let mut reason = format!("both sides changed {name} since the last sync; BC owns order lines after import");
+    let multiplier = line_multiplier(leaflink_order, name);
+    if name.rsplit(':').next() == Some(PRICE)
+        && let Some(multiplier) = multiplier
+        && let Some(unit_price) = bc_now.get(name)
+        && let Some(case_price) = fields::case_price_of_unit(unit_price, multiplier)
+    {
+        reason.push_str(&format!(
+            ". Both prices are per case of {multiplier} units: BC's unitPrice is {unit_price} per unit, {case_price} per case"
+        ));
+        business_central_value = Some(case_price);
+    }
+    cx.conflict(Conflict {
+        flow: cx.flow.name().to_owned(),
+        record: record.to_owned(),
+        field: Some(name.to_owned()),
+        winner: "business-central".to_owned(),
+        leaflink_value: leaflink_now.get(name).cloned(),
+        business_central_value,
+        reason,
+        detected: jiff::Timestamp::now(),
+    })
+}
+
+/// Returns the `unit_multiplier` of the LeafLink line that a line field name refers to.
+fn line_multiplier<'a>(order: &'a LlOrder, name: &str) -> Option<&'a str> {
+    let id: i64 = name.strip_prefix("line:")?.split(':').next()?.parse().ok()?;
+    order.line_items.iter().find(|line| line.id == id).map(|line| line.unit_multiplier.as_str())
 }
 
 /// Moves the LeafLink order of an invoiced BC order to Complete.
@@ -465,13 +530,6 @@ async fn pull_page<P: Plugins>(cx: &mut SyncContext<'_, P>, changed: Vec<(LlOrde
             continue;
         };
         attach_line_ids(&mut current, &xref);
-        let changes = match cx.mapping.order_changes_for_bc(&order, &current).await {
-            Ok(changes) => changes,
-            Err(error) => {
-                cx.fail_api(&record, &error)?;
-                continue;
-            }
-        };
         if LEAFLINK_FINAL.iter().any(|status| status.eq_ignore_ascii_case(&order.status)) {
             cx.conflict(Conflict {
                 flow: cx.flow.name().to_owned(),
@@ -485,40 +543,28 @@ async fn pull_page<P: Plugins>(cx: &mut SyncContext<'_, P>, changed: Vec<(LlOrde
             })?;
         }
 
-        // Lines BC changed since the last sync stay as BC has them. A line
-        // with no recorded BC value (its ids were not read at import) has no
-        // baseline, so it does not count as changed in BC.
+        // A line with no recorded BC value (its ids were not read at import)
+        // has no baseline, so it does not count as changed in BC.
         let bc_now = fields::order_fields_of_bc(&current);
         let changed_in_bc: Vec<String> =
             changed_fields(&xref.bc_fields, &bc_now).into_iter().filter(|name| xref.bc_fields.contains_key(name)).collect();
         let leaflink_now = fields::order_fields_of_leaflink(&order);
-        let mut lines = Vec::new();
-        let mut kept_in_bc = Vec::new();
-        for line in changes.lines {
-            let Some(line_id) = line.leaflink_line_id else { continue };
-            let contested: Vec<String> = ["quantity", "price"]
-                .iter()
-                .map(|field| format!("line:{line_id}:{field}"))
-                .filter(|name| changed_in_bc.contains(name))
-                .collect();
-            if contested.is_empty() {
-                lines.push(line);
+        let changed_in_leaflink = changed_fields(&xref.leaflink_fields, &leaflink_now);
+        let compared = ComparedOrder { leaflink_now, changed_in_leaflink, bc_now, changed_in_bc };
+        let (wanted, lines_to_write) = order_for_bc(cx, &record, &order, &current, &compared)?;
+        let changes = match cx.mapping.order_changes_for_bc(&wanted, &current).await {
+            Ok(changes) => changes,
+            Err(error) => {
+                cx.fail_api(&record, &error)?;
                 continue;
             }
-            kept_in_bc.extend(contested.iter().cloned());
-            for name in contested {
-                cx.conflict(Conflict {
-                    flow: cx.flow.name().to_owned(),
-                    record: record.clone(),
-                    field: Some(name.clone()),
-                    winner: "business-central".to_owned(),
-                    leaflink_value: leaflink_now.get(&name).cloned(),
-                    business_central_value: bc_now.get(&name).cloned(),
-                    reason: "both sides changed the line since the last sync; BC owns order lines after import".to_owned(),
-                    detected: jiff::Timestamp::now(),
-                })?;
-            }
-        }
+        };
+        let lines: Vec<BcSalesOrderLine> = changes
+            .lines
+            .into_iter()
+            .filter(|line| line.leaflink_line_id.is_some_and(|id| lines_to_write.contains(&id)))
+            .collect();
+        let kept_in_bc = compared.changed_in_bc;
         xref.stored.insert("status".to_owned(), changes.leaflink_status.clone());
         let order_id = current.id.clone().unwrap_or_default();
         for line in &lines {
@@ -564,15 +610,13 @@ async fn pull_page<P: Plugins>(cx: &mut SyncContext<'_, P>, changed: Vec<(LlOrde
             continue;
         }
         xref.leaflink_fields = fields::order_fields_of_leaflink(&order);
-        // A line BC kept against the buyer's change keeps its old BC value
-        // in the cross-reference. The next orders-push then finds BC's value
-        // changed and writes it to LeafLink, so both sides get the owner's value.
+        // A pull never carries BC's changes, so each field BC changed (a line
+        // BC kept against the buyer's change, a BC-only line change, status)
+        // keeps its old BC value in the cross-reference. The next orders-push
+        // then finds BC's value changed and writes it to LeafLink.
         let before = std::mem::replace(&mut xref.bc_fields, fields::order_fields_of_bc(&current));
-        for name in kept_in_bc {
-            match before.get(&name) {
-                Some(value) => xref.bc_fields.insert(name, value.clone()),
-                None => xref.bc_fields.remove(&name),
-            };
+        for name in &kept_in_bc {
+            fields::keep_baseline(&mut xref.bc_fields, &before, name);
         }
         cx.store.put_xref(cx.tenant_name(), RecordKind::Order, &xref).map_err(|e| cx.store_error(e))?;
         if line_count > 0 {
@@ -583,6 +627,67 @@ async fn pull_page<P: Plugins>(cx: &mut SyncContext<'_, P>, changed: Vec<(LlOrde
         cx.succeeded(&record)?;
     }
     Ok(())
+}
+
+/// One order's field values on both sides and the fields each side changed
+/// since the last sync.
+struct ComparedOrder {
+    leaflink_now: FieldValues,
+    changed_in_leaflink: Vec<String>,
+    bc_now: FieldValues,
+    changed_in_bc: Vec<String>,
+}
+
+/// Builds the LeafLink order as orders-pull writes it to BC. A line field
+/// the buyer changed and BC did not keeps the buyer's value. Every other line
+/// field takes BC's value, so the mapping prices the line with BC's quantity
+/// or price where BC keeps it. Records a conflict for each line field both
+/// sides changed to different values, which BC wins. Returns that order and
+/// the LeafLink ids of the lines with a field to write.
+fn order_for_bc<P: Plugins>(
+    cx: &SyncContext<'_, P>,
+    record: &str,
+    order: &LlOrder,
+    current: &BcSalesOrder,
+    compared: &ComparedOrder,
+) -> Result<(LlOrder, HashSet<i64>), FlowError> {
+    let ComparedOrder { leaflink_now, changed_in_leaflink, bc_now, changed_in_bc } = compared;
+    let mut wanted = order.clone();
+    let mut lines_to_write = HashSet::new();
+    for line in &mut wanted.line_items {
+        let bc_line = current.lines.iter().find(|bc_line| bc_line.line_type == BcLineType::Item && bc_line.leaflink_line_id == Some(line.id));
+        let Some(bc_line) = bc_line else { continue };
+
+        let quantity_name = line_field(line.id, QUANTITY);
+        let in_leaflink = changed_in_leaflink.contains(&quantity_name);
+        let in_bc = changed_in_bc.contains(&quantity_name);
+        if in_leaflink && !in_bc {
+            lines_to_write.insert(line.id);
+        } else {
+            if in_leaflink && leaflink_now.get(&quantity_name) != bc_now.get(&quantity_name) {
+                record_line_conflict(cx, record, &quantity_name, order, leaflink_now, bc_now)?;
+            }
+            line.quantity = bc_line.quantity.clone();
+        }
+
+        let price_name = line_field(line.id, PRICE);
+        let in_leaflink = changed_in_leaflink.contains(&price_name);
+        let in_bc = changed_in_bc.contains(&price_name);
+        if in_leaflink && !in_bc {
+            lines_to_write.insert(line.id);
+        } else if in_bc {
+            let agree = fields::prices_agree(&line.ordered_unit_price.amount, &bc_line.unit_price, &line.unit_multiplier);
+            if in_leaflink && !agree {
+                record_line_conflict(cx, record, &price_name, order, leaflink_now, bc_now)?;
+            }
+            // BC's unit price times the multiplier, exact, maps back to the
+            // same unit price, because BC keeps at most 5 decimal places.
+            if let Some(case_price) = fields::case_price_of_unit(&bc_line.unit_price, &line.unit_multiplier) {
+                line.ordered_unit_price.amount = case_price;
+            }
+        }
+    }
+    Ok((wanted, lines_to_write))
 }
 
 #[cfg(test)]

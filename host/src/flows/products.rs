@@ -4,12 +4,14 @@
 //! LeafLink) and `products-pull` (LeafLink product changes reach BC).
 //!
 //! Name and price belong to the product-master side and stock belongs to BC.
-//! When both sides changed a field since the last sync, the owner's value is
-//! written and a conflict record keeps the other.
+//! Push and pull compare each field with the values last synced to each side,
+//! which the cross-reference stores. A field changed on one side only reaches
+//! the other. A field both sides changed gets the owner's value on both
+//! sides, and a conflict record keeps the other value.
 
 use std::collections::HashMap;
 
-use super::fields::{self, NAME, PRICE, PriceField, QUANTITY, changed_fields};
+use super::fields::{self, NAME, PRICE, PriceField, QUANTITY};
 use super::ports::{ApiError, BusinessCentralApi, LeafLinkApi, MappingApi, OverridesApi, Plugins};
 use super::resolve::{self, LEAFLINK_PAGE, item_record};
 use super::{FlowError, SyncContext};
@@ -186,17 +188,143 @@ pub(crate) async fn import<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<()
     Ok(())
 }
 
-/// Removes from a patch the fields leafbridge must not write to LeafLink.
-fn drop_patch_field(patch: &mut LlProductPatch, field: &str, price_field: PriceField) {
-    match field {
-        NAME => patch.name = None,
-        QUANTITY => patch.quantity = None,
-        PRICE => match price_field {
-            PriceField::Wholesale => patch.wholesale_price = None,
-            PriceField::Retail => patch.retail_price = None,
-            PriceField::Sale => patch.sale_price = None,
-        },
-        _ => {}
+/// Returns the side that is not `side`.
+fn other_side(side: ProductMaster) -> ProductMaster {
+    match side {
+        ProductMaster::BusinessCentral => ProductMaster::LeafLink,
+        ProductMaster::LeafLink => ProductMaster::BusinessCentral,
+    }
+}
+
+/// The fields one run writes for one product, per target system.
+#[derive(Debug, Default)]
+struct ProductWrites {
+    /// Fields written to the LeafLink product from the BC item.
+    to_leaflink: Vec<&'static str>,
+    /// Fields written to the BC item from the LeafLink product.
+    to_bc: Vec<&'static str>,
+    /// Fields changed only on the side this run writes to. The flow of the
+    /// other direction carries them, so their last-synced value on that side
+    /// is saved unchanged.
+    deferred: Vec<&'static str>,
+}
+
+impl ProductWrites {
+    fn write_to(&mut self, side: ProductMaster, field: &'static str) {
+        match side {
+            ProductMaster::LeafLink => self.to_leaflink.push(field),
+            ProductMaster::BusinessCentral => self.to_bc.push(field),
+        }
+    }
+}
+
+/// Returns true when both sides hold the same value of `field`. Prices compare through
+/// the product's `unit_multiplier`, because LeafLink prices a case and BC a unit.
+fn same_value(field: &str, leaflink_now: &FieldValues, bc_now: &FieldValues, multiplier: &str) -> bool {
+    match (leaflink_now.get(field), bc_now.get(field)) {
+        (Some(case_price), Some(unit_price)) if field == PRICE => fields::prices_agree(case_price, unit_price, multiplier),
+        (leaflink, bc) => leaflink == bc,
+    }
+}
+
+/// Records a conflict on `field`, which both sides changed to different
+/// values. A price conflict stores both prices per case, so they compare, and
+/// its reason keeps BC's own unit price.
+fn record_conflict<P: Plugins>(
+    cx: &SyncContext<'_, P>,
+    record: &str,
+    field: &str,
+    winner: ProductMaster,
+    leaflink_now: &FieldValues,
+    bc_now: &FieldValues,
+    multiplier: &str,
+) -> Result<(), FlowError> {
+    let mut business_central_value = bc_now.get(field).cloned();
+    let mut reason = format!("both sides changed {field} since the last sync; {} owns it", side_name(winner));
+    if field == PRICE
+        && let Some(unit_price) = bc_now.get(field)
+        && let Some(case_price) = fields::case_price_of_unit(unit_price, multiplier)
+    {
+        reason.push_str(&format!(
+            ". Both prices are per case of {multiplier} units: BC's unitPrice is {unit_price} per unit, {case_price} per case"
+        ));
+        business_central_value = Some(case_price);
+    }
+    cx.conflict(Conflict {
+        flow: cx.flow.name().to_owned(),
+        record: record.to_owned(),
+        field: Some(field.to_owned()),
+        winner: side_name(winner).to_owned(),
+        leaflink_value: leaflink_now.get(field).cloned(),
+        business_central_value,
+        reason,
+        detected: jiff::Timestamp::now(),
+    })
+}
+
+/// Decides, field by field, what a run reading changes from `source` writes.
+///
+/// A field changed on the source side only is written to the other side. A
+/// field changed on the other side only is left to the flow of the other
+/// direction. A field both sides changed to different values goes to its
+/// owner: a conflict record keeps the other value, and the owner's value is
+/// written to the other side in this run, whichever side that is, so the two
+/// systems meet again. Stock is BC's and products-pull never writes it
+/// (writing `inventory` posts an adjustment in BC), so a pull takes a
+/// LeafLink stock change as synced and leaves a BC one to the pushes.
+fn plan_writes<P: Plugins>(
+    cx: &SyncContext<'_, P>,
+    record: &str,
+    source: ProductMaster,
+    xref: &CrossReference,
+    leaflink_now: &FieldValues,
+    bc_now: &FieldValues,
+    multiplier: &str,
+) -> Result<ProductWrites, FlowError> {
+    let mut writes = ProductWrites::default();
+    for field in [NAME, PRICE, QUANTITY] {
+        let in_leaflink = fields::field_changed(&xref.leaflink_fields, leaflink_now, field);
+        let in_bc = fields::field_changed(&xref.bc_fields, bc_now, field);
+        if field == QUANTITY && source == ProductMaster::LeafLink {
+            if in_bc {
+                writes.deferred.push(field);
+            }
+            continue;
+        }
+        let (in_source, in_target) = match source {
+            ProductMaster::BusinessCentral => (in_bc, in_leaflink),
+            ProductMaster::LeafLink => (in_leaflink, in_bc),
+        };
+        match (in_source, in_target) {
+            (false, false) => {}
+            (true, false) => writes.write_to(other_side(source), field),
+            (false, true) => writes.deferred.push(field),
+            (true, true) => {
+                if same_value(field, leaflink_now, bc_now, multiplier) {
+                    continue;
+                }
+                let winner = owner(field, cx.tenant.product_master);
+                record_conflict(cx, record, field, winner, leaflink_now, bc_now, multiplier)?;
+                writes.write_to(other_side(winner), field);
+            }
+        }
+    }
+    Ok(writes)
+}
+
+/// Keeps in a LeafLink patch only the product fields in `fields`. Extras an
+/// override plugin added stay, so they travel with any field write.
+fn restrict_patch(patch: &mut LlProductPatch, fields: &[&str]) {
+    if !fields.contains(&NAME) {
+        patch.name = None;
+    }
+    if !fields.contains(&QUANTITY) {
+        patch.quantity = None;
+    }
+    if !fields.contains(&PRICE) {
+        patch.wholesale_price = None;
+        patch.retail_price = None;
+        patch.sale_price = None;
     }
 }
 
@@ -209,44 +337,94 @@ fn patch_is_empty(patch: &LlProductPatch) -> bool {
         && extras_is_empty(&patch.extras)
 }
 
-/// Settles the fields both sides changed since the last sync: returns the
-/// fields the writing side may not write (the other side owns them) and
-/// records a conflict for each.
-fn settle<P: Plugins>(
+/// Builds the LeafLink patch that writes `fields` of `item` to `product`.
+/// Returns `None` when `fields` is empty, without calling the plugins, or
+/// when LeafLink already has every value.
+/// NOTE: the core mapping writes BC's price to `wholesale_price` whatever
+/// `products.price_field` names, so a tenant comparing another price field
+/// gets its wholesale price written.
+async fn leaflink_patch<P: Plugins>(
     cx: &SyncContext<'_, P>,
-    record: &str,
-    xref: &CrossReference,
-    leaflink_now: &FieldValues,
-    bc_now: &FieldValues,
-    writer: ProductMaster,
-) -> Result<Vec<String>, FlowError> {
-    let changed_in_leaflink = changed_fields(&xref.leaflink_fields, leaflink_now);
-    let changed_in_bc = changed_fields(&xref.bc_fields, bc_now);
-    let mut refused = Vec::new();
-    for field in changed_in_bc.iter().filter(|field| changed_in_leaflink.contains(field)) {
-        if leaflink_now.get(field) == bc_now.get(field) {
-            continue;
-        }
-        let winner = owner(field, cx.tenant.product_master);
-        if winner != writer {
-            refused.push(field.clone());
-        }
-        cx.conflict(Conflict {
-            flow: cx.flow.name().to_owned(),
-            record: record.to_owned(),
-            field: Some(field.clone()),
-            winner: side_name(winner).to_owned(),
-            leaflink_value: leaflink_now.get(field).cloned(),
-            business_central_value: bc_now.get(field).cloned(),
-            reason: format!("both sides changed {field} since the last sync; {} owns it", side_name(winner)),
-            detected: jiff::Timestamp::now(),
-        })?;
+    item: &BcItem,
+    product: &LlProduct,
+    fields: &[&str],
+) -> Result<Option<LlProductPatch>, ApiError> {
+    if fields.is_empty() {
+        return Ok(None);
     }
-    Ok(refused)
+    let mapped = cx.mapping.product_patch(item, product).await?;
+    let mut patch = cx.overrides.product_patch(item, mapped).await?;
+    restrict_patch(&mut patch, fields);
+    Ok((!patch_is_empty(&patch)).then_some(patch))
+}
+
+/// Builds the BC item update that writes `fields` of `product` to `item`;
+/// `None` when `fields` is empty. Stock is never part of it.
+async fn item_update<P: Plugins>(
+    cx: &SyncContext<'_, P>,
+    product: &LlProduct,
+    item: &BcItem,
+    fields: &[&str],
+) -> Result<Option<BcItem>, ApiError> {
+    if fields.is_empty() {
+        return Ok(None);
+    }
+    let mapped = cx.mapping.item_update(product, item).await?;
+    let mut update = cx.overrides.item(product, mapped).await?;
+    update.inventory = None;
+    update.id = item.id.clone();
+    update.etag = item.etag.clone();
+    // BC's update always carries `displayName`, so an unchanged name is sent
+    // as BC has it.
+    if !fields.contains(&NAME) {
+        update.display_name = item.display_name.clone();
+    }
+    if !fields.contains(&PRICE) {
+        update.unit_price = None;
+    }
+    Ok(Some(update))
+}
+
+/// Writes one item update to BC and returns the item as BC saved it.
+async fn apply_item_update<P: Plugins>(cx: &SyncContext<'_, P>, update: BcItem) -> Result<BcItem, ApiError> {
+    let mut results = cx.business_central.apply(&[Write::UpdateItem(update)]).await?.into_iter();
+    match results.next() {
+        Some(Ok(Written::Item(updated))) => Ok(updated),
+        Some(Ok(other)) => Err(ApiError::Call(format!("BC returned an unexpected record for an item update: {other:?}"))),
+        Some(Err(error)) => Err(ApiError::Plugin(error)),
+        None => Err(ApiError::Call("BC returned no result for an item update".to_owned())),
+    }
+}
+
+/// Saves the cross-reference after a run settled a product: the current
+/// values of both sides, except that each deferred field keeps its
+/// last-synced value on `target`, the side the run writes to.
+fn save_synced<P: Plugins>(
+    cx: &mut SyncContext<'_, P>,
+    product: &LlProduct,
+    item: &BcItem,
+    price_field: PriceField,
+    previous: &CrossReference,
+    target: ProductMaster,
+    deferred: &[&str],
+) -> Result<(), FlowError> {
+    resolve::save_item_xref(cx, product, item, price_field, &previous.origin, None)?;
+    if deferred.is_empty() {
+        return Ok(());
+    }
+    let saved = cx.store.xref(cx.tenant_name(), RecordKind::Item, &product.sku).map_err(|e| cx.store_error(e))?;
+    let Some(mut saved) = saved else { return Ok(()) };
+    for field in deferred {
+        match target {
+            ProductMaster::LeafLink => fields::keep_baseline(&mut saved.leaflink_fields, &previous.leaflink_fields, field),
+            ProductMaster::BusinessCentral => fields::keep_baseline(&mut saved.bc_fields, &previous.bc_fields, field),
+        }
+    }
+    cx.store.put_xref(cx.tenant_name(), RecordKind::Item, &saved).map_err(|e| cx.store_error(e))
 }
 
 /// `products-push`: a BC item that changed updates the LeafLink product with
-/// its SKU (name, price, quantity).
+/// its SKU, writing only the fields BC changed since the last sync.
 pub(crate) async fn push<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), FlowError> {
     let price_field = PriceField::from_settings(&cx.tenant.plugin_settings);
     let mut newest = None;
@@ -284,35 +462,56 @@ pub(crate) async fn push<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), 
             };
             let leaflink_now = fields::product_fields_of_product(product, price_field);
             let bc_now = fields::product_fields_of_item(&item);
-            let refused = settle(cx, &record, &xref, &leaflink_now, &bc_now, ProductMaster::BusinessCentral)?;
-            let patch = async {
-                let mapped = cx.mapping.product_patch(&item, product).await?;
-                cx.overrides.product_patch(&item, mapped).await
-            };
-            let mut patch = match patch.await {
+            let writes = plan_writes(cx, &record, ProductMaster::BusinessCentral, &xref, &leaflink_now, &bc_now, &product.unit_multiplier)?;
+
+            let patch = match leaflink_patch(cx, &item, product, &writes.to_leaflink).await {
                 Ok(patch) => patch,
                 Err(error) => {
                     cx.fail_api(&record, &error)?;
                     continue;
                 }
             };
-            for field in &refused {
-                drop_patch_field(&mut patch, field, price_field);
-            }
-            let result = if patch_is_empty(&patch) { Ok(product.clone()) } else { cx.leaflink.update_product(product.id, &patch).await };
-            match result {
-                Ok(updated) => {
-                    let written = !patch_is_empty(&patch);
-                    resolve::save_item_xref(cx, &updated, &item, price_field, &xref.origin, None)?;
-                    if written {
-                        cx.counts.written += 1;
-                    } else {
-                        cx.counts.skipped += 1;
+            let written_to_leaflink = patch.is_some();
+            let product_after = match patch {
+                None => product.clone(),
+                Some(patch) => match cx.leaflink.update_product(product.id, &patch).await {
+                    Ok(updated) => updated,
+                    Err(error) => {
+                        cx.fail_api(&record, &error)?;
+                        continue;
                     }
-                    cx.succeeded(&record)?;
+                },
+            };
+            // A field LeafLink owns and both sides changed: LeafLink's value
+            // goes to BC now, since a later pull would find nothing changed.
+            let update = match item_update(cx, &product_after, &item, &writes.to_bc).await {
+                Ok(update) => update,
+                Err(error) => {
+                    cx.fail_api(&record, &error)?;
+                    continue;
                 }
-                Err(error) => cx.fail_api(&record, &error)?,
+            };
+            let written_to_bc = update.is_some();
+            let item_after = match update {
+                None => item.clone(),
+                Some(update) => {
+                    cx.flush_store()?;
+                    match apply_item_update(cx, update).await {
+                        Ok(updated) => updated,
+                        Err(error) => {
+                            cx.fail_api(&record, &error)?;
+                            continue;
+                        }
+                    }
+                }
+            };
+            save_synced(cx, &product_after, &item_after, price_field, &xref, ProductMaster::LeafLink, &writes.deferred)?;
+            if written_to_leaflink || written_to_bc {
+                cx.counts.written += 1;
+            } else {
+                cx.counts.skipped += 1;
             }
+            cx.succeeded(&record)?;
         }
         next = after;
         if next.is_none() {
@@ -322,8 +521,16 @@ pub(crate) async fn push<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), 
     finish_cursor(cx, newest)
 }
 
+/// A product whose BC item update waits in the pull's batch.
+struct PendingItem {
+    product: LlProduct,
+    xref: CrossReference,
+    deferred: Vec<&'static str>,
+}
+
 /// `products-pull`: LeafLink products changed since the last pull update
-/// their BC items (name and price; stock stays BC's).
+/// their BC items, writing only the fields LeafLink changed since the last
+/// sync (name and price; stock stays BC's).
 pub(crate) async fn pull<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), FlowError> {
     let price_field = PriceField::from_settings(&cx.tenant.plugin_settings);
     let cursor = cx.store.cursor(cx.tenant_name(), cx.flow.name()).map_err(|e| cx.store_error(e))?;
@@ -374,41 +581,61 @@ pub(crate) async fn pull<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), 
             };
             let leaflink_now = fields::product_fields_of_product(&product, price_field);
             let bc_now = fields::product_fields_of_item(item);
-            let refused = settle(cx, &record, &xref, &leaflink_now, &bc_now, ProductMaster::LeafLink)?;
-            let update = async {
-                let mapped = cx.mapping.item_update(&product, item).await?;
-                cx.overrides.item(&product, mapped).await
+            let planned = plan_writes(cx, &record, ProductMaster::LeafLink, &xref, &leaflink_now, &bc_now, &product.unit_multiplier)?;
+
+            // A field BC owns and both sides changed: BC's value goes to
+            // LeafLink now, since a later push would find nothing changed.
+            let patch = match leaflink_patch(cx, item, &product, &planned.to_leaflink).await {
+                Ok(patch) => patch,
+                Err(error) => {
+                    cx.fail_api(&record, &error)?;
+                    continue;
+                }
             };
-            let mut update = match update.await {
+            let written_to_leaflink = patch.is_some();
+            let product_after = match patch {
+                None => product,
+                Some(patch) => match cx.leaflink.update_product(product.id, &patch).await {
+                    Ok(updated) => updated,
+                    Err(error) => {
+                        cx.fail_api(&record, &error)?;
+                        continue;
+                    }
+                },
+            };
+            let update = match item_update(cx, &product_after, item, &planned.to_bc).await {
                 Ok(update) => update,
                 Err(error) => {
                     cx.fail_api(&record, &error)?;
                     continue;
                 }
             };
-            // Writing `inventory` posts an adjustment in BC (BC reference
-            // notes, items), and stock is BC's, so a pull never sends it.
-            update.inventory = None;
-            update.id = item.id.clone();
-            update.etag = item.etag.clone();
-            if refused.iter().any(|field| field == NAME) {
-                update.display_name = item.display_name.clone();
+            match update {
+                Some(update) => {
+                    writes.push(Write::UpdateItem(update));
+                    pending.push(PendingItem { product: product_after, xref, deferred: planned.deferred });
+                }
+                None => {
+                    save_synced(cx, &product_after, item, price_field, &xref, ProductMaster::BusinessCentral, &planned.deferred)?;
+                    if written_to_leaflink {
+                        cx.counts.written += 1;
+                    } else {
+                        cx.counts.skipped += 1;
+                    }
+                    cx.succeeded(&record)?;
+                }
             }
-            if refused.iter().any(|field| field == PRICE) {
-                update.unit_price = item.unit_price.clone();
-            }
-            writes.push(Write::UpdateItem(update));
-            pending.push((product, item.clone(), xref));
         }
         if !writes.is_empty() {
             cx.flush_store()?;
             match cx.business_central.apply(&writes).await {
                 Ok(results) => {
-                    for ((product, _, xref), result) in pending.into_iter().zip(results) {
-                        let record = item_record(&product.sku);
+                    for (pending, result) in pending.into_iter().zip(results) {
+                        let record = item_record(&pending.product.sku);
                         match result {
                             Ok(Written::Item(updated)) => {
-                                resolve::save_item_xref(cx, &product, &updated, price_field, &xref.origin, None)?;
+                                let PendingItem { product, xref, deferred } = pending;
+                                save_synced(cx, &product, &updated, price_field, &xref, ProductMaster::BusinessCentral, &deferred)?;
                                 cx.counts.written += 1;
                                 cx.succeeded(&record)?;
                             }
@@ -418,8 +645,8 @@ pub(crate) async fn pull<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), 
                     }
                 }
                 Err(error) => {
-                    for (product, _, _) in pending {
-                        cx.fail_api(&item_record(&product.sku), &error)?;
+                    for pending in pending {
+                        cx.fail_api(&item_record(&pending.product.sku), &error)?;
                     }
                 }
             }
