@@ -340,9 +340,6 @@ fn patch_is_empty(patch: &LlProductPatch) -> bool {
 /// Builds the LeafLink patch that writes `fields` of `item` to `product`.
 /// Returns `None` when `fields` is empty, without calling the plugins, or
 /// when LeafLink already has every value.
-/// NOTE: the core mapping writes BC's price to `wholesale_price` whatever
-/// `products.price_field` names, so a tenant comparing another price field
-/// gets its wholesale price written.
 async fn leaflink_patch<P: Plugins>(
     cx: &SyncContext<'_, P>,
     item: &BcItem,

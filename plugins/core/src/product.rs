@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 
 use crate::error::{decimal_field, invalid_record};
 use crate::pricing::{bc_unit_price, canonical, leaflink_case_price};
-use crate::settings::{ProductMaster, Settings};
+use crate::settings::{PriceField, ProductMaster, Settings};
 use crate::text::{bc_len, fit_field};
 use crate::types::{BcItem, LlNewProduct, LlProduct, LlProductPatch, Money, PluginError};
 use leafbridge_guest_json::extras::{self, ExtrasWriter};
@@ -74,7 +74,7 @@ pub fn map_product(settings: &Settings, product: &LlProduct) -> Result<BcItem, P
     let base_unit_of_measure_code = product.unit_of_measure.as_deref().map(|unit| settings.bc_unit(unit)).transpose()?;
 
     let unit_price = if settings.product_master()? == Some(ProductMaster::LeafLink) {
-        product_unit_price(&record, product)?
+        product_unit_price(&record, product, settings.price_field()?)?
     } else {
         None
     };
@@ -100,12 +100,20 @@ pub fn map_product(settings: &Settings, product: &LlProduct) -> Result<BcItem, P
     })
 }
 
-/// Returns the BC unit price for a product's wholesale (case) price.
-fn product_unit_price(record: &str, product: &LlProduct) -> Result<Option<String>, PluginError> {
-    let Some(price) = product.wholesale_price.as_ref() else { return Ok(None) };
-    let price = decimal_field(record, "wholesale_price", &price.amount)?;
+/// Returns the BC unit price for the product's case price in `field`.
+fn product_unit_price(record: &str, product: &LlProduct, field: PriceField) -> Result<Option<String>, PluginError> {
+    let Some(price) = price_of(product, field) else { return Ok(None) };
+    let price = decimal_field(record, field.name(), &price.amount)?;
     let multiplier = positive_multiplier(record, &product.unit_multiplier)?;
     Ok(Some(canonical(bc_unit_price(price, multiplier))))
+}
+
+fn price_of(product: &LlProduct, field: PriceField) -> Option<&Money> {
+    match field {
+        PriceField::Wholesale => product.wholesale_price.as_ref(),
+        PriceField::Retail => product.retail_price.as_ref(),
+        PriceField::Sale => product.sale_price.as_ref(),
+    }
 }
 
 fn positive_multiplier(record: &str, text: &str) -> Result<Decimal, PluginError> {
@@ -136,7 +144,7 @@ pub fn item_update(settings: &Settings, product: &LlProduct, item: &BcItem) -> R
         gtin: None,
         base_unit_of_measure_code,
         item_category_code: None,
-        unit_price: product_unit_price(&record, product)?,
+        unit_price: product_unit_price(&record, product, settings.price_field()?)?,
         inventory: None,
         blocked: item.blocked,
         etag: item.etag.clone(),
@@ -233,9 +241,9 @@ fn push_setting(extras: &mut ExtrasWriter, field: &str, value: &str) {
 }
 
 /// Computes the LeafLink product patch a BC item requires (products-push). Only the
-/// fields that differ are set: `displayName` -> `name`, `unitPrice` ->
-/// `wholesale_price` (per case, in the company currency), `inventory` ->
-/// `quantity`.
+/// fields that differ are set: `displayName` -> `name`, `unitPrice` -> the
+/// price field `products.price_field` names (`wholesale_price` by default; per
+/// case, in the company currency), `inventory` -> `quantity`.
 pub fn product_patch(settings: &Settings, item: &BcItem, product: &LlProduct) -> Result<LlProductPatch, PluginError> {
     let record = format!("item {}", item.number);
     let product_key = product_record(product);
@@ -243,21 +251,26 @@ pub fn product_patch(settings: &Settings, item: &BcItem, product: &LlProduct) ->
     let name = item.display_name.trim();
     let name = (!name.is_empty() && name != product.name.trim()).then(|| name.to_string());
 
-    let wholesale_price = match item.unit_price.as_deref() {
+    let price_field = settings.price_field()?;
+    let price = match item.unit_price.as_deref() {
         None => None,
         Some(text) => {
             let unit_price = decimal_field(&record, "unitPrice", text)?;
             let multiplier = positive_multiplier(&product_key, &product.unit_multiplier)?;
             let case_price = leaflink_case_price(unit_price, multiplier);
-            let current = product
-                .wholesale_price
-                .as_ref()
-                .map(|money| decimal_field(&product_key, "wholesale_price", &money.amount))
+            let current = price_of(product, price_field)
+                .map(|money| decimal_field(&product_key, price_field.name(), &money.amount))
                 .transpose()?;
             (current != Some(case_price))
                 .then(|| Money { amount: canonical(case_price), currency: settings.company_currency().to_string() })
         }
     };
+    let (mut wholesale_price, mut retail_price, mut sale_price) = (None, None, None);
+    match price_field {
+        PriceField::Wholesale => wholesale_price = price,
+        PriceField::Retail => retail_price = price,
+        PriceField::Sale => sale_price = price,
+    }
 
     let quantity = match item.inventory.as_deref() {
         None => None,
@@ -268,7 +281,7 @@ pub fn product_patch(settings: &Settings, item: &BcItem, product: &LlProduct) ->
         }
     };
 
-    Ok(LlProductPatch { name, wholesale_price, retail_price: None, sale_price: None, quantity, extras: extras::EMPTY.into() })
+    Ok(LlProductPatch { name, wholesale_price, retail_price, sale_price, quantity, extras: extras::EMPTY.into() })
 }
 
 #[cfg(test)]
@@ -407,5 +420,24 @@ pub(crate) mod tests {
         assert_eq!(updated.display_name, "Dark Bar");
         assert_eq!(updated.unit_price.as_deref(), Some("10"));
         assert_eq!(updated.inventory, None);
+    }
+
+    #[test]
+    fn price_field_setting_picks_leaflink_price() {
+        let settings: Settings = [("plugin.products.price_field", "sale_price")].into_iter().collect();
+        let mut changed = item();
+        changed.unit_price = Some("9.5".into());
+        let patch = product_patch(&settings, &changed, &product()).unwrap();
+        assert_eq!(patch.wholesale_price, None);
+        assert_eq!(patch.sale_price.unwrap().amount, "114");
+
+        let mut source = product();
+        source.sale_price = Some(Money { amount: "60".into(), currency: "USD".into() });
+        let updated = item_update(&settings, &source, &item()).unwrap();
+        assert_eq!(updated.unit_price.as_deref(), Some("5"));
+
+        let invalid: Settings = [("plugin.products.price_field", "list_price")].into_iter().collect();
+        let error = product_patch(&invalid, &changed, &product()).unwrap_err();
+        assert!(format!("{error:?}").contains("products.price_field"), "{error:?}");
     }
 }

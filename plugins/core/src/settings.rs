@@ -15,6 +15,25 @@ pub enum CustomerNumbering {
 }
 
 /// The side that creates products (`product_master`).
+/// The LeafLink price field that BC `unitPrice` feeds and is fed from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PriceField {
+    Wholesale,
+    Retail,
+    Sale,
+}
+
+impl PriceField {
+    /// Returns the LeafLink field name.
+    pub fn name(self) -> &'static str {
+        match self {
+            PriceField::Wholesale => "wholesale_price",
+            PriceField::Retail => "retail_price",
+            PriceField::Sale => "sale_price",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProductMaster {
     BusinessCentral,
@@ -116,6 +135,19 @@ impl Settings {
             Some("leaflink") => Ok(Some(ProductMaster::LeafLink)),
             Some(other) => Err(configuration(format!(
                 "the setting `product_master` = {other:?} is invalid; expected `business-central` or `leaflink`"
+            ))),
+        }
+    }
+
+    /// Returns the LeafLink price field the tenant setting
+    /// `products.price_field` names, `wholesale_price` when it is unset.
+    pub fn price_field(&self) -> Result<PriceField, PluginError> {
+        match self.get("plugin.products.price_field").map(str::trim) {
+            None | Some("wholesale_price") => Ok(PriceField::Wholesale),
+            Some("retail_price") => Ok(PriceField::Retail),
+            Some("sale_price") => Ok(PriceField::Sale),
+            Some(other) => Err(configuration(format!(
+                "the setting `products.price_field` = {other:?} is invalid; expected `wholesale_price`, `retail_price` or `sale_price`"
             ))),
         }
     }
