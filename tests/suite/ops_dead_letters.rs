@@ -8,7 +8,7 @@ use leafbridge_sandbox::SeedConfig;
 use rust_decimal::Decimal;
 
 use super::cli::{leafbridge, stderr, stdout, tenant_flags};
-use crate::flow_harness::{Harness, sandbox_config};
+use crate::flow_harness::{Harness, open_runner, sandbox_config, settings_for};
 
 fn item_xref(sku: &str, number: &str) -> CrossReference {
     CrossReference {
@@ -40,6 +40,39 @@ async fn products_import_clears_paired_letter() {
 
     let letters = harness.store.dead_letters(&tenant).unwrap();
     assert!(letters.iter().all(|letter| letter.record != record), "{report:#?} {letters:#?}");
+}
+
+/// A product that failed on a blank unit mapping is imported by the next run
+/// after the unit map is fixed, although the flow's cursor is past it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn products_import_retries_due_letter() {
+    let sandbox = leafbridge_sandbox::Sandbox::start(sandbox_config(SeedConfig { customers: 2, products: 3, orders: 1, random_seed: 83 }))
+        .await
+        .unwrap();
+    // Every unit maps to a blank BC code, a setup error each product fails on.
+    let mut settings = settings_for("letters-retry", &sandbox);
+    settings.unit_map.values_mut().for_each(String::clear);
+    let fixed = settings_for("letters-retry", &sandbox);
+    let mut harness = Harness::with_settings(sandbox, settings);
+    let tenant = harness.settings.name.clone();
+
+    let first = harness.run(Flow::ProductsImport).await;
+    let letters = harness.store.dead_letters(&tenant).unwrap();
+    let failed: Vec<String> = letters.iter().filter(|letter| letter.flow == "products-import").map(|letter| letter.record.clone()).collect();
+    assert!(!failed.is_empty(), "no product failed on the blank unit mapping: {first:#?}");
+    for record in &failed {
+        harness.store.make_dead_letter_due(&tenant, "products-import", record).unwrap();
+    }
+
+    harness.runner = open_runner(&harness.sandbox, fixed);
+    let second = harness.run(Flow::ProductsImport).await;
+
+    let letters = harness.store.dead_letters(&tenant).unwrap();
+    assert!(letters.iter().all(|letter| letter.flow != "products-import"), "{second:#?} {letters:#?}");
+    for record in &failed {
+        let sku = record.strip_prefix("sku ").unwrap();
+        assert!(harness.store.xref(&tenant, RecordKind::Item, sku).unwrap().is_some(), "{sku} was not imported: {second:#?}");
+    }
 }
 
 /// Order lines whose products have an empty and a blank SKU fail with a

@@ -9,7 +9,7 @@
 //! the other. A field both sides changed gets the owner's value on both
 //! sides, and a conflict record keeps the other value.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::fields::{self, NAME, PRICE, PriceField, QUANTITY};
 use super::ports::{ApiError, BusinessCentralApi, LeafLinkApi, MappingApi, OverridesApi, Plugins};
@@ -150,6 +150,9 @@ pub(crate) async fn import<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<()
     }
     let cursor = cx.store.cursor(cx.tenant_name(), cx.flow.name()).map_err(|e| cx.store_error(e))?;
     let from = cursor.map_or(cx.tenant.go_live, |cursor| cursor.read_from());
+    // Products whose dead letters are due are read again by SKU, because
+    // the cursor may already be past them.
+    let retried = retry_dead_letters(cx).await?;
     let query = ProductQuery { modified_from: Some(from.to_string()), skus: Vec::new(), ids: Vec::new(), limit: Some(LEAFLINK_PAGE) };
     let mut newest: Option<jiff::Timestamp> = None;
     let mut next = None;
@@ -160,21 +163,13 @@ pub(crate) async fn import<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<()
             .await
             .map_err(|e| cx.api_error("listing LeafLink products", e))?;
         cx.count_read(page.products.len() as u64);
-        let mut new_products = Vec::new();
-        for product in page.products {
+        for product in &page.products {
             if let Some(modified) = product.modified.as_deref().and_then(|text| text.parse::<jiff::Timestamp>().ok()) {
                 newest = newest.max(Some(modified));
             }
-            let known = cx.store.xref(cx.tenant_name(), RecordKind::Item, &product.sku).map_err(|e| cx.store_error(e))?;
-            if known.is_some() {
-                // Another flow or `link` may have paired it since it failed here.
-                cx.counts.skipped += 1;
-                cx.succeeded(&item_record(&product.sku))?;
-            } else {
-                new_products.push(product);
-            }
         }
-        resolve::ensure_items(cx, new_products).await?;
+        let products = page.products.into_iter().filter(|product| !retried.contains(&item_record(&product.sku))).collect();
+        import_products(cx, products).await?;
         next = page.next;
         if next.is_none() {
             break;
@@ -186,6 +181,49 @@ pub(crate) async fn import<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<()
         cx.advance_cursor(newest)?;
     }
     Ok(())
+}
+
+/// Creates a BC item for each product not yet paired with one.
+async fn import_products<P: Plugins>(cx: &mut SyncContext<'_, P>, products: Vec<LlProduct>) -> Result<(), FlowError> {
+    let mut new_products = Vec::new();
+    for product in products {
+        let known = cx.store.xref(cx.tenant_name(), RecordKind::Item, &product.sku).map_err(|e| cx.store_error(e))?;
+        if known.is_some() {
+            // Another flow or `link` may have paired it since it failed here.
+            cx.counts.skipped += 1;
+            cx.succeeded(&item_record(&product.sku))?;
+        } else {
+            new_products.push(product);
+        }
+    }
+    resolve::ensure_items(cx, new_products).await?;
+    Ok(())
+}
+
+/// Reads the products whose dead letters are due, by SKU, and imports them.
+/// Returns the records it retried.
+async fn retry_dead_letters<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<HashSet<String>, FlowError> {
+    let now = jiff::Timestamp::now();
+    let letters = cx.store.dead_letters(cx.tenant_name()).map_err(|e| cx.store_error(e))?;
+    // A blank SKU cannot be looked up; its letter stays until a person acts.
+    let skus: Vec<String> = letters
+        .into_iter()
+        .filter(|letter| letter.flow == cx.flow.name() && letter.next_retry <= now)
+        .filter_map(|letter| letter.record.strip_prefix("sku ").map(str::to_owned))
+        .filter(|sku| !sku.trim().is_empty())
+        .collect();
+    for chunk in skus.chunks(LEAFLINK_PAGE as usize) {
+        let query = ProductQuery { modified_from: None, skus: chunk.to_vec(), ids: Vec::new(), limit: Some(LEAFLINK_PAGE) };
+        let page = cx
+            .leaflink
+            .list_products(&query, None)
+            .await
+            .map_err(|e| cx.api_error("reading LeafLink products to retry", e))?;
+        cx.count_read(page.products.len() as u64);
+        let wanted: Vec<LlProduct> = page.products.into_iter().filter(|product| chunk.contains(&product.sku)).collect();
+        import_products(cx, wanted).await?;
+    }
+    Ok(skus.iter().map(|sku| item_record(sku)).collect())
 }
 
 /// Returns the side that is not `side`.
