@@ -190,23 +190,6 @@ async fn remember_open_lines<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<
 }
 
 async fn push_invoice<P: Plugins>(cx: &mut SyncContext<'_, P>, invoice: BcSalesInvoice, open_lines: &HashSet<String>) -> Result<(), FlowError> {
-    let paid = decimal(&invoice.total_amount_including_tax) - decimal(&invoice.remaining_amount);
-    if paid <= Decimal::ZERO {
-        return Ok(());
-    }
-    let Some(order_number) = leaflink_order_of(cx, &invoice)? else {
-        // An invoice that did not come from a LeafLink order.
-        return Ok(());
-    };
-    cx.count_read(1);
-    let key = format!("{}:{}", invoice.id, paid.normalize());
-    let record = format!("invoice {}", invoice.number.as_deref().unwrap_or(&invoice.id));
-    let known = cx.store.xref(cx.tenant_name(), RecordKind::Payment, &key).map_err(|e| cx.store_error(e))?;
-    if known.is_some() {
-        cx.counts.skipped += 1;
-        return Ok(());
-    }
-
     let pending_xref = cx.store.xref(cx.tenant_name(), RecordKind::Payment, &pending_key(&invoice.id)).map_err(|e| cx.store_error(e))?;
     let posted: Vec<PendingLine> = pending_xref
         .as_ref()
@@ -215,6 +198,23 @@ async fn push_invoice<P: Plugins>(cx: &mut SyncContext<'_, P>, invoice: BcSalesI
         .into_iter()
         .filter(|line| !open_lines.contains(&line.id))
         .collect();
+
+    let paid = decimal(&invoice.total_amount_including_tax) - decimal(&invoice.remaining_amount);
+    if paid <= Decimal::ZERO {
+        return forget_lines(cx, pending_xref, &posted);
+    }
+    let Some(order_number) = leaflink_order_of(cx, &invoice)? else {
+        // An invoice that did not come from a LeafLink order.
+        return forget_lines(cx, pending_xref, &posted);
+    };
+    cx.count_read(1);
+    let key = format!("{}:{}", invoice.id, paid.normalize());
+    let record = format!("invoice {}", invoice.number.as_deref().unwrap_or(&invoice.id));
+    let known = cx.store.xref(cx.tenant_name(), RecordKind::Payment, &key).map_err(|e| cx.store_error(e))?;
+    if known.is_some() {
+        cx.counts.skipped += 1;
+        return forget_lines(cx, pending_xref, &posted);
+    }
 
     match record_payments(cx, &invoice, &order_number, paid, &posted).await {
         Ok(written) => {
@@ -227,16 +227,7 @@ async fn push_invoice<P: Plugins>(cx: &mut SyncContext<'_, P>, invoice: BcSalesI
                 ..CrossReference::default()
             };
             cx.store.put_xref(cx.tenant_name(), RecordKind::Payment, &xref).map_err(|e| cx.store_error(e))?;
-            // Lines that left the journal are recorded now or were deleted
-            // without posting; either way they are no longer pending.
-            if let Some(mut pending_xref) = pending_xref
-                && !posted.is_empty()
-            {
-                for line in &posted {
-                    pending_xref.stored.remove(&format!("line:{}", line.id));
-                }
-                cx.store.put_xref(cx.tenant_name(), RecordKind::Payment, &pending_xref).map_err(|e| cx.store_error(e))?;
-            }
+            forget_lines(cx, pending_xref, &posted)?;
             if written > 0 {
                 cx.counts.written += 1;
             } else {
@@ -246,6 +237,20 @@ async fn push_invoice<P: Plugins>(cx: &mut SyncContext<'_, P>, invoice: BcSalesI
         }
         Err(error) => cx.fail_api(&record, &error),
     }
+}
+
+/// Removes the lines that left the journal from an invoice's pending lines.
+/// Once the invoice's paid amount is handled, each of them was either
+/// recorded or deleted without posting.
+fn forget_lines<P: Plugins>(cx: &SyncContext<'_, P>, pending_xref: Option<CrossReference>, posted: &[PendingLine]) -> Result<(), FlowError> {
+    let Some(mut pending_xref) = pending_xref else { return Ok(()) };
+    if posted.is_empty() {
+        return Ok(());
+    }
+    for line in posted {
+        pending_xref.stored.remove(&format!("line:{}", line.id));
+    }
+    cx.store.put_xref(cx.tenant_name(), RecordKind::Payment, &pending_xref).map_err(|e| cx.store_error(e))
 }
 
 /// The LeafLink order number of an invoice: through the BC order it was
