@@ -415,3 +415,46 @@ async fn create_payment<P: Plugins>(
     cx.leaflink.create_payment(&outgoing).await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(id: &str, amount: i64, posting_date: &str) -> PendingLine {
+        PendingLine { id: id.to_owned(), amount: Decimal::from(amount), posting_date: posting_date.to_owned(), document_number: None }
+    }
+
+    fn ids(lines: &[PendingLine]) -> Vec<&str> {
+        lines.iter().map(|line| line.id.as_str()).collect()
+    }
+
+    #[test]
+    fn lines_for_takes_all_when_they_fit() {
+        let lines = [line("a", 1000, "2026-12-01"), line("b", 2000, "2026-12-02")];
+        assert_eq!(ids(&lines_for(Decimal::from(3000), &lines)), ["a", "b"]);
+        assert_eq!(ids(&lines_for(Decimal::from(3500), &lines)), ["a", "b"]);
+    }
+
+    #[test]
+    fn lines_for_leaves_out_deleted_line() {
+        // 2000 was paid; the 1500 line was deleted without posting.
+        let lines = [line("a", 1500, "2026-12-01"), line("b", 2000, "2026-12-02")];
+        assert_eq!(ids(&lines_for(Decimal::from(2000), &lines)), ["b"]);
+    }
+
+    #[test]
+    fn lines_for_many_lines_oldest_first() {
+        let lines: Vec<PendingLine> = (0..20).map(|day| line(&format!("l{day}"), 10, &format!("2026-12-{:02}", day + 1))).collect();
+        let picked = lines_for(Decimal::from(35), &lines);
+        assert_eq!(ids(&picked), ["l0", "l1", "l2"]);
+    }
+
+    #[test]
+    fn pending_line_round_trips_through_store() {
+        let original = PendingLine { id: "x".to_owned(), amount: Decimal::new(100050, 2), posting_date: "2026-12-01".to_owned(), document_number: Some("G00001".to_owned()) };
+        let read = PendingLine::from_stored("x", &original.stored_value()).unwrap();
+        assert_eq!(read.amount, Decimal::new(10005, 1));
+        assert_eq!(read.posting_date, "2026-12-01");
+        assert_eq!(read.document_number.as_deref(), Some("G00001"));
+    }
+}
