@@ -211,3 +211,47 @@ async fn push_writes_only_bc_line_fields() {
     let conflicts = harness.store.conflicts(&harness.settings.name).unwrap();
     assert!(conflicts.is_empty(), "{conflicts:#?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushed_case_price_keeps_line_amount() {
+    let harness = Harness::start("orders-push-price", sandbox_config(SeedConfig { customers: 3, products: 8, orders: 1, random_seed: 53 })).await;
+    let leaflink = harness.sandbox.leaflink();
+    let customer = leaflink.active_customer_ids()[0];
+    let product = leaflink.available_product_ids()[0];
+    leaflink.edit_product(product, |product| product.unit_multiplier = 10).unwrap();
+    // 30 units (3 cases of 10) at 200 per case.
+    let line = NewLine { ordered_unit_price: Some(Decimal::from(200)), ..NewLine::new(product, Decimal::from(30)) };
+    let number = leaflink.place_order(NewOrder::new(customer, vec![line])).unwrap();
+    let import = harness.run(Flow::OrdersImport).await;
+    assert_eq!(import.counts.failed, 0, "{import:#?}");
+
+    let short_id = leaflink.order_json(&number).unwrap()["short_id"].as_str().unwrap().to_uppercase();
+    let orders = harness.bc_get(&format!("salesOrders?$filter=externalDocumentNumber eq '{short_id}'&$expand=salesOrderLines")).await;
+    let bc_order = orders["value"][0].clone();
+    let order_id = bc_order["id"].as_str().expect("the order is in BC");
+    let item_line = bc_order["salesOrderLines"].as_array().unwrap().iter().find(|line| line["lineType"] == "Item").unwrap();
+    let line_id = item_line["id"].as_str().unwrap();
+    // BC's line is round2(30 × 19.3333) = 580.00.
+    let patched = bc(
+        &harness.sandbox,
+        Method::PATCH,
+        &format!("salesOrders({order_id})/salesOrderLines({line_id})"),
+        Some(json!({ "unitPrice": 19.3333 })),
+    )
+    .await;
+    let bc_amount = decimal(&patched["amountExcludingTax"]);
+    assert_eq!(bc_amount, Decimal::new(58000, 2), "{patched:#}");
+
+    let push = harness.run(Flow::OrdersPush).await;
+    assert_eq!(push.counts.failed, 0, "{push:#?}");
+    let order = leaflink.order_json(&number).unwrap();
+    let ll_line = &order["line_items"][0];
+    let price = decimal(&ll_line["ordered_unit_price"]["amount"]);
+    let quantity = decimal(&ll_line["quantity"]);
+    let leaflink_amount = (price * quantity / Decimal::from(10)).round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+    assert_eq!(leaflink_amount, bc_amount, "LeafLink price {price} for {quantity} units");
+    assert_eq!(price, "193.333".parse::<Decimal>().unwrap());
+
+    let again = harness.run(Flow::OrdersPull).await;
+    assert_eq!(again.counts.written, 0, "the pushed price is an echo, not a change to pull: {again:#?}");
+}

@@ -90,3 +90,78 @@ async fn payments_recorded_once_then_paid() {
     assert_eq!(order["paid"], true, "{order:#}");
     assert!(order["paid_date"].is_string(), "{order:#}");
 }
+
+/// Places a LeafLink order, imports it, ships and invoices it in BC and
+/// returns the harness, the LeafLink order number and the BC invoice.
+async fn invoiced_order(seed: u64) -> (Harness, String, Value) {
+    let sandbox = Sandbox::start(sandbox_config(SeedConfig { customers: 3, products: 8, orders: 1, random_seed: seed })).await.unwrap();
+    let mut settings = settings_for("payments-lines", &sandbox);
+    settings.leaflink.recorded_by = Some(13);
+    let harness = Harness::with_settings(sandbox, settings);
+    let leaflink = harness.sandbox.leaflink();
+    let customer = leaflink.active_customer_ids()[0];
+    let product = leaflink.available_product_ids()[0];
+    let line = NewLine { ordered_unit_price: Some(Decimal::new(30000, 2)), ..NewLine::new(product, Decimal::from(10)) };
+    let number = leaflink.place_order(NewOrder::new(customer, vec![line])).unwrap();
+    let import = harness.run(Flow::OrdersImport).await;
+    assert_eq!(import.counts.failed, 0, "{import:#?}");
+
+    let short_id = leaflink.order_json(&number).unwrap()["short_id"].as_str().unwrap().to_uppercase();
+    let orders = harness.bc_get(&format!("salesOrders?$filter=externalDocumentNumber eq '{short_id}'")).await;
+    let order_id = orders["value"][0]["id"].as_str().expect("the order is in BC").to_owned();
+    bc(&harness.sandbox, Method::POST, &format!("salesOrders({order_id})/Microsoft.NAV.shipAndInvoice"), None).await;
+    let invoices = harness.bc_get(&format!("salesInvoices?$filter=externalDocumentNumber eq '{short_id}'")).await;
+    let invoice = invoices["value"][0].clone();
+    (harness, number, invoice)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_posted_payment_keeps_its_date() {
+    let (harness, number, invoice) = invoiced_order(79).await;
+    let leaflink = harness.sandbox.leaflink();
+    let total = decimal(&invoice["totalAmountIncludingTax"]);
+    let first = (total / Decimal::from(3)).round_dp(2);
+    let second = total - first;
+
+    // Two payments wait in the journal while a push runs, then are posted together.
+    let journals = bc(&harness.sandbox, Method::GET, "customerPaymentJournals", None).await;
+    let journal = journals["value"][0]["id"].as_str().expect("BC has a customer payment journal").to_owned();
+    let stale = bc(&harness.sandbox, Method::GET, "customerPayments", None).await;
+    for line in stale["value"].as_array().into_iter().flatten() {
+        bc(&harness.sandbox, Method::DELETE, &format!("customerPayments({})", line["id"].as_str().unwrap()), None).await;
+    }
+    for (amount, posting_date) in [(first, "2026-12-01"), (second, "2026-12-02")] {
+        bc(&harness.sandbox, Method::POST, "customerPayments", Some(json!({
+            "journalId": journal,
+            "customerNumber": invoice["customerNumber"],
+            "postingDate": posting_date,
+            "amount": amount.to_string().parse::<serde_json::Number>().unwrap(),
+            "appliesToInvoiceId": invoice["id"],
+        })))
+        .await;
+    }
+    let waiting = harness.run(Flow::PaymentsPush).await;
+    assert_eq!(waiting.counts.failed, 0, "{waiting:#?}");
+    assert!(leaflink.payments_json(&number).is_empty(), "a journal line is not a payment before it is posted");
+    bc(&harness.sandbox, Method::POST, &format!("journals({journal})/Microsoft.NAV.post"), None).await;
+
+    let push = harness.run(Flow::PaymentsPush).await;
+    let dead_letters = harness.store.dead_letters("payments-lines").unwrap();
+    assert_eq!(push.counts.failed, 0, "{push:#?} {dead_letters:#?}");
+    let payments = leaflink.payments_json(&number);
+    assert_eq!(payments.len(), 2, "one LeafLink payment per BC payment: {payments:#?}");
+    let recorded: Vec<(Decimal, jiff::Timestamp)> = payments
+        .iter()
+        .map(|payment| (decimal(&payment["total"]["amount"]), payment["payment_date"].as_str().unwrap().parse().unwrap()))
+        .collect();
+    // Midnight of the posting date in the tenant's time zone (America/Denver, UTC-7 in December).
+    assert!(recorded.contains(&(first, "2026-12-01T07:00:00Z".parse().unwrap())), "{payments:#?}");
+    assert!(recorded.contains(&(second, "2026-12-02T07:00:00Z".parse().unwrap())), "{payments:#?}");
+    let order = leaflink.order_json(&number).unwrap();
+    assert_eq!(order["paid"], true, "{order:#}");
+    assert_eq!(order["paid_date"], "2026-12-02", "the order is paid on the last payment's posting date");
+
+    let again = harness.run(Flow::PaymentsPush).await;
+    assert_eq!(again.counts.written, 0, "{again:#?}");
+    assert_eq!(leaflink.payments_json(&number).len(), 2, "a rerun records no payment twice");
+}

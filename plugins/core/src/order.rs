@@ -5,7 +5,7 @@
 use rust_decimal::Decimal;
 
 use crate::error::{decimal_field, decimal_field_with, invalid_record};
-use crate::pricing::{canonical, leaflink_case_price, price_line};
+use crate::pricing::{canonical, leaflink_line_amount, leaflink_line_price, price_line, round2};
 use crate::settings::Settings;
 use crate::text::{bc_len, fit_field, split_for_lines};
 use crate::types::{BcLineType, BcSalesOrder, BcSalesOrderLine, LlLineItem, LlOrder, PluginError};
@@ -293,9 +293,17 @@ pub fn order_changes_for_leaflink(order: &BcSalesOrder, current: &LlOrder) -> Re
 
         let quantity = decimal_field(&ll_record, "BC quantity", &bc_line.quantity)?;
         let unit_price = decimal_field(&ll_record, "BC unitPrice", &bc_line.unit_price)?;
+        let bc_amount = bc_line_amount(&ll_record, bc_line, quantity, unit_price)?;
         let quantity_change = (quantity != ll_price.quantity).then(|| canonical(quantity));
-        let price_change = (unit_price != ll_price.unit_price).then(|| crate::types::Money {
-            amount: canonical(leaflink_case_price(unit_price, ll_price.multiplier)),
+
+        // The LeafLink price changes when BC's unit price differs from the one
+        // the LeafLink price gives, or when the LeafLink line amount would
+        // differ from BC's, unless LeafLink already has the price BC's line needs.
+        let leaflink_price = decimal_field(&ll_record, "ordered_unit_price", &ll_line.ordered_unit_price.amount)?;
+        let target_price = leaflink_line_price(unit_price, ll_price.multiplier, quantity, bc_amount);
+        let differs = unit_price != ll_price.unit_price || leaflink_line_amount(leaflink_price, quantity, ll_price.multiplier) != bc_amount;
+        let price_change = (differs && target_price != leaflink_price).then(|| crate::types::Money {
+            amount: canonical(target_price),
             currency: ll_line.ordered_unit_price.currency.clone(),
         });
         if quantity_change.is_some() || price_change.is_some() {
@@ -304,6 +312,12 @@ pub fn order_changes_for_leaflink(order: &BcSalesOrder, current: &LlOrder) -> Re
     }
 
     Ok(LeaflinkOrderChanges { transitions, lines })
+}
+
+/// Computes a BC Item line's amount as BC does: `round2(quantity × unitPrice) − discountAmount`.
+fn bc_line_amount(record: &str, line: &BcSalesOrderLine, quantity: Decimal, unit_price: Decimal) -> Result<Decimal, PluginError> {
+    let discount = line.discount_amount.as_deref().map(|d| decimal_field(record, "BC discountAmount", d)).transpose()?.unwrap_or(Decimal::ZERO);
+    Ok(round2(quantity * unit_price) - discount)
 }
 
 /// Computes the BC line changes a LeafLink order requires (orders-pull). Each BC
@@ -609,6 +623,27 @@ mod tests {
         assert_eq!(changes.lines[0].id, 1);
         assert_eq!(changes.lines[0].quantity.as_deref(), Some("24"));
         assert_eq!(changes.lines[0].ordered_unit_price.as_ref().unwrap().amount, "114");
+    }
+
+    #[test]
+    fn pushed_price_keeps_line_amount() {
+        // 30 units at 19.3333 in cases of 10: BC's line is 580.00, so the
+        // case price is 193.333, not 193.33 (a line of 579.99).
+        let mut current = order();
+        current.line_items[0].unit_multiplier = "10".into();
+        let mut bc = bc_order("Open", false, false);
+        bc.lines[0].quantity = "30".into();
+        bc.lines[0].unit_price = "19.3333".into();
+        bc.lines[0].discount_amount = None;
+        let changes = order_changes_for_leaflink(&bc, &current).unwrap();
+        assert_eq!(changes.lines.len(), 1);
+        assert_eq!(changes.lines[0].ordered_unit_price.as_ref().unwrap().amount, "193.333");
+
+        // LeafLink with that price has nothing left to change.
+        current.line_items[0].quantity = "30".into();
+        current.line_items[0].ordered_unit_price.amount = "193.333".into();
+        let again = order_changes_for_leaflink(&bc, &current).unwrap();
+        assert!(again.lines.is_empty(), "{:?}", again.lines);
     }
 
     #[test]

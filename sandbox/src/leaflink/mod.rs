@@ -236,6 +236,21 @@ impl Server {
         Some(self.renderer(&store).order(&store.orders[index], true, false))
     }
 
+    /// The payments of an order as `GET /orders-received/{number}/payments/`
+    /// returns them, oldest first.
+    pub fn payments_json(&self, number: &str) -> Vec<serde_json::Value> {
+        let store = self.state.read();
+        let Some(order) = store.order_index(number) else { return Vec::new() };
+        let renderer = self.renderer(&store);
+        store
+            .payments
+            .iter()
+            .enumerate()
+            .filter(|(_, payment)| payment.order as usize == order)
+            .map(|(index, payment)| renderer.payment(index, payment))
+            .collect()
+    }
+
     pub fn product_json(&self, product_id: u32) -> Option<serde_json::Value> {
         let store = self.state.read();
         let product = store.product(product_id)?;

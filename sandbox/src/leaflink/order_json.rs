@@ -8,7 +8,7 @@ use std::io::Write as _;
 use rust_decimal::Decimal;
 
 use super::model::{Address, LineItem, Order, Stamp, Store};
-use super::render::{Renderer, cents, quantity_text, timestamp};
+use super::render::{Renderer, cents, money_text, quantity_text, timestamp};
 pub use crate::json_writer::FieldFilter;
 use crate::json_writer::{ObjectWriter, write_decimal_number, write_optional_str, write_str};
 
@@ -51,7 +51,7 @@ impl Renderer<'_> {
     fn write_money(&self, out: &mut Vec<u8>, amount: Decimal) {
         out.extend_from_slice(b"{\"amount\":");
         if self.options.money_as_string {
-            write_str(out, &cents(amount));
+            write_str(out, &money_text(amount));
         } else {
             write_decimal_number(out, amount);
         }

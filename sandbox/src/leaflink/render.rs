@@ -72,6 +72,14 @@ pub fn cents(value: Decimal) -> String {
     value.to_string()
 }
 
+/// Formats a money amount as a string with at least 2 places. A price
+/// stored with more places (LeafLink accepts an `ordered_unit_price` such as
+/// 193.333) keeps them, so the line amount can be recomputed from it.
+pub fn money_text(value: Decimal) -> String {
+    let exact = value.normalize();
+    if exact.scale() > 2 { exact.to_string() } else { cents(value) }
+}
+
 pub(super) fn external_ids(pairs: &[(Box<str>, Box<str>)]) -> Value {
     let map: Map<String, Value> =
         pairs.iter().map(|(key, value)| (key.to_string(), Value::String(value.to_string()))).collect();
@@ -96,7 +104,7 @@ pub struct Renderer<'a> {
 impl Renderer<'_> {
     /// A money object `{amount, currency}`.
     pub fn money(&self, amount: Decimal) -> Value {
-        let amount = if self.options.money_as_string { Value::String(cents(amount)) } else { decimal_number(amount) };
+        let amount = if self.options.money_as_string { Value::String(money_text(amount)) } else { decimal_number(amount) };
         json!({ "amount": amount, "currency": "USD" })
     }
 
