@@ -137,3 +137,21 @@ async fn leaflink_edit_is_repaired() {
     assert_eq!(push.counts.failed, 0, "{push:#?}");
     assert_eq!(leaflink_quantity(&harness, product_id), Decimal::from(30), "the BC figure replaces LeafLink's: {push:#?}");
 }
+
+/// A push of stock leaves a name LeafLink changed meanwhile as a change for
+/// products-pull to carry to BC.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stock_push_keeps_leaflink_name_change() {
+    let (harness, product_id, _sku, item_id) = linked_item(46).await;
+    let settle = harness.run(Flow::ProductsPull).await;
+    assert_eq!(settle.counts.failed, 0, "{settle:#?}");
+
+    harness.sandbox.leaflink().edit_product(product_id, |product| product.name = "Renamed in LeafLink".into()).unwrap();
+    bc(&harness.sandbox, Method::PATCH, &format!("items({item_id})"), Some(json!({ "inventory": 12 }))).await;
+    let push = harness.run(Flow::InventoryPush).await;
+    assert_eq!(leaflink_quantity(&harness, product_id), Decimal::from(12), "{push:#?}");
+
+    let pull = harness.run(Flow::ProductsPull).await;
+    let item = harness.bc_get(&format!("items({item_id})")).await;
+    assert_eq!(item["displayName"], "Renamed in LeafLink", "{pull:#?}");
+}

@@ -21,7 +21,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use super::fields::{self, QUANTITY, normalize_decimal};
+use super::fields::{QUANTITY, normalize_decimal};
 use super::ports::{BusinessCentralApi, LeafLinkApi, Plugins};
 use super::resolve::{self, LEAFLINK_PAGE, item_record};
 use super::{FlowError, SyncContext};
@@ -153,9 +153,9 @@ async fn set_quantity<P: Plugins>(
         extras: NO_EXTRAS.to_owned(),
     };
     match cx.leaflink.update_product(product_id, &patch).await {
-        Ok(product) => {
-            let price_field = fields::PriceField::from_settings(&cx.tenant.plugin_settings);
-            xref.leaflink_fields = fields::product_fields_of_product(&product, price_field);
+        Ok(_) => {
+            // Only the quantity is synced here: a name or price LeafLink
+            // changed meanwhile stays a change for products-pull to carry.
             xref.leaflink_fields.insert(QUANTITY.to_owned(), inventory.clone());
             xref.bc_fields.insert(QUANTITY.to_owned(), inventory);
             cx.store.put_xref(cx.tenant_name(), RecordKind::Item, &xref).map_err(|e| cx.store_error(e))?;
