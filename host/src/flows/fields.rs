@@ -199,6 +199,15 @@ pub fn case_price_of_unit(unit_price: &str, multiplier: &str) -> Option<String> 
     Some(unit_price.checked_mul(multiplier)?.normalize().to_string())
 }
 
+/// Returns BC's `unit_price` as the price of a case of `multiplier` units,
+/// for a conflict record that compares it with a LeafLink case price, with
+/// the sentence its reason ends with. `None` when either is not a decimal.
+pub fn case_price_for_conflict(unit_price: &str, multiplier: &str) -> Option<(String, String)> {
+    let case_price = case_price_of_unit(unit_price, multiplier)?;
+    let note = format!(". Both prices are per case of {multiplier} units: BC's unitPrice is {unit_price} per unit, {case_price} per case");
+    Some((case_price, note))
+}
+
 /// Returns true when a LeafLink case price and a BC unit price are the same
 /// price under the pricing rule of the core mapping. That rule makes the case
 /// price the unit price times `multiplier`, rounded to cents half away from

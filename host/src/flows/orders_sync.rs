@@ -276,11 +276,9 @@ fn record_line_conflict<P: Plugins>(
     if name.rsplit(':').next() == Some(PRICE)
         && let Some(multiplier) = multiplier
         && let Some(unit_price) = bc_now.get(name)
-        && let Some(case_price) = fields::case_price_of_unit(unit_price, multiplier)
+        && let Some((case_price, note)) = fields::case_price_for_conflict(unit_price, multiplier)
     {
-        reason.push_str(&format!(
-            ". Both prices are per case of {multiplier} units: BC's unitPrice is {unit_price} per unit, {case_price} per case"
-        ));
+        reason.push_str(&note);
         business_central_value = Some(case_price);
     }
     cx.conflict(Conflict {
