@@ -255,3 +255,29 @@ async fn pushed_case_price_keeps_line_amount() {
     let again = harness.run(Flow::OrdersPull).await;
     assert_eq!(again.counts.written, 0, "the pushed price is an echo, not a change to pull: {again:#?}");
 }
+
+/// A line added in BC after the import, and then another line deleted,
+/// changes no LeafLink line: lines pair by the ids stored at import, never by
+/// position.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn added_bc_line_changes_no_leaflink_line() {
+    let (harness, number, [line_a, line_b], bc_order) = imported_two_line_order("orders-push-added").await;
+    let order_id = bc_order["id"].as_str().unwrap().to_owned();
+    let bc_line_a = bc_line_with_quantity(&bc_order, 5);
+    let item_a = bc_order["salesOrderLines"].as_array().unwrap().iter().find(|line| line["id"] == bc_line_a.as_str()).unwrap()["lineObjectNumber"].clone();
+    let before = [line_a, line_b].map(|id| leaflink_line(&harness, &number, id));
+
+    let added = json!({ "lineType": "Item", "lineObjectNumber": item_a, "quantity": 4, "unitPrice": 12.81 });
+    bc(&harness.sandbox, Method::POST, &format!("salesOrders({order_id})/salesOrderLines"), Some(added)).await;
+    let push = harness.run(Flow::OrdersPush).await;
+    assert_eq!(push.counts.failed, 0, "{push:#?}");
+    bc(&harness.sandbox, Method::DELETE, &format!("salesOrders({order_id})/salesOrderLines({bc_line_a})"), None).await;
+    let push = harness.run(Flow::OrdersPush).await;
+    assert_eq!(push.counts.failed, 0, "{push:#?}");
+
+    let after = [line_a, line_b].map(|id| leaflink_line(&harness, &number, id));
+    for (before, after) in before.iter().zip(&after) {
+        assert_eq!(before["quantity"], after["quantity"], "{push:#?}");
+        assert_eq!(before["ordered_unit_price"], after["ordered_unit_price"], "{push:#?}");
+    }
+}

@@ -60,16 +60,26 @@ fn attach_line_ids(order: &mut BcSalesOrder, xref: &CrossReference) {
             line.leaflink_line_id = line.id.as_deref().and_then(|id| by_bc_id.get(id).copied());
         }
     }
+    if !by_bc_id.is_empty() {
+        // A line without a stored id was added in BC after the import and
+        // has no LeafLink line.
+        return;
+    }
 
-    // Lines still unmatched pair by position: the k-th item line came from
-    // the k-th LeafLink line, as stored at import.
+    // Without stored BC line ids, lines pair by position (the k-th item line
+    // came from the k-th LeafLink line), but only while BC has exactly the
+    // lines it was given: after a line was added or deleted, position says
+    // nothing.
     let in_order: Vec<i64> = xref
         .stored
         .get("line_ids")
         .map(|ids| ids.split(',').filter_map(|id| id.parse().ok()).collect())
         .unwrap_or_default();
-    let item_lines = order.lines.iter_mut().filter(|line| line.line_type == BcLineType::Item);
-    for (line, leaflink_id) in item_lines.zip(in_order) {
+    let item_lines: Vec<&mut BcSalesOrderLine> = order.lines.iter_mut().filter(|line| line.line_type == BcLineType::Item).collect();
+    if item_lines.len() != in_order.len() {
+        return;
+    }
+    for (line, leaflink_id) in item_lines.into_iter().zip(in_order) {
         if line.leaflink_line_id.is_none() {
             line.leaflink_line_id = Some(leaflink_id);
         }
