@@ -5,6 +5,7 @@ use axum::http::Method;
 use leafbridge::flows::Flow;
 use leafbridge::store::{ProposalStatus, RecordKind};
 use leafbridge::tenant::CustomerMatchKey;
+use leafbridge_sandbox::leaflink::{NewLine, NewOrder};
 use leafbridge_sandbox::{Sandbox, SeedConfig};
 use serde_json::{Value, json};
 
@@ -102,6 +103,46 @@ async fn link_proposes_key_match_with_other_name() {
         Some("C70011"),
         "a name equal after trimming and case-folding agrees: {proposals:#?}"
     );
+}
+
+/// An order of a customer whose pairing waits for a person creates no BC
+/// customer; once the person accepts the proposal, the order goes to the
+/// linked customer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_waits_for_open_proposal() {
+    let sandbox = Sandbox::start(sandbox_config(SeedConfig { customers: 3, products: 2, orders: 1, random_seed: 33 })).await.unwrap();
+    let leaflink = sandbox.leaflink();
+    let buyer = leaflink.active_customer_ids()[0];
+    leaflink.edit_customer(buyer, |customer| customer.external_id = Some("C70020".into())).unwrap();
+    let product = leaflink.available_product_ids()[0];
+    let number = leaflink.place_order(NewOrder::new(buyer, vec![NewLine::new(product, rust_decimal::Decimal::from(2))])).unwrap();
+    bc_post(&sandbox, "customers", json!({ "number": "C70020", "displayName": "Another Name Entirely LLC" })).await;
+    let mut settings = settings_for("link-waits", &sandbox);
+    settings.customer_match_key = CustomerMatchKey::ExternalId;
+    let harness = Harness::with_settings(sandbox, settings);
+    let tenant = harness.settings.name.clone();
+    harness.run(Flow::Link).await;
+
+    let import = harness.run(Flow::OrdersImport).await;
+    let customers = harness.bc_all("customers").await;
+    assert!(!customers.iter().any(|customer| customer["number"] == format!("LL{buyer}")), "{import:#?}");
+    let letters = harness.store.dead_letters(&tenant).unwrap();
+    let letter = letters.iter().find(|letter| letter.record == format!("customer {buyer}"));
+    assert!(letter.is_some_and(|letter| letter.reason.contains("link proposed")), "{letters:#?}");
+
+    let proposal = harness.store.open_link_proposal(&tenant, RecordKind::Customer, &buyer.to_string()).unwrap().unwrap();
+    harness.store.accept_link_proposal(&tenant, &proposal, &proposal.candidates[0]).unwrap();
+    for letter in harness.store.dead_letters(&tenant).unwrap() {
+        harness.store.make_dead_letter_due(&tenant, &letter.flow, &letter.record).unwrap();
+    }
+    let retry = harness.run(Flow::OrdersImport).await;
+    assert_eq!(retry.counts.failed, 0, "{retry:#?}");
+    let short_id = harness.sandbox.leaflink().order_json(&number).unwrap()["short_id"].as_str().unwrap().to_uppercase();
+    let orders = harness.bc_all("salesOrders").await;
+    let order = orders.iter().find(|order| order["externalDocumentNumber"] == short_id.as_str());
+    assert_eq!(order.map(|order| order["customerNumber"].clone()), Some(json!("C70020")), "{retry:#?}");
+    let customers = harness.bc_all("customers").await;
+    assert!(!customers.iter().any(|customer| customer["number"] == format!("LL{buyer}")), "{retry:#?}");
 }
 
 /// A BC name equal to the LeafLink name cut the way leafbridge cuts it (100

@@ -276,6 +276,24 @@ pub(crate) async fn resolve_customers<P: Plugins>(
 /// Maps LeafLink customers and makes each exist in BC: found by natural key
 /// or created. With `update_existing`, a found or cross-referenced customer
 /// whose mapped fields changed is updated (LeafLink owns customer fields).
+/// Returns why a record with an open link proposal is not created: a person
+/// has yet to accept or reject its pairing with an existing BC record.
+fn open_proposal_reason<P: Plugins>(cx: &SyncContext<'_, P>, kind: RecordKind, leaflink_key: &str) -> Result<Option<String>, FlowError> {
+    let proposal = cx.store.open_link_proposal(cx.tenant_name(), kind, leaflink_key).map_err(|e| cx.store_error(e))?;
+    Ok(proposal.map(|proposal| {
+        let candidates: Vec<&str> = proposal
+            .candidates
+            .iter()
+            .map(|candidate| candidate.bc_number.as_deref().unwrap_or(&candidate.display_name))
+            .collect();
+        format!(
+            "link proposed pairing it with BC {} {}; accept or reject the proposal (`leafbridge link --help`) before leafbridge creates it",
+            kind.as_str(),
+            candidates.join(" or ")
+        )
+    }))
+}
+
 pub(crate) async fn ensure_customers<P: Plugins>(
     cx: &mut SyncContext<'_, P>,
     customers: Vec<LlCustomer>,
@@ -359,6 +377,13 @@ pub(crate) async fn ensure_customers<P: Plugins>(
                 }
             }
             None => {
+                // A person may still pair it with a BC customer: creating one
+                // now would make the duplicate the proposal is there to avoid.
+                if let Some(reason) = open_proposal_reason(cx, RecordKind::Customer, &customer.id.to_string())? {
+                    cx.fail(&record, &reason, false)?;
+                    outcome.insert(customer.id, Err(reason));
+                    continue;
+                }
                 writes.push(Write::CreateCustomer(bc.clone()));
                 pending.push((customer, bc));
             }
@@ -695,6 +720,11 @@ pub(crate) async fn ensure_items<P: Plugins>(
                 outcome.insert(product.sku.clone(), Ok(current.number.clone()));
             }
             None => {
+                if let Some(reason) = open_proposal_reason(cx, RecordKind::Item, &product.sku)? {
+                    cx.fail(&item_record(&product.sku), &reason, false)?;
+                    outcome.insert(product.sku.clone(), Err(reason));
+                    continue;
+                }
                 writes.push(Write::CreateItem(item.clone()));
                 pending.push((product, item));
             }

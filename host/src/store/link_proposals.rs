@@ -36,6 +36,14 @@ pub struct LinkProposal {
 }
 
 impl Store {
+    /// Returns the proposal for one LeafLink record if it is still open,
+    /// waiting for a person.
+    pub fn open_link_proposal(&self, tenant: &str, kind: RecordKind, leaflink_key: &str) -> Result<Option<LinkProposal>, StoreError> {
+        let tree = self.tree(LINK_PROPOSALS_TREE)?;
+        let proposal: Option<LinkProposal> = get_json(&tree, &compound_key(tenant, &[kind.as_str(), leaflink_key]))?;
+        Ok(proposal.filter(|proposal| proposal.status == ProposalStatus::Open))
+    }
+
     /// Records a proposal unless a person already decided on it.
     pub fn propose_link(&self, tenant: &str, proposal: &LinkProposal) -> Result<(), StoreError> {
         let tree = self.tree(LINK_PROPOSALS_TREE)?;
