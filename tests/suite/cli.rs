@@ -296,13 +296,17 @@ fn show_json_feeds_edit_from_file() {
 
     let mut args = vec!["tenant".to_owned(), "add".to_owned()];
     args.extend(tenant_flags("bravo"));
-    args.extend(["--leaflink-recorded-by", "78", "--setting", "products.price_field=sale_price"].map(str::to_owned));
+    args.extend(
+        ["--leaflink-recorded-by", "78", "--setting", "products.price_field=sale_price", "--setting", "unit_map.Ounce=FLOZ"].map(str::to_owned),
+    );
     let added = leafbridge(home.path(), &args.iter().map(String::as_str).collect::<Vec<_>>(), "");
     assert!(added.status.success(), "{}", stderr(&added));
     let shown = leafbridge(home.path(), &["tenant", "show", "bravo", "--json"], "");
     let definition: serde_json::Value = serde_json::from_str(&stdout(&shown)).unwrap();
     assert_eq!(definition["leaflink"]["recorded_by"], 78, "{definition}");
     assert_eq!(definition["plugin_settings"]["products.price_field"], "sale_price", "{definition}");
+    assert_eq!(definition["unit_map"]["Ounce"], "FLOZ", "a unit_map key changes the unit map: {definition}");
+    assert!(definition["plugin_settings"].get("unit_map.Ounce").is_none(), "{definition}");
 
     let malformed = leafbridge(home.path(), &["tenant", "edit", "acme", "--setting", "no-equals-sign"], "");
     assert!(!malformed.status.success());

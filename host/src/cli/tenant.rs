@@ -145,8 +145,8 @@ pub struct TenantFields {
     #[arg(long, value_name = "URL|ADDRESS")]
     pub notify: Option<String>,
     /// A plugin setting, such as `export.item_categories=CANNABIS` or
-    /// `products.price_field=sale_price`; repeat for more. An empty value
-    /// removes the setting.
+    /// `products.price_field=sale_price`, or a map entry such as
+    /// `unit_map.Ounce=OZ`; repeat for more. An empty value removes it.
     #[arg(long = "setting", value_name = "KEY=VALUE")]
     pub settings: Vec<String>,
 }
@@ -213,9 +213,7 @@ fn add(store: &Store, args: AddArgs) -> anyhow::Result<()> {
 fn from_flags(name: String, fields: &TenantFields) -> anyhow::Result<TenantSettings> {
     let missing = |flag: &str| anyhow::anyhow!("missing {flag}; `leafbridge tenant add --help` lists the required flags");
     let go_live = parse_go_live(fields.go_live.as_deref().ok_or_else(|| missing("--go-live"))?)?;
-    let mut plugin_settings = BTreeMap::new();
-    apply_plugin_settings(&mut plugin_settings, &fields.settings)?;
-    Ok(TenantSettings {
+    let mut settings = TenantSettings {
         name,
         go_live,
         time_zone: fields.time_zone.clone().ok_or_else(|| missing("--time-zone"))?,
@@ -242,8 +240,10 @@ fn from_flags(name: String, fields: &TenantFields) -> anyhow::Result<TenantSetti
         },
         limits: LimitSettings::default(),
         notify: fields.notify.clone(),
-        plugin_settings,
-    })
+        plugin_settings: BTreeMap::new(),
+    };
+    apply_setting_flags(&mut settings, &fields.settings)?;
+    Ok(settings)
 }
 
 /// Overrides the settings with every flag that was given.
@@ -276,27 +276,36 @@ fn apply_fields(settings: &mut TenantSettings, fields: &TenantFields) -> anyhow:
     if let Some(staff_id) = fields.leaflink_recorded_by {
         settings.leaflink.recorded_by = Some(staff_id);
     }
-    apply_plugin_settings(&mut settings.plugin_settings, &fields.settings)?;
+    apply_setting_flags(settings, &fields.settings)?;
     if let Some(notify) = &fields.notify {
         settings.notify = if notify.is_empty() { None } else { Some(notify.clone()) };
     }
     Ok(())
 }
 
-/// Applies `--setting KEY=VALUE` flags in order; an empty value removes the key.
-fn apply_plugin_settings(plugin_settings: &mut BTreeMap<String, String>, flags: &[String]) -> anyhow::Result<()> {
+/// Applies `--setting KEY=VALUE` flags in order; an empty value removes the
+/// key. `unit_map.<unit>` and `salesperson_map.<staff id>` keys change those
+/// maps, and any other key is a plugin setting.
+fn apply_setting_flags(settings: &mut TenantSettings, flags: &[String]) -> anyhow::Result<()> {
     for flag in flags {
         let Some((key, value)) = flag.split_once('=') else {
             bail!("--setting {flag:?} is not KEY=VALUE");
         };
         let key = key.trim();
+        let (map, key) = if let Some(unit) = key.strip_prefix("unit_map.") {
+            (&mut settings.unit_map, unit)
+        } else if let Some(staff) = key.strip_prefix("salesperson_map.") {
+            (&mut settings.salesperson_map, staff)
+        } else {
+            (&mut settings.plugin_settings, key)
+        };
         if key.is_empty() {
             bail!("--setting {flag:?} has an empty key");
         }
         if value.is_empty() {
-            plugin_settings.remove(key);
+            map.remove(key);
         } else {
-            plugin_settings.insert(key.to_owned(), value.to_owned());
+            map.insert(key.to_owned(), value.to_owned());
         }
     }
     Ok(())

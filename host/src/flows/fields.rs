@@ -87,9 +87,16 @@ pub fn product_fields_of_item(item: &BcItem) -> FieldValues {
 pub fn product_fields_of_product(product: &LlProduct, price_field: PriceField) -> FieldValues {
     let mut fields = FieldValues::new();
     insert(&mut fields, NAME, Some(&product.name));
-    insert_decimal(&mut fields, PRICE, price_field.of(product).map(|money| money.amount.as_str()));
+    // A zero price counts as no price: a product with no sale on can carry a
+    // sale price of 0, and copying it would set the BC price to 0.
+    let price = price_field.of(product).map(|money| money.amount.as_str()).filter(|amount| !is_zero(amount));
+    insert_decimal(&mut fields, PRICE, price);
     insert_decimal(&mut fields, QUANTITY, product.quantity.as_deref());
     fields
+}
+
+fn is_zero(text: &str) -> bool {
+    Decimal::from_str(text.trim()).is_ok_and(|value| value.is_zero())
 }
 
 /// The BC customer fields leafbridge writes from LeafLink.
@@ -239,6 +246,33 @@ pub fn prices_agree(case_price: &str, unit_price: &str, multiplier: &str) -> boo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zero_price_counts_as_none() {
+        let product = LlProduct {
+            id: 1,
+            name: "Bar".into(),
+            sku: "B-1".into(),
+            display_name: None,
+            description: None,
+            unit_of_measure: None,
+            unit_multiplier: "1".into(),
+            quantity: None,
+            reserved_qty: None,
+            wholesale_price: Some(Money { amount: "12".into(), currency: "USD".into() }),
+            retail_price: None,
+            sale_price: Some(Money { amount: "0.00".into(), currency: "USD".into() }),
+            minimum_order: None,
+            maximum_order: None,
+            inventory_management: None,
+            listing_state: None,
+            last_edit: None,
+            modified: None,
+            extras: "{}".into(),
+        };
+        assert_eq!(product_fields_of_product(&product, PriceField::Sale).get(PRICE), None);
+        assert_eq!(product_fields_of_product(&product, PriceField::Wholesale).get(PRICE).map(String::as_str), Some("12"));
+    }
 
     #[test]
     fn decimals_normalise() {

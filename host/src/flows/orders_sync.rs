@@ -68,8 +68,8 @@ fn attach_line_ids(order: &mut BcSalesOrder, xref: &CrossReference) {
 
     // Without stored BC line ids, lines pair by position (the k-th item line
     // came from the k-th LeafLink line), but only while BC has exactly the
-    // lines it was given: after a line was added or deleted, position says
-    // nothing.
+    // lines it was given: after a line was added or deleted, a position no
+    // longer identifies a line.
     let in_order: Vec<i64> = xref
         .stored
         .get("line_ids")

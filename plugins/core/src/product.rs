@@ -104,6 +104,11 @@ pub fn map_product(settings: &Settings, product: &LlProduct) -> Result<BcItem, P
 fn product_unit_price(record: &str, product: &LlProduct, field: PriceField) -> Result<Option<String>, PluginError> {
     let Some(price) = price_of(product, field) else { return Ok(None) };
     let price = decimal_field(record, field.name(), &price.amount)?;
+    // A zero price counts as no price, so BC keeps its own: a product with
+    // no sale on can carry a sale price of 0.
+    if price.is_zero() {
+        return Ok(None);
+    }
     let multiplier = positive_multiplier(record, &product.unit_multiplier)?;
     Ok(Some(canonical(bc_unit_price(price, multiplier))))
 }
@@ -435,6 +440,9 @@ pub(crate) mod tests {
         source.sale_price = Some(Money { amount: "60".into(), currency: "USD".into() });
         let updated = item_update(&settings, &source, &item()).unwrap();
         assert_eq!(updated.unit_price.as_deref(), Some("5"));
+        source.sale_price = Some(Money { amount: "0.00".into(), currency: "USD".into() });
+        let updated = item_update(&settings, &source, &item()).unwrap();
+        assert_eq!(updated.unit_price, None, "a zero sale price leaves BC's price alone");
 
         let invalid: Settings = [("plugin.products.price_field", "list_price")].into_iter().collect();
         let error = product_patch(&invalid, &changed, &product()).unwrap_err();
