@@ -308,6 +308,14 @@ fn show_json_feeds_edit_from_file() {
     assert_eq!(definition["unit_map"]["Ounce"], "FLOZ", "a unit_map key changes the unit map: {definition}");
     assert!(definition["plugin_settings"].get("unit_map.Ounce").is_none(), "{definition}");
 
+    for bad in ["products.price_field=bogus", "unit_map.Ounce=O Z", "leaflink.recorded_by=13"] {
+        let rejected = leafbridge(home.path(), &["tenant", "edit", "acme", "--setting", bad], "");
+        assert!(!rejected.status.success(), "--setting {bad} was accepted");
+        assert!(error_lines(&rejected)[0].contains("invalid"), "{bad}: {}", stderr(&rejected));
+    }
+    let rejected = leafbridge(home.path(), &["tenant", "edit", "acme", "--leaflink-recorded-by=-5"], "");
+    assert!(!rejected.status.success(), "a negative staff id was accepted");
+
     let malformed = leafbridge(home.path(), &["tenant", "edit", "acme", "--setting", "no-equals-sign"], "");
     assert!(!malformed.status.success());
     assert!(error_lines(&malformed)[0].contains("is not KEY=VALUE"), "{}", stderr(&malformed));

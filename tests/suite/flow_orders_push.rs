@@ -280,4 +280,10 @@ async fn added_bc_line_changes_no_leaflink_line() {
         assert_eq!(before["quantity"], after["quantity"], "{push:#?}");
         assert_eq!(before["ordered_unit_price"], after["ordered_unit_price"], "{push:#?}");
     }
+    // The orders no longer match, and a conflict records it for a person.
+    let record = format!("order {number}");
+    let conflict = harness.store.conflict(&harness.settings.name, "orders-push", &record, Some("lines")).unwrap();
+    let conflict = conflict.unwrap_or_else(|| panic!("no conflict names the unpaired lines: {push:#?}"));
+    assert!(conflict.business_central_value.as_deref().is_some_and(|value| value.contains(" x 4")), "{conflict:#?}");
+    assert!(conflict.leaflink_value.as_deref().is_some_and(|value| value.contains(&format!("line {line_a}"))), "{conflict:#?}");
 }

@@ -301,12 +301,12 @@ async fn prepare_page<P: Plugins>(
     for order in pending {
         let record = order_record(&order.number);
         if let Some(reason) = customer_failures.get(&order.customer_id) {
-            let transient = !reason.starts_with("invalid") && !reason.contains("not found");
+            let transient = !reason.starts_with("invalid") && !reason.contains("not found") && !reason.starts_with(resolve::PROPOSAL_PENDING);
             cx.fail(&record, &format!("customer {} could not be resolved: {reason}", order.customer_id), transient)?;
             continue;
         }
         if let Some((sku, reason)) = order.line_items.iter().find_map(|line| item_failures.get(&line.sku).map(|reason| (&line.sku, reason))) {
-            let transient = !reason.starts_with("invalid") && !reason.starts_with("unknown SKU");
+            let transient = !reason.starts_with("invalid") && !reason.starts_with("unknown SKU") && !reason.starts_with(resolve::PROPOSAL_PENDING);
             cx.fail(&record, &format!("SKU {sku:?} could not be resolved: {reason}"), transient)?;
             continue;
         }

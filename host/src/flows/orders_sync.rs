@@ -66,10 +66,9 @@ fn attach_line_ids(order: &mut BcSalesOrder, xref: &CrossReference) {
         return;
     }
 
-    // Without stored BC line ids, lines pair by position (the k-th item line
-    // came from the k-th LeafLink line), but only while BC has exactly the
-    // lines it was given: after a line was added or deleted, a position no
-    // longer identifies a line.
+    // Without stored BC line ids, lines pair by position: the k-th item line
+    // came from the k-th LeafLink line. That holds only while BC has exactly
+    // the lines it was given, because an added or deleted line shifts them.
     let in_order: Vec<i64> = xref
         .stored
         .get("line_ids")
@@ -198,6 +197,12 @@ async fn push_order<P: Plugins>(cx: &mut SyncContext<'_, P>, mut order: BcSalesO
         cx.store.put_xref(cx.tenant_name(), RecordKind::Order, &xref).map_err(|e| cx.store_error(e))?;
         cx.counts.skipped += 1;
         return Ok(());
+    }
+
+    // Without the BC line ids stored at import, an unpaired line is no sign
+    // of an added or deleted one.
+    if xref.stored.keys().any(|name| name.starts_with("line:") && name.ends_with(":bc_id")) {
+        record_unpaired_lines(cx, &record, &order, &current)?;
     }
 
     let changes = match cx.mapping.order_changes_for_leaflink(&order, &current).await {
@@ -367,6 +372,43 @@ async fn posted_order_numbers<P: Plugins>(cx: &SyncContext<'_, P>, numbers: &[St
 /// Records a conflict for an imported order that BC no longer has and never
 /// invoiced, once per order: the status map sends such an order to a person,
 /// never to an automatic `reject`.
+/// Records a conflict for a person when BC has item lines that came from no
+/// LeafLink line, or lacks LeafLink lines, because lines were added to or
+/// deleted from the BC order after the import. The order syncs carry only
+/// each paired line's quantity and price. A conflict already recorded with
+/// the same lines is left as it is.
+fn record_unpaired_lines<P: Plugins>(cx: &mut SyncContext<'_, P>, record: &str, order: &BcSalesOrder, current: &LlOrder) -> Result<(), FlowError> {
+    let paired: HashSet<i64> = order.lines.iter().filter_map(|line| line.leaflink_line_id).collect();
+    let added: Vec<String> = order
+        .lines
+        .iter()
+        .filter(|line| line.line_type == BcLineType::Item && line.leaflink_line_id.is_none())
+        .map(|line| format!("{} x {}", line.line_object_number.as_deref().unwrap_or("?"), line.quantity))
+        .collect();
+    let missing: Vec<String> =
+        current.line_items.iter().filter(|line| !paired.contains(&line.id)).map(|line| format!("line {} (sku {})", line.id, line.sku)).collect();
+    if added.is_empty() && missing.is_empty() {
+        return Ok(());
+    }
+    let business_central_value = Some(if added.is_empty() { "no added lines".to_owned() } else { format!("added lines: {}", added.join(", ")) });
+    let previous = cx.store.conflict(cx.tenant_name(), cx.flow.name(), record, Some("lines")).map_err(|e| cx.store_error(e))?;
+    if previous.is_some_and(|previous| previous.business_central_value == business_central_value) {
+        return Ok(());
+    }
+    cx.conflict(Conflict {
+        flow: cx.flow.name().to_owned(),
+        record: record.to_owned(),
+        field: Some("lines".to_owned()),
+        winner: "undecided".to_owned(),
+        leaflink_value: Some(if missing.is_empty() { "no lines missing in BC".to_owned() } else { format!("missing in BC: {}", missing.join(", ")) }),
+        business_central_value,
+        reason: "lines were added to or deleted from the BC order after the import, and leafbridge carries only the quantity and \
+                 price of paired lines; make the two orders match by hand"
+            .to_owned(),
+        detected: jiff::Timestamp::now(),
+    })
+}
+
 fn record_deleted_order<P: Plugins>(cx: &mut SyncContext<'_, P>, xref: &mut CrossReference, leaflink_status: Option<&str>) -> Result<(), FlowError> {
     if xref.stored.contains_key(DELETED_IN_BC) {
         cx.counts.skipped += 1;

@@ -276,6 +276,10 @@ pub(crate) async fn resolve_customers<P: Plugins>(
 /// Maps LeafLink customers and makes each exist in BC: found by natural key
 /// or created. With `update_existing`, a found or cross-referenced customer
 /// whose mapped fields changed is updated (LeafLink owns customer fields).
+/// Start of the reason of a record held back by an open link proposal. An
+/// order that needs the record waits for the person, so it is not transient.
+pub(crate) const PROPOSAL_PENDING: &str = "link proposed pairing it with BC";
+
 /// Returns why a record with an open link proposal is not created: a person
 /// has yet to accept or reject its pairing with an existing BC record.
 fn open_proposal_reason<P: Plugins>(cx: &SyncContext<'_, P>, kind: RecordKind, leaflink_key: &str) -> Result<Option<String>, FlowError> {
@@ -287,7 +291,7 @@ fn open_proposal_reason<P: Plugins>(cx: &SyncContext<'_, P>, kind: RecordKind, l
             .map(|candidate| candidate.bc_number.as_deref().unwrap_or(&candidate.display_name))
             .collect();
         format!(
-            "link proposed pairing it with BC {} {}; accept or reject the proposal (`leafbridge link --help`) before leafbridge creates it",
+            "{PROPOSAL_PENDING} {} {}; accept or reject the proposal (`leafbridge link --help`) before leafbridge creates it",
             kind.as_str(),
             candidates.join(" or ")
         )

@@ -97,8 +97,49 @@ pub fn validate(settings: &TenantSettings) -> Result<(), ValidationError> {
                 reason: "both unit names must be non-empty".to_owned(),
             });
         }
+        // A BC unit of measure code is a Code[10]: no spaces, at most 10 characters.
+        if bc_unit.chars().count() > 10 || bc_unit.chars().any(char::is_whitespace) {
+            return Err(ValidationError::Value {
+                field: "unit_map",
+                value: format!("{leaflink_unit}={bc_unit}"),
+                reason: "a BC unit of measure code has at most 10 characters and no spaces".to_owned(),
+            });
+        }
     }
+    if settings.leaflink.recorded_by.is_some_and(|staff| staff <= 0) {
+        return Err(ValidationError::Value {
+            field: "leaflink.recorded_by",
+            value: settings.leaflink.recorded_by.unwrap_or_default().to_string(),
+            reason: "a LeafLink company-staff id is a positive number".to_owned(),
+        });
+    }
+    validate_plugin_settings(&settings.plugin_settings)?;
     validate_limits(settings)?;
+    Ok(())
+}
+
+/// Checks the plugin settings whose values leafbridge itself reads, and
+/// rejects keys that name a built-in field or a credential, which a plugin
+/// setting cannot set.
+fn validate_plugin_settings(plugin_settings: &std::collections::BTreeMap<String, String>) -> Result<(), ValidationError> {
+    for (key, value) in plugin_settings {
+        if key.starts_with("leaflink.") || key.starts_with("business_central.") {
+            return Err(ValidationError::Value {
+                field: "plugin_settings",
+                value: key.clone(),
+                reason: "a tenant field or credential, not a plugin setting; use its own `tenant edit` flag \
+                         (such as --leaflink-recorded-by) or `tenant credentials`"
+                    .to_owned(),
+            });
+        }
+        if key == "products.price_field" && !["wholesale_price", "retail_price", "sale_price"].contains(&value.trim()) {
+            return Err(ValidationError::Value {
+                field: "plugin_settings",
+                value: format!("{key}={value}"),
+                reason: "use wholesale_price, retail_price or sale_price".to_owned(),
+            });
+        }
+    }
     Ok(())
 }
 

@@ -206,7 +206,7 @@ impl Api {
     pub fn create_payment(&self, payment: &LlPayment, recorded_by: Option<i64>) -> Result<Request, PluginError> {
         let Some(recorded_by) = payment.recorded_by.or(recorded_by) else {
             return Err(PluginError::Configuration(
-                "the setting `leaflink.recorded_by` is missing; set it to the company-staff id that records payments".into(),
+                "the setting `leaflink.recorded_by` is missing; set it to the company-staff id that records payments with `leafbridge tenant edit TENANT --leaflink-recorded-by ID`".into(),
             ));
         };
         let mut body = json!({
