@@ -285,7 +285,16 @@ fn show_json_feeds_edit_from_file() {
 
     let replaced = leafbridge(home.path(), &["tenant", "edit", "acme", "--from-file", file.to_str().unwrap()], "");
     assert!(replaced.status.success(), "{}", stderr(&replaced));
-    assert!(stderr(&replaced).contains("ignored credentials and schedules"), "{}", stderr(&replaced));
+    assert!(!stderr(&replaced).contains("note:"), "a clean round trip needs no note: {}", stderr(&replaced));
+    definition["schedules"] = serde_json::json!([{ "flow": "orders-import" }]);
+    std::fs::write(&file, definition.to_string()).unwrap();
+    let noted = leafbridge(home.path(), &["tenant", "edit", "acme", "--from-file", file.to_str().unwrap()], "");
+    assert!(noted.status.success(), "{}", stderr(&noted));
+    assert!(stderr(&noted).contains("ignored the schedules"), "{}", stderr(&noted));
+    let table = leafbridge(home.path(), &["tenant", "show", "acme"], "");
+    assert!(stdout(&table).contains("recorded by     77"), "{}", stdout(&table));
+    assert!(stdout(&table).contains("export.item_categories=CANNABIS"), "{}", stdout(&table));
+    assert!(stdout(&table).contains("Gram=GR"), "the unit map is shown: {}", stdout(&table));
     let cleared = leafbridge(home.path(), &["tenant", "edit", "acme", "--setting", "export.item_categories="], "");
     assert!(cleared.status.success(), "{}", stderr(&cleared));
     let shown = leafbridge(home.path(), &["tenant", "show", "acme", "--json"], "");

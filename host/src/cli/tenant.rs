@@ -323,15 +323,15 @@ fn read_file(path: &Path) -> anyhow::Result<TenantSettings> {
         "json" => {
             let invalid = || format!("{} is not a valid tenant definition", path.display());
             let mut value: serde_json::Value = serde_json::from_str(&text).with_context(invalid)?;
-            // `tenant show --json` adds these two; they are set by other commands.
+            // `tenant show --json` adds these two; they are set by other
+            // commands. Only schedules can differ from what the home has, so
+            // only a file that lists some gets a note.
             if let Some(object) = value.as_object_mut() {
-                let shown: Vec<&str> = SHOWN_ONLY.into_iter().filter(|key| object.remove(*key).is_some()).collect();
-                if !shown.is_empty() {
-                    eprintln!(
-                        "note: ignored {} from {}; set credentials with `leafbridge tenant credentials` and schedules with `leafbridge schedule`",
-                        shown.join(" and "),
-                        path.display()
-                    );
+                let removed: Vec<(&str, serde_json::Value)> =
+                    SHOWN_ONLY.into_iter().filter_map(|key| object.remove(key).map(|value| (key, value))).collect();
+                let lists_schedules = removed.iter().any(|(key, value)| *key == "schedules" && value.as_array().is_some_and(|list| !list.is_empty()));
+                if lists_schedules {
+                    eprintln!("note: ignored the schedules in {}; change schedules with `leafbridge schedule`", path.display());
                 }
             }
             serde_json::from_value(value).with_context(invalid)?
@@ -408,6 +408,14 @@ fn show(home: &Home, store: &Store, tenant: &str, json: bool) -> anyhow::Result<
     println!("bc              {}", settings.business_central.base_url);
     println!("bc company      {}", terminal_safe(&settings.business_central.company_id));
     println!("notify          {}", terminal_safe(settings.notify.as_deref().unwrap_or("-")));
+    let staff = settings.leaflink.recorded_by.map_or("-".to_owned(), |staff| staff.to_string());
+    println!("recorded by     {staff}");
+    let maps = [("unit map", &settings.unit_map), ("salesperson map", &settings.salesperson_map), ("setting", &settings.plugin_settings)];
+    for (label, map) in maps {
+        for (key, value) in map {
+            println!("{label:<15} {}={}", terminal_safe(key), terminal_safe(value));
+        }
+    }
     for (name, set) in &credentials {
         println!("credential      {name}: {}", if *set { "set" } else { "not set" });
     }
