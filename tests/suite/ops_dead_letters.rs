@@ -134,4 +134,23 @@ fn retry_clears_done_record() {
     let listed = leafbridge(home.path(), &["dead-letters", "list", "acme", "--flow", "products-import", "--json"], "");
     let listed: serde_json::Value = serde_json::from_str(&stdout(&listed)).unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 0, "{listed}");
+
+    // --all makes every letter of the flow due and clears the ones already done.
+    let store = Store::open(&home.path().join("store")).unwrap();
+    store.record_dead_letter("acme", "products-import", "sku DONE-2", "no BC unit of measure").unwrap();
+    store.put_xref("acme", RecordKind::Item, &item_xref("DONE-2", "DONE-2")).unwrap();
+    store.record_dead_letter("acme", "products-import", "sku OPEN-3", "no BC unit of measure").unwrap();
+    store.flush().unwrap();
+    drop(store);
+    let neither = leafbridge(home.path(), &["dead-letters", "retry", "acme", "products-import"], "");
+    assert!(!neither.status.success(), "retry without a record or --all was accepted");
+    let all = leafbridge(home.path(), &["dead-letters", "retry", "acme", "products-import", "--all"], "");
+    assert!(all.status.success(), "{}", stderr(&all));
+    assert!(stdout(&all).contains("2 dead letters are due"), "{}", stdout(&all));
+    let store = Store::open(&home.path().join("store")).unwrap();
+    let letters = store.dead_letters("acme").unwrap();
+    let products: Vec<&str> = letters.iter().filter(|letter| letter.flow == "products-import").map(|letter| letter.record.as_str()).collect();
+    assert_eq!(products, ["sku OPEN-3"], "{letters:#?}");
+    let open = letters.iter().find(|letter| letter.record == "sku OPEN-3").unwrap();
+    assert!(open.next_retry <= jiff::Timestamp::now(), "{open:#?}");
 }

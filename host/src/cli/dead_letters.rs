@@ -30,9 +30,13 @@ pub enum DeadLettersCommand {
         json: bool,
     },
     /// Make a dead letter due now, so the next run of its flow retries the
-    /// record; with --run, run that flow once right away.
+    /// record; with --run, run that flow once right away. --all makes every
+    /// dead letter of the flow due, for example after a setting was fixed.
     ///
-    /// Example: leafbridge dead-letters retry acme orders-import "order 3F9A-12" --run
+    /// Examples:
+    ///   leafbridge dead-letters retry acme orders-import "order 3F9A-12" --run
+    ///   leafbridge dead-letters retry acme products-import --all --run
+    #[command(verbatim_doc_comment)]
     Retry(RetryArgs),
     /// Remove a dead letter; the flow stops retrying the record.
     ///
@@ -54,7 +58,11 @@ pub struct RetryArgs {
     /// The flow that recorded the dead letter.
     pub flow: Flow,
     /// The record as `list` shows it, e.g. "order 3F9A-12".
-    pub record: String,
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub record: Option<String>,
+    /// Every dead letter of the flow, in place of one record.
+    #[arg(long)]
+    pub all: bool,
     /// Run the flow once now instead of waiting for its next scheduled run.
     #[arg(long)]
     pub run: bool,
@@ -107,19 +115,20 @@ async fn list(home: &Home, tenant: &str, flow: Option<Flow>, json: bool) -> anyh
 }
 
 async fn retry(home: &Home, args: RetryArgs) -> anyhow::Result<()> {
+    let Some(record) = args.record.clone() else {
+        return retry_all(home, args).await;
+    };
     let store = super::open_store(home)?;
     let settings = store.tenants()?.require(&args.tenant)?;
     let flow = args.flow.name();
-    let before = store
-        .make_dead_letter_due(&args.tenant, flow, &args.record)?
-        .with_context(|| not_found(&args.tenant, flow, &args.record))?;
-    if clear_if_done(&store, &args.tenant, args.flow, &args.record)? {
+    let before = store.make_dead_letter_due(&args.tenant, flow, &record)?.with_context(|| not_found(&args.tenant, flow, &record))?;
+    if clear_if_done(&store, &args.tenant, args.flow, &record)? {
         store.flush()?;
         return Ok(());
     }
     store.flush()?;
     if !args.run {
-        println!("Tenant {}, flow {flow}: {} is due and will be retried on the next run.", args.tenant, args.record);
+        println!("Tenant {}, flow {flow}: {} is due and will be retried on the next run.", args.tenant, record);
         return Ok(());
     }
 
@@ -130,25 +139,59 @@ async fn retry(home: &Home, args: RetryArgs) -> anyhow::Result<()> {
     let report = runner.run(&store, args.flow).await?;
     store.flush()?;
     super::run::print_table(&[report]);
-    match store.dead_letter(&args.tenant, flow, &args.record)? {
-        None => println!("{} is done and its dead letter is removed.", args.record),
+    match store.dead_letter(&args.tenant, flow, &record)? {
+        None => println!("{record} is done and its dead letter is removed."),
         Some(letter) if letter.attempts > before.attempts => anyhow::bail!(
             "tenant {}, flow {flow}: {} failed again (attempt {}): {}",
             args.tenant,
-            args.record,
+            record,
             letter.attempts,
             letter.reason
         ),
         Some(_) => {
-            if !clear_if_done(&store, &args.tenant, args.flow, &args.record)? {
+            if !clear_if_done(&store, &args.tenant, args.flow, &record)? {
                 println!(
                     "The run did not reach {}, so its dead letter stays, due now; the flow retries it when it reads the record again.",
-                    args.record
+                    record
                 );
             }
             store.flush()?;
         }
     }
+    Ok(())
+}
+
+/// Makes every dead letter of the flow due, clears those whose record is
+/// already done and, with --run, runs the flow once and prints how many
+/// letters are left.
+async fn retry_all(home: &Home, args: RetryArgs) -> anyhow::Result<()> {
+    let store = super::open_store(home)?;
+    let settings = store.tenants()?.require(&args.tenant)?;
+    let flow = args.flow.name();
+    let records: Vec<String> =
+        store.dead_letters(&args.tenant)?.into_iter().filter(|letter| letter.flow == flow).map(|letter| letter.record).collect();
+    if records.is_empty() {
+        println!("Tenant {}, flow {flow}: no dead letters to retry.", args.tenant);
+        return Ok(());
+    }
+    for record in &records {
+        store.make_dead_letter_due(&args.tenant, flow, record)?;
+        clear_if_done(&store, &args.tenant, args.flow, record)?;
+    }
+    store.flush()?;
+    if !args.run {
+        println!("Tenant {}, flow {flow}: {} dead letters are due and will be retried on the next run.", args.tenant, records.len());
+        return Ok(());
+    }
+    let secrets = super::run::load_secrets(home, &store, &settings)?;
+    let runtime = super::run::open_runtime(home)?;
+    let plugin_dir = args.plugin_dir.unwrap_or_else(default_plugin_dir);
+    let runner = TenantRunner::open(&runtime, &plugin_dir, settings, secrets)?;
+    let report = runner.run(&store, args.flow).await?;
+    store.flush()?;
+    super::run::print_table(&[report]);
+    let left = store.dead_letters(&args.tenant)?.into_iter().filter(|letter| letter.flow == flow).count();
+    println!("Tenant {}, flow {flow}: {} of {} dead letters cleared, {left} left.", args.tenant, records.len().saturating_sub(left), records.len());
     Ok(())
 }
 
