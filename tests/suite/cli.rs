@@ -275,8 +275,8 @@ fn show_json_feeds_edit_from_file() {
     let edited = leafbridge(home.path(), &flags, "");
     assert!(edited.status.success(), "{}", stderr(&edited));
 
-    let shown = leafbridge(home.path(), &["tenant", "show", "acme", "--json"], "");
-    let mut definition: serde_json::Value = serde_json::from_str(&stdout(&shown)).unwrap();
+    let show_json = leafbridge(home.path(), &["tenant", "show", "acme", "--json"], "");
+    let mut definition: serde_json::Value = serde_json::from_str(&stdout(&show_json)).unwrap();
     assert_eq!(definition["leaflink"]["recorded_by"], 77, "{definition}");
     assert_eq!(definition["plugin_settings"]["export.item_categories"], "CANNABIS", "{definition}");
     definition["time_zone"] = "America/Denver".into();
@@ -297,8 +297,8 @@ fn show_json_feeds_edit_from_file() {
     assert!(stdout(&table).contains("Gram=GR"), "the unit map is shown: {}", stdout(&table));
     let cleared = leafbridge(home.path(), &["tenant", "edit", "acme", "--setting", "export.item_categories="], "");
     assert!(cleared.status.success(), "{}", stderr(&cleared));
-    let shown = leafbridge(home.path(), &["tenant", "show", "acme", "--json"], "");
-    let definition: serde_json::Value = serde_json::from_str(&stdout(&shown)).unwrap();
+    let show_json = leafbridge(home.path(), &["tenant", "show", "acme", "--json"], "");
+    let definition: serde_json::Value = serde_json::from_str(&stdout(&show_json)).unwrap();
     assert_eq!(definition["time_zone"], "America/Denver", "{definition}");
     assert_eq!(definition["leaflink"]["recorded_by"], 77, "{definition}");
     assert!(definition["plugin_settings"].get("export.item_categories").is_none(), "{definition}");
@@ -310,8 +310,8 @@ fn show_json_feeds_edit_from_file() {
     );
     let added = leafbridge(home.path(), &args.iter().map(String::as_str).collect::<Vec<_>>(), "");
     assert!(added.status.success(), "{}", stderr(&added));
-    let shown = leafbridge(home.path(), &["tenant", "show", "bravo", "--json"], "");
-    let definition: serde_json::Value = serde_json::from_str(&stdout(&shown)).unwrap();
+    let show_json = leafbridge(home.path(), &["tenant", "show", "bravo", "--json"], "");
+    let definition: serde_json::Value = serde_json::from_str(&stdout(&show_json)).unwrap();
     assert_eq!(definition["leaflink"]["recorded_by"], 78, "{definition}");
     assert_eq!(definition["plugin_settings"]["products.price_field"], "sale_price", "{definition}");
     assert_eq!(definition["unit_map"]["Ounce"], "FLOZ", "a unit_map key changes the unit map: {definition}");

@@ -158,7 +158,7 @@ pub(crate) async fn imported_two_line_order(name: &str) -> (Harness, String, [u6
     (harness, number, line_ids, bc_order)
 }
 
-/// The id of the BC item line with `quantity` units.
+/// Returns the id of the BC item line with `quantity` units.
 pub(crate) fn bc_line_with_quantity(bc_order: &Value, quantity: i64) -> String {
     bc_order["salesOrderLines"]
         .as_array()
@@ -170,7 +170,7 @@ pub(crate) fn bc_line_with_quantity(bc_order: &Value, quantity: i64) -> String {
         .to_owned()
 }
 
-/// The LeafLink line with `id`, as the order JSON shows it.
+/// Returns the LeafLink line with `id` from the order JSON.
 pub(crate) fn leaflink_line(harness: &Harness, number: &str, id: u64) -> Value {
     let order = harness.sandbox.leaflink().order_json(number).unwrap();
     order["line_items"].as_array().unwrap().iter().find(|line| line["id"].as_u64() == Some(id)).cloned().unwrap()

@@ -1,8 +1,8 @@
-//! Echo suppression and per-field ownership on products: a push followed by
-//! a pull (and the reverse) writes nothing further, a field changed on one
-//! side only reaches the other without reverting the other side's changes,
-//! and a field both sides changed goes to its owner on both sides with a
-//! conflict record.
+//! Echo suppression and per-field ownership on products. A push followed by
+//! a pull (and the reverse) writes nothing further. A field changed on one
+//! side only reaches the other without reverting the other side's changes.
+//! A field both sides changed gets its owner's value on both sides, and a
+//! conflict record keeps the other.
 
 use axum::http::Method;
 use leafbridge::flows::Flow;

@@ -106,7 +106,7 @@ async fn link_proposes_key_match_with_other_name() {
 }
 
 /// An order of a customer whose pairing waits for a person creates no BC
-/// customer; once the person accepts the proposal, the order goes to the
+/// customer. Once the person accepts the proposal, the order goes to the
 /// linked customer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn import_waits_for_open_proposal() {

@@ -13,6 +13,7 @@ use crate::flows::Flow;
 use crate::flows::runner::TenantRunner;
 use crate::runtime::default_plugin_dir;
 use crate::store::{DeadLetter, RecordKind, Store};
+use crate::tenant::TenantSettings;
 
 #[derive(Debug, Subcommand)]
 pub enum DeadLettersCommand {
@@ -132,13 +133,7 @@ async fn retry(home: &Home, args: RetryArgs) -> anyhow::Result<()> {
         return Ok(());
     }
 
-    let secrets = super::run::load_secrets(home, &store, &settings)?;
-    let runtime = super::run::open_runtime(home)?;
-    let plugin_dir = args.plugin_dir.unwrap_or_else(default_plugin_dir);
-    let runner = TenantRunner::open(&runtime, &plugin_dir, settings, secrets)?;
-    let report = runner.run(&store, args.flow).await?;
-    store.flush()?;
-    super::run::print_table(&[report]);
+    run_once(home, &store, settings, args.flow, args.plugin_dir).await?;
     match store.dead_letter(&args.tenant, flow, &record)? {
         None => println!("{record} is done and its dead letter is removed."),
         Some(letter) if letter.attempts > before.attempts => anyhow::bail!(
@@ -174,24 +169,34 @@ async fn retry_all(home: &Home, args: RetryArgs) -> anyhow::Result<()> {
         println!("Tenant {}, flow {flow}: no dead letters to retry.", args.tenant);
         return Ok(());
     }
+    let mut due = 0;
     for record in &records {
         store.make_dead_letter_due(&args.tenant, flow, record)?;
-        clear_if_done(&store, &args.tenant, args.flow, record)?;
+        if !clear_if_done(&store, &args.tenant, args.flow, record)? {
+            due += 1;
+        }
     }
     store.flush()?;
     if !args.run {
-        println!("Tenant {}, flow {flow}: {} dead letters are due and will be retried on the next run.", args.tenant, records.len());
+        let letters = if due == 1 { "dead letter is" } else { "dead letters are" };
+        println!("Tenant {}, flow {flow}: {due} {letters} due and will be retried on the next run.", args.tenant);
         return Ok(());
     }
-    let secrets = super::run::load_secrets(home, &store, &settings)?;
-    let runtime = super::run::open_runtime(home)?;
-    let plugin_dir = args.plugin_dir.unwrap_or_else(default_plugin_dir);
-    let runner = TenantRunner::open(&runtime, &plugin_dir, settings, secrets)?;
-    let report = runner.run(&store, args.flow).await?;
-    store.flush()?;
-    super::run::print_table(&[report]);
+    run_once(home, &store, settings, args.flow, args.plugin_dir).await?;
     let left = store.dead_letters(&args.tenant)?.into_iter().filter(|letter| letter.flow == flow).count();
     println!("Tenant {}, flow {flow}: {} of {} dead letters cleared, {left} left.", args.tenant, records.len().saturating_sub(left), records.len());
+    Ok(())
+}
+
+/// Runs `flow` once for the tenant and prints its report.
+async fn run_once(home: &Home, store: &Store, settings: TenantSettings, flow: Flow, plugin_dir: Option<PathBuf>) -> anyhow::Result<()> {
+    let secrets = super::run::load_secrets(home, store, &settings)?;
+    let runtime = super::run::open_runtime(home)?;
+    let plugin_dir = plugin_dir.unwrap_or_else(default_plugin_dir);
+    let runner = TenantRunner::open(&runtime, &plugin_dir, settings, secrets)?;
+    let report = runner.run(store, flow).await?;
+    store.flush()?;
+    super::run::print_table(&[report]);
     Ok(())
 }
 

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::runtime::bindings::types::{BcCustomer, BcItem, BcSalesOrder, LlOrder, LlProduct, Money};
 use crate::store::FieldValues;
 
-/// Field names shared by product projections; an order line uses the
+/// Field names shared by product projections. An order line uses the
 /// quantity and price names too (see `line_field`).
 pub const NAME: &str = "name";
 pub const PRICE: &str = "price";

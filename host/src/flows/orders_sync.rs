@@ -46,7 +46,9 @@ fn actions_to_complete(status: &str) -> Vec<String> {
 }
 
 /// Fills each BC line's LeafLink line id from the ids stored at import.
-fn attach_line_ids(order: &mut BcSalesOrder, xref: &CrossReference) {
+/// Returns whether BC line ids were stored, which makes an unpaired line a
+/// sign of one added or deleted after the import.
+fn attach_line_ids(order: &mut BcSalesOrder, xref: &CrossReference) -> bool {
     let by_bc_id: HashMap<&str, i64> = xref
         .stored
         .iter()
@@ -63,7 +65,7 @@ fn attach_line_ids(order: &mut BcSalesOrder, xref: &CrossReference) {
     if !by_bc_id.is_empty() {
         // A line without a stored id was added in BC after the import and
         // has no LeafLink line.
-        return;
+        return true;
     }
 
     // Without stored BC line ids, lines pair by position: the k-th item line
@@ -75,14 +77,14 @@ fn attach_line_ids(order: &mut BcSalesOrder, xref: &CrossReference) {
         .map(|ids| ids.split(',').filter_map(|id| id.parse().ok()).collect())
         .unwrap_or_default();
     let item_lines: Vec<&mut BcSalesOrderLine> = order.lines.iter_mut().filter(|line| line.line_type == BcLineType::Item).collect();
-    if item_lines.len() != in_order.len() {
-        return;
-    }
-    for (line, leaflink_id) in item_lines.into_iter().zip(in_order) {
-        if line.leaflink_line_id.is_none() {
-            line.leaflink_line_id = Some(leaflink_id);
+    if item_lines.len() == in_order.len() {
+        for (line, leaflink_id) in item_lines.into_iter().zip(in_order) {
+            if line.leaflink_line_id.is_none() {
+                line.leaflink_line_id = Some(leaflink_id);
+            }
         }
     }
+    false
 }
 
 fn cursor_query<P: Plugins>(cx: &SyncContext<'_, P>) -> Result<Option<String>, FlowError> {
@@ -169,7 +171,7 @@ async fn push_order<P: Plugins>(cx: &mut SyncContext<'_, P>, mut order: BcSalesO
         cx.counts.skipped += 1;
         return Ok(());
     };
-    attach_line_ids(&mut order, &xref);
+    let line_ids_stored = attach_line_ids(&mut order, &xref);
     let bc_now = fields::order_fields_of_bc(&order);
     if bc_now == xref.bc_fields {
         cx.counts.skipped += 1;
@@ -199,9 +201,7 @@ async fn push_order<P: Plugins>(cx: &mut SyncContext<'_, P>, mut order: BcSalesO
         return Ok(());
     }
 
-    // Without the BC line ids stored at import, an unpaired line is no sign
-    // of an added or deleted one.
-    if xref.stored.keys().any(|name| name.starts_with("line:") && name.ends_with(":bc_id")) {
+    if line_ids_stored {
         record_unpaired_lines(cx, &record, &order, &current)?;
     }
 
@@ -274,7 +274,7 @@ fn is_line_value(name: &str) -> bool {
 }
 
 /// Records a conflict on a line field both sides changed to different
-/// values; BC owns order lines after import, so BC's value wins. LeafLink
+/// values. BC owns order lines after import, so BC's value wins. LeafLink
 /// prices a line per case and BC per unit, so a price conflict stores BC's
 /// price per case as well and its reason keeps BC's unit price.
 fn record_line_conflict<P: Plugins>(
@@ -601,8 +601,8 @@ async fn pull_page<P: Plugins>(cx: &mut SyncContext<'_, P>, changed: Vec<(LlOrde
         let leaflink_now = fields::order_fields_of_leaflink(&order);
         let changed_in_leaflink = changed_fields(&xref.leaflink_fields, &leaflink_now);
         let compared = ComparedOrder { leaflink_now, changed_in_leaflink, bc_now, changed_in_bc };
-        let (wanted, lines_to_write) = order_for_bc(cx, &record, &order, &current, &compared)?;
-        let changes = match cx.mapping.order_changes_for_bc(&wanted, &current).await {
+        let (target, lines_to_write) = order_for_bc(cx, &record, &order, &current, &compared)?;
+        let changes = match cx.mapping.order_changes_for_bc(&target, &current).await {
             Ok(changes) => changes,
             Err(error) => {
                 cx.fail_api(&record, &error)?;
@@ -702,9 +702,9 @@ fn order_for_bc<P: Plugins>(
     compared: &ComparedOrder,
 ) -> Result<(LlOrder, HashSet<i64>), FlowError> {
     let ComparedOrder { leaflink_now, changed_in_leaflink, bc_now, changed_in_bc } = compared;
-    let mut wanted = order.clone();
+    let mut target = order.clone();
     let mut lines_to_write = HashSet::new();
-    for line in &mut wanted.line_items {
+    for line in &mut target.line_items {
         let bc_line = current.lines.iter().find(|bc_line| bc_line.line_type == BcLineType::Item && bc_line.leaflink_line_id == Some(line.id));
         let Some(bc_line) = bc_line else { continue };
 
@@ -737,7 +737,7 @@ fn order_for_bc<P: Plugins>(
             }
         }
     }
-    Ok((wanted, lines_to_write))
+    Ok((target, lines_to_write))
 }
 
 #[cfg(test)]

@@ -141,7 +141,7 @@ pub(crate) async fn push<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<(), 
 /// returns the ids of all open lines.
 async fn remember_open_lines<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<HashSet<String>, FlowError> {
     // Open lines are read in full: posting removes them, so the journal
-    // holds only the payments not posted yet.
+    // contains only the payments not posted yet.
     let query = Query { modified_after: None, field: None, values: Vec::new(), page_size: None };
     let mut by_invoice: HashMap<String, Vec<PendingLine>> = HashMap::new();
     let mut open = HashSet::new();

@@ -205,7 +205,7 @@ async fn import_products<P: Plugins>(cx: &mut SyncContext<'_, P>, products: Vec<
 async fn retry_dead_letters<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<HashSet<String>, FlowError> {
     let now = jiff::Timestamp::now();
     let letters = cx.store.dead_letters(cx.tenant_name()).map_err(|e| cx.store_error(e))?;
-    // A blank SKU cannot be looked up; its letter stays until a person acts.
+    // A blank SKU cannot be looked up, so its letter stays until a person acts.
     let skus: Vec<String> = letters
         .into_iter()
         .filter(|letter| letter.flow == cx.flow.name() && letter.next_retry <= now)
@@ -220,8 +220,8 @@ async fn retry_dead_letters<P: Plugins>(cx: &mut SyncContext<'_, P>) -> Result<H
             .await
             .map_err(|e| cx.api_error("reading LeafLink products to retry", e))?;
         cx.count_read(page.products.len() as u64);
-        let wanted: Vec<LlProduct> = page.products.into_iter().filter(|product| chunk.contains(&product.sku)).collect();
-        import_products(cx, wanted).await?;
+        let lettered: Vec<LlProduct> = page.products.into_iter().filter(|product| chunk.contains(&product.sku)).collect();
+        import_products(cx, lettered).await?;
     }
     Ok(skus.iter().map(|sku| item_record(sku)).collect())
 }
@@ -256,7 +256,7 @@ impl ProductWrites {
     }
 }
 
-/// Returns true when both sides hold the same value of `field`. Prices compare through
+/// Returns true when both sides have the same value of `field`. Prices compare through
 /// the product's `unit_multiplier`, because LeafLink prices a case and BC a unit.
 fn same_value(field: &str, leaflink_now: &FieldValues, bc_now: &FieldValues, multiplier: &str) -> bool {
     match (leaflink_now.get(field), bc_now.get(field)) {
@@ -391,7 +391,7 @@ async fn leaflink_patch<P: Plugins>(
     Ok((!patch_is_empty(&patch)).then_some(patch))
 }
 
-/// Builds the BC item update that writes `fields` of `product` to `item`;
+/// Builds the BC item update that writes `fields` of `product` to `item`, or
 /// `None` when `fields` is empty. Stock is never part of it.
 async fn item_update<P: Plugins>(
     cx: &SyncContext<'_, P>,
